@@ -1,0 +1,78 @@
+/**
+ * The seed's echo server, rebuilt on rxws: GET / serves the test page, /ws
+ * echoes every frame with its kind and sends `heart beat` every second.
+ *
+ *   npm start -- --port 8080 --heartbeat-ms 1000
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { interval, map, takeUntil } from 'rxjs';
+import { serve } from 'rxws';
+import { intFlag, log, parseFlags } from '../cli';
+
+const flags = parseFlags(
+  process.argv.slice(2),
+  [
+    { name: 'port', env: 'PORT', default: '8080', help: 'port to listen on (0 picks a free one)' },
+    { name: 'host', env: 'HOST', default: '127.0.0.1', help: 'address to bind' },
+    { name: 'path', default: '/ws', help: 'WebSocket path' },
+    { name: 'heartbeat-ms', default: '1000', help: 'send the text "heart beat" this often, in ms; 0 turns it off' },
+  ],
+  'Usage: npm start -- [options]\n\nThe rxws echo server: GET / serves a test page; the WebSocket path echoes every frame.',
+);
+const port = intFlag(flags, 'port', 0, 65535);
+const heartbeatMs = intFlag(flags, 'heartbeat-ms', 0);
+const path = flags.path!;
+const page = readFileSync(join(__dirname, '..', '..', '..', 'examples', 'echo', 'index.html'));
+
+const server = serve({
+  port,
+  host: flags.host!,
+  path,
+  log,
+  request: (req, res) => {
+    if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length });
+      res.end(page);
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
+  },
+});
+
+server.connections$.subscribe((socket) => {
+  const peer = `${socket.request?.socket.remoteAddress}:${socket.request?.socket.remotePort}`;
+  log(`open ${peer} ${socket.request?.url}`);
+
+  // Echo: inbound piped into the sink; text stays text, binary stays binary.
+  socket.messages$.subscribe(socket);
+
+  // The seed's "heart beat": an application message every second, until the socket closes.
+  if (heartbeatMs > 0) {
+    interval(heartbeatMs)
+      .pipe(map(() => 'heart beat'), takeUntil(socket.close$))
+      .subscribe(socket);
+  }
+
+  socket.close$.subscribe(({ code, reason, wasClean }) =>
+    log(`close ${peer} code=${code} reason=${JSON.stringify(reason)} clean=${wasClean}`),
+  );
+});
+
+server.listening.then(
+  (address) => log(`echo server on http://${address.address}:${address.port}/ (WebSocket at ${path})`),
+  (err: Error) => {
+    log(`cannot listen: ${err.message}`);
+    process.exit(1);
+  },
+);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: closing (1001 to ${server.sockets.size} client(s))`);
+    server.close().then(() => {
+      log('closed');
+      process.exit(0);
+    });
+  });
+}

@@ -1,0 +1,10 @@
+/** Unit, marble and real-socket tests: `npm test`. End-to-end suites (*.e2e.spec.ts) run with `npm run test:e2e`. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/spec'],
+  testMatch: ['**/*.spec.ts'],
+  testPathIgnorePatterns: ['\\.e2e\\.spec\\.ts$'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  moduleNameMapper: { '^rxws$': '<rootDir>/src/index.ts', '^rxws/testing$': '<rootDir>/src/testing/index.ts' },
+  testTimeout: 20000,
+};

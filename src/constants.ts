@@ -1,0 +1,64 @@
+/**
+ * WebSocket close codes (RFC 6455 §7.4.1 and the IANA registry), by name.
+ *
+ * Codes an endpoint may put in a close frame are 1000–1003, 1007–1014 and
+ * 3000–4999. `NO_STATUS` (1005) and `ABNORMAL` (1006) are never sent: they
+ * only describe, locally, a close frame without a code and a connection that
+ * ended without any close frame.
+ */
+export const CloseCode = {
+  /** 1000: the purpose of the connection has been fulfilled. */
+  NORMAL: 1000,
+  /** 1001: the endpoint is going away (server shutdown, page navigation). */
+  GOING_AWAY: 1001,
+  /** 1002: the peer broke the protocol. */
+  PROTOCOL_ERROR: 1002,
+  /** 1003: a kind of data the endpoint cannot accept (e.g. binary only). */
+  UNSUPPORTED_DATA: 1003,
+  /** 1005: the close frame had no code (local only, never sent). */
+  NO_STATUS: 1005,
+  /** 1006: the connection ended without a close frame (local only, never sent). */
+  ABNORMAL: 1006,
+  /** 1007: a message's payload was not consistent with its type (bad UTF-8, undecodable). */
+  INVALID_PAYLOAD: 1007,
+  /** 1008: the message broke the endpoint's policy. */
+  POLICY_VIOLATION: 1008,
+  /** 1009: a message was too big to process. */
+  MESSAGE_TOO_BIG: 1009,
+  /** 1010: the client expected an extension the server did not negotiate. */
+  MANDATORY_EXTENSION: 1010,
+  /** 1011: the server met an unexpected condition. */
+  INTERNAL_ERROR: 1011,
+  /** 1012: the service is restarting. */
+  SERVICE_RESTART: 1012,
+  /** 1013: try again later (overload, or a peer too slow to keep up). */
+  TRY_AGAIN_LATER: 1013,
+} as const;
+
+/** One of the named close codes. Application codes (3000–4999) are plain numbers. */
+export type CloseCodeName = keyof typeof CloseCode;
+
+/** The lifecycle of a socket, as a readable word rather than a number. */
+export type SocketState = 'connecting' | 'open' | 'closing' | 'closed';
+
+/** Longest close reason in bytes: a control frame carries 125, two are the code. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/** Defaults, in one place so that the README and the code cannot drift. */
+export const Defaults = {
+  /** Largest message accepted, in bytes (ws's own default is 100 MiB). */
+  maxPayload: 16 * 1024 * 1024,
+  /**
+   * Fragments of one message are budgeted by bytes: each fragment counts as at
+   * least this many bytes against `maxPayload`, so 64-byte fragments can carry
+   * a whole `maxPayload` message while 1-byte fragments cannot pin thousands of
+   * buffers per byte.
+   */
+  minFragmentBytes: 64,
+  /** How long `close()` waits for closing handshakes before it terminates, in ms. */
+  closeTimeout: 5_000,
+  /** Frames held while `messages$` has no subscriber before the socket is paused. */
+  inboundHoldMessages: 1_024,
+  /** How long an HTTP upgrade may take to arrive in full, in ms (slowloris guard). */
+  handshakeTimeout: 10_000,
+} as const;

@@ -1,0 +1,137 @@
+import type { CloseInfo } from './types';
+
+/**
+ * Base class of every error rxws raises. `code` is stable across releases and
+ * safe to branch on; `message` is for people and may change.
+ */
+export abstract class RxwsError extends Error {
+  /** Stable machine-readable code, e.g. `RXWS_SOCKET_CLOSED`. */
+  abstract readonly code: string;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A bad argument or option, reported when it is given (not when it is first used). */
+export class InvalidArgumentError extends RxwsError {
+  readonly code = 'RXWS_INVALID_ARGUMENT';
+}
+
+/**
+ * A frame was offered to a socket that is closing or closed (the seed's
+ * "connection is closed"). The frame was not sent.
+ */
+export class SocketClosedError extends RxwsError {
+  readonly code = 'RXWS_SOCKET_CLOSED';
+  constructor(
+    /** How the socket closed, when it has. */
+    readonly close: CloseInfo | null,
+  ) {
+    super(
+      close
+        ? `Cannot send: the socket is closed (code ${close.code}${close.reason ? `, "${close.reason}"` : ''})`
+        : 'Cannot send: the socket is closing',
+    );
+  }
+}
+
+/** A value offered to the sink that is neither a string nor binary data. */
+export class InvalidFrameError extends RxwsError {
+  readonly code = 'RXWS_INVALID_FRAME';
+}
+
+/**
+ * The connection ended abnormally: without a closing handshake (1006), after a
+ * protocol error, or with a close code other than 1000/1001/1005. `messages$`
+ * errors with it; `info` is what `close$` emitted.
+ */
+export class SocketCloseError extends RxwsError {
+  readonly code = 'RXWS_CLOSED_ABNORMALLY';
+  constructor(
+    readonly info: CloseInfo,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `The socket closed abnormally (code ${info.code}${info.reason ? `, "${info.reason}"` : ''})`,
+      options,
+    );
+  }
+}
+
+/** Describes a value for a validation message: `` `-1` (number) ``. */
+export function describe(value: unknown): string {
+  let shown: string;
+  if (typeof value === 'string') shown = JSON.stringify(value);
+  else if (typeof value === 'bigint') shown = `${value}n`;
+  else if (typeof value === 'function') shown = value.name ? `[Function ${value.name}]` : '[Function]';
+  else if (value !== null && typeof value === 'object') {
+    try {
+      shown = JSON.stringify(value) ?? String(value);
+    } catch {
+      shown = Object.prototype.toString.call(value);
+    }
+    if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
+  } else shown = String(value);
+  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  return `\`${shown}\` (${type})`;
+}
+
+/** Which outbound policy turned a frame away. */
+export type OutboundPolicy = 'buffer' | 'drop-oldest' | 'drop-newest' | 'close' | 'error';
+
+/**
+ * The outbound queue was full (policy `buffer` or `error`): this frame was
+ * not accepted. Wait for `socket.writable$` before offering more.
+ */
+export class BackpressureError extends RxwsError {
+  readonly code = 'RXWS_OUTBOUND_FULL';
+  constructor(
+    readonly policy: OutboundPolicy,
+    /** Bytes and frames waiting when the frame was refused. */
+    readonly queued: { readonly bytes: number; readonly messages: number },
+  ) {
+    super(
+      `Outbound queue full (${queued.messages} frames, ${queued.bytes} bytes queued; policy "${policy}"): frame not sent`,
+    );
+  }
+}
+
+/**
+ * A frame was discarded by the `drop-oldest`/`drop-newest` policy, or left
+ * unsent in the queue when the connection ended. Reported on `errors$`.
+ */
+export class FrameDroppedError extends RxwsError {
+  readonly code = 'RXWS_FRAME_DROPPED';
+  constructor(
+    /** Why: the policy that dropped it, or `'closed'` if the socket ended first. */
+    readonly why: 'drop-oldest' | 'drop-newest' | 'close' | 'closed',
+    /** How many frames this report covers. */
+    readonly count: number,
+  ) {
+    super(
+      why === 'closed'
+        ? `${count} queued frame(s) were not sent: the connection ended first`
+        : `${count} frame(s) dropped by the outbound policy "${why}"`,
+    );
+  }
+}
+
+/** What a heartbeat knew when it gave up on the peer. */
+export interface HeartbeatTimeoutInfo {
+  /** Scheduler time of the last sign of life (pong or frame), or of the start when none came. */
+  readonly lastPongAt: number;
+  /** Pings sent since that last sign of life without an answer. */
+  readonly missed: number;
+  /** The `timeout` that ran out, in ms. */
+  readonly timeout: number;
+}
+
+/** No pong (or other sign of life) arrived within `timeout` after a ping: the peer is gone. */
+export class HeartbeatTimeoutError extends RxwsError {
+  readonly code = 'RXWS_HEARTBEAT_TIMEOUT';
+  constructor(readonly info: HeartbeatTimeoutInfo) {
+    super(`Heartbeat timeout: no pong within ${info.timeout} ms (${info.missed} ping(s) unanswered)`);
+  }
+}

@@ -1,0 +1,20 @@
+export { CloseCode, Defaults, MAX_CLOSE_REASON_BYTES } from './constants';
+export type { CloseCodeName, SocketState } from './constants';
+export {
+  BackpressureError,
+  FrameDroppedError,
+  InvalidArgumentError,
+  InvalidFrameError,
+  RxwsError,
+  SocketCloseError,
+  SocketClosedError,
+} from './errors';
+export type { OutboundPolicy } from './errors';
+export type { OutboundOptions } from './outbound';
+export { RxServer, serve } from './server';
+export type { AuthResult, ServeOptions, ServerCloseOptions } from './server';
+export { RxSocket } from './socket';
+export type { RxSocketOptions, SocketStats } from './socket';
+export type { CloseInfo, Inbound, Outbound } from './types';
+export { refuse, UpgradeRefusedError } from './upgrade';
+export type { OriginPolicy } from './upgrade';

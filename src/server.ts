@@ -1,0 +1,362 @@
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, type SchedulerLike, type Subscriber } from 'rxjs';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCode, Defaults } from './constants';
+import { describe, InvalidArgumentError } from './errors';
+import { resolveOutbound, type OutboundOptions } from './outbound';
+import { RxSocket } from './socket';
+import { originCheck, pathOf, refuseUpgrade, UpgradeRefusedError, type OriginPolicy } from './upgrade';
+import { expectFunction, expectInteger, expectObject } from './validation';
+
+/** What `authenticate` may return: the value itself, a Promise or an Observable of it, or `false` to refuse (401). */
+export type AuthResult<A> = A | false | PromiseLike<A | false> | Observable<A | false>;
+
+/** Options of `serve()`. Exactly one of `port`, `server` or `wss`. */
+export interface ServeOptions<A = undefined> {
+  /** Port for a new HTTP server (0 picks a free one). */
+  readonly port?: number;
+  /** Host for the new HTTP server. @default '127.0.0.1' */
+  readonly host?: string;
+  /** An existing HTTP(S) server to attach to (its other routes stay its own). */
+  readonly server?: HttpServer | HttpsServer;
+  /** An existing `ws` server: its connections are adopted as they come (its own options apply to upgrades). */
+  readonly wss?: WebSocketServer;
+  /** The only path that upgrades; others get 404. @default any path */
+  readonly path?: string;
+  /** Which browser origins may connect. @default 'same-origin' */
+  readonly origin?: OriginPolicy;
+  /**
+   * Runs before the upgrade; refuse with `false` (401) or by throwing
+   * `refuse(status)`. Its value is `socket.auth`.
+   */
+  readonly authenticate?: (request: IncomingMessage) => AuthResult<A>;
+  /** Largest inbound message in bytes; a bigger one closes that socket with 1009. @default 16 MiB */
+  readonly maxPayload?: number;
+  /** Open sockets at most; upgrades past it get HTTP 503. @default 10000 */
+  readonly maxConnections?: number;
+  /** Open sockets per remote address at most; past it, HTTP 503. @default maxConnections */
+  readonly maxConnectionsPerAddress?: number;
+  /** How long upgrade headers and `authenticate` may take, in ms (slowloris guard). @default 10000 */
+  readonly handshakeTimeout?: number;
+  /** How long `close()` waits for closing handshakes before terminating, in ms. @default 5000 */
+  readonly closeTimeout?: number;
+  /** Outbound flow control for every socket. */
+  readonly outbound?: OutboundOptions;
+  /** Inbound frames held per socket while `messages$` has no subscriber. @default 1024 */
+  readonly inboundHold?: number;
+  /** Handler for plain HTTP requests to other paths, when rxws owns the server. @default 404 */
+  readonly request?: (request: IncomingMessage, response: ServerResponse) => void;
+  /** One line per refused upgrade or failed socket; off by default. */
+  readonly log?: (line: string) => void;
+  /** Scheduler for timeouts (tests pass a `TestScheduler`). @default asyncScheduler */
+  readonly scheduler?: SchedulerLike;
+}
+
+/** Options of `RxServer.close()`. */
+export interface ServerCloseOptions {
+  /** Close code sent to every client. @default 1001 (GOING_AWAY) */
+  readonly code?: number;
+  /** Close reason sent to every client. @default 'Server shutting down' */
+  readonly reason?: string;
+  /** Deadline for closing handshakes in ms; the rest are terminated. @default the server's `closeTimeout` */
+  readonly timeout?: number;
+}
+
+/**
+ * Starts (or attaches) a WebSocket server whose connections are `RxSocket`s.
+ *
+ * @example
+ * const server = serve({ port: 8080, path: '/ws' });
+ * server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
+ */
+export function serve<A = undefined>(options: ServeOptions<A>): RxServer<A> {
+  return new RxServer(options);
+}
+
+/** A WebSocket server as a stream of `RxSocket`s. Create it with `serve()`. */
+export class RxServer<A = undefined> {
+  /** The HTTP(S) server that carries the upgrades. */
+  readonly http: HttpServer | HttpsServer | undefined;
+  /** Resolves with the bound address once listening; rejects if listening failed. */
+  readonly listening: Promise<AddressInfo>;
+
+  readonly #sockets = new Set<RxSocket<A>>();
+  readonly #perAddress = new Map<string, number>();
+  readonly #wss: WebSocketServer;
+  readonly #owned: boolean;
+  readonly #options: ServeOptions<A>;
+  readonly #allowOrigin: (request: IncomingMessage) => boolean;
+  readonly #socketOptions: { outbound: ReturnType<typeof resolveOutbound>; inboundHold: number | undefined };
+  readonly #maxConnections: number;
+  readonly #maxPerAddress: number;
+  readonly #handshakeTimeout: number;
+  readonly #closeTimeout: number;
+  readonly #scheduler: SchedulerLike;
+  readonly #log: (line: string) => void;
+  readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head);
+  readonly #onConnection = (ws: WebSocket, request: IncomingMessage) => this.#accept(ws, request, undefined as A);
+  #subscribers: Subscriber<RxSocket<A>>[] = [];
+  #held: RxSocket<A>[] = [];
+  #closed: Promise<void> | null = null;
+  #onEmpty: (() => void) | null = null;
+  #failure: Error | null = null;
+
+  constructor(options: ServeOptions<A>) {
+    const o = expectObject('options', options) as ServeOptions<A>;
+    const given = [o.port !== undefined, o.server !== undefined, o.wss !== undefined].filter(Boolean).length;
+    if (given !== 1) {
+      throw new InvalidArgumentError('Expected exactly one of the `port`, `server` or `wss` options');
+    }
+    if (o.path !== undefined && (typeof o.path !== 'string' || !o.path.startsWith('/'))) {
+      throw new InvalidArgumentError(`Expected \`path\` to be a string starting with "/", got ${describe(o.path)}`);
+    }
+    if (o.authenticate !== undefined) expectFunction('authenticate', o.authenticate);
+    if (o.request !== undefined) expectFunction('request', o.request);
+    if (o.log !== undefined) expectFunction('log', o.log);
+    const maxPayload = o.maxPayload === undefined ? Defaults.maxPayload : expectInteger('maxPayload', o.maxPayload, 1);
+    this.#maxConnections = o.maxConnections === undefined ? 10_000 : expectInteger('maxConnections', o.maxConnections, 1);
+    this.#maxPerAddress =
+      o.maxConnectionsPerAddress === undefined ? this.#maxConnections : expectInteger('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1);
+    this.#handshakeTimeout =
+      o.handshakeTimeout === undefined ? Defaults.handshakeTimeout : expectInteger('handshakeTimeout', o.handshakeTimeout, 1);
+    this.#closeTimeout = o.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', o.closeTimeout, 0);
+    this.#socketOptions = {
+      outbound: resolveOutbound(o.outbound),
+      inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
+    };
+    this.#allowOrigin = originCheck(o.origin);
+    this.#scheduler = o.scheduler ?? asyncScheduler;
+    this.#log = o.log ?? (() => {});
+    this.#options = o;
+
+    if (o.wss !== undefined) {
+      this.#wss = o.wss;
+      this.#owned = false;
+      this.http = undefined;
+      o.wss.on('connection', this.#onConnection);
+      this.listening = Promise.resolve(o.wss.address() as AddressInfo);
+      return;
+    }
+    // maxFragments and closeTimeout are ws >= 8.23 options that @types/ws does not list yet.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload,
+      maxFragments: Math.ceil(maxPayload / Defaults.minFragmentBytes),
+      closeTimeout: this.#closeTimeout,
+    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    if (o.server !== undefined) {
+      this.#owned = false;
+      this.http = o.server;
+      this.listening = o.server.listening ? Promise.resolve(o.server.address() as AddressInfo) : once(o.server);
+    } else {
+      expectInteger('port', o.port, 0, 65535);
+      this.#owned = true;
+      const http = createServer({
+        headersTimeout: this.#handshakeTimeout,
+        requestTimeout: this.#handshakeTimeout,
+        connectionsCheckingInterval: Math.min(1000, this.#handshakeTimeout),
+      });
+      http.on('request', (req, res) => this.#request(req, res));
+      this.http = http;
+      this.listening = once(http);
+      http.listen(o.port, o.host ?? '127.0.0.1');
+    }
+    this.http.on('upgrade', this.#onUpgrade);
+    this.listening.catch((err: Error) => this.#fail(err));
+  }
+
+  /**
+   * Every accepted connection, as it opens. Hot; sockets accepted while it has
+   * no subscriber are held for the first one. Completes after `close()`.
+   */
+  readonly connections$: Observable<RxSocket<A>> = new Observable<RxSocket<A>>((subscriber) => {
+    const held = this.#held;
+    this.#held = [];
+    for (const socket of held) subscriber.next(socket);
+    if (this.#failure !== null) subscriber.error(this.#failure);
+    else if (this.#closed !== null && this.#sockets.size === 0 && this.#subscribers.length === 0) subscriber.complete();
+    if (subscriber.closed) return undefined;
+    this.#subscribers.push(subscriber);
+    return () => {
+      const at = this.#subscribers.indexOf(subscriber);
+      if (at >= 0) this.#subscribers.splice(at, 1);
+    };
+  });
+
+  /** The open sockets. */
+  get sockets(): ReadonlySet<RxSocket<A>> {
+    return this.#sockets;
+  }
+
+  /** The bound address, or `null` before listening. */
+  address(): AddressInfo | null {
+    const address = this.http?.address() ?? this.#wss.address();
+    return address !== null && typeof address === 'object' ? address : null;
+  }
+
+  /**
+   * Closes gracefully: no new connections; every client gets `code` (1001)
+   * after its queued frames; closing handshakes may take `timeout` ms, then
+   * the rest are terminated. Resolves when every socket and the HTTP server
+   * (when rxws created it) are released. Idempotent.
+   */
+  close(options: ServerCloseOptions = {}): Promise<void> {
+    return (this.#closed ??= this.#shutdown(options));
+  }
+
+  async #shutdown(options: ServerCloseOptions): Promise<void> {
+    const code = options.code ?? CloseCode.GOING_AWAY;
+    const reason = options.reason ?? 'Server shutting down';
+    const deadline = options.timeout === undefined ? this.#closeTimeout : expectInteger('timeout', options.timeout, 0);
+    const http = this.http;
+    if (this.#owned && http !== undefined && http.listening) http.close();
+    for (const socket of this.#sockets) socket.close(code, reason);
+    await this.#drain(deadline);
+    http?.removeListener('upgrade', this.#onUpgrade);
+    this.#wss.removeListener('connection', this.#onConnection);
+    if (this.#owned) {
+      this.#wss.close();
+      if (http !== undefined && 'closeAllConnections' in http) http.closeAllConnections();
+      if (http?.listening) await new Promise<void>((resolve) => http.once('close', () => resolve()));
+    }
+    const subscribers = this.#subscribers;
+    this.#subscribers = [];
+    for (const s of subscribers) s.complete();
+  }
+
+  /** Waits until every socket has closed, terminating the rest at the deadline. */
+  #drain(deadline: number): Promise<void> {
+    if (this.#sockets.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = this.#scheduler.schedule(() => {
+        for (const socket of this.#sockets) socket.terminate();
+      }, deadline);
+      this.#onEmpty = () => {
+        this.#onEmpty = null;
+        timer.unsubscribe();
+        resolve();
+      };
+    });
+  }
+
+  #request(request: IncomingMessage, response: ServerResponse): void {
+    const path = pathOf(request.url);
+    if (path !== null && (this.#options.path === undefined || path === this.#options.path)) {
+      const body = 'Bad Request: this is a WebSocket endpoint; connect with a WebSocket client (Upgrade: websocket)\n';
+      response.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+      response.end(body);
+      return;
+    }
+    if (this.#options.request !== undefined) return this.#options.request(request, response);
+    response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+    response.end('Not Found\n');
+  }
+
+  #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', ignore);
+    const path = pathOf(request.url);
+    const peer = request.socket.remoteAddress ?? 'unknown';
+    const refuseWith = (status: number, message: string, why: string) => {
+      this.#log(`upgrade refused ${status} from ${peer} ${request.url ?? ''}: ${why}`);
+      refuseUpgrade(socket, status, message);
+    };
+    if (this.#options.path !== undefined && path !== this.#options.path) {
+      // Leave other paths to other upgrade listeners on a shared server.
+      if (this.http !== undefined && this.http.listenerCount('upgrade') > 1) return void socket.removeListener('error', ignore);
+      return refuseWith(404, 'Not Found', 'unknown path');
+    }
+    if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
+    if (!this.#allowOrigin(request)) return refuseWith(403, 'Forbidden', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
+    if (this.#sockets.size >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'connection limit');
+    if ((this.#perAddress.get(peer) ?? 0) >= this.#maxPerAddress) {
+      return refuseWith(503, 'Service Unavailable', 'per-address connection limit');
+    }
+    const authenticate = this.#options.authenticate;
+    if (authenticate === undefined) return this.#complete(request, socket, head, undefined as A);
+    let result: AuthResult<A>;
+    try {
+      result = authenticate(request);
+    } catch (err) {
+      return this.#refuseAuth(err, refuseWith);
+    }
+    if (!isObservable(result) && !isPromiseLike(result)) {
+      if (result === false) return refuseWith(401, 'Unauthorized', 'authenticate returned false');
+      return this.#complete(request, socket, head, result);
+    }
+    const subscription = from(result)
+      .pipe(take(1), defaultIfEmpty(false as const), timeout({ first: this.#handshakeTimeout, scheduler: this.#scheduler }))
+      .subscribe({
+        next: (value) => {
+          if (value === false) return refuseWith(401, 'Unauthorized', 'authenticate gave no user');
+          if (socket.destroyed) return;
+          if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
+          this.#complete(request, socket, head, value);
+        },
+        error: (err: unknown) => this.#refuseAuth(err, refuseWith),
+      });
+    socket.once('close', () => subscription.unsubscribe());
+  }
+
+  #refuseAuth(err: unknown, refuseWith: (status: number, message: string, why: string) => void): void {
+    if (err instanceof UpgradeRefusedError) return refuseWith(err.status, err.message, 'authenticate refused');
+    if (err instanceof Error && err.name === 'TimeoutError') return refuseWith(503, 'Service Unavailable', 'authenticate timed out');
+    refuseWith(500, 'Internal Server Error', `authenticate failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  #complete(request: IncomingMessage, socket: Duplex, head: Buffer, auth: A): void {
+    if (socket.destroyed) return;
+    socket.removeListener('error', ignore);
+    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request, auth));
+  }
+
+  #accept(ws: WebSocket, request: IncomingMessage, auth: A): void {
+    const address = request.socket.remoteAddress ?? 'unknown';
+    const socket = new RxSocket<A>(ws, { ...this.#socketOptions, request, auth });
+    this.#sockets.add(socket);
+    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+    socket.close$.subscribe((info) => {
+      this.#sockets.delete(socket);
+      const n = (this.#perAddress.get(address) ?? 1) - 1;
+      if (n === 0) this.#perAddress.delete(address);
+      else this.#perAddress.set(address, n);
+      if (!info.wasClean) this.#log(`socket from ${address} closed ${info.code}${info.reason ? ` (${info.reason})` : ''}`);
+      if (this.#sockets.size === 0) this.#onEmpty?.();
+    });
+    if (this.#closed !== null) socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
+    const subscribers = this.#subscribers;
+    if (subscribers.length === 0) this.#held.push(socket);
+    else for (const s of subscribers.slice()) s.next(socket);
+  }
+
+  #fail(err: Error): void {
+    this.#failure = err;
+    const subscribers = this.#subscribers;
+    this.#subscribers = [];
+    for (const s of subscribers) s.error(err);
+  }
+}
+
+function ignore(): void {}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function once(server: HttpServer | HttpsServer): Promise<AddressInfo> {
+  return new Promise<AddressInfo>((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.removeListener('listening', onListening);
+      reject(err);
+    };
+    const onListening = () => {
+      server.removeListener('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+  });
+}

@@ -1,0 +1,481 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { Observable, type Observer, type Subscriber } from 'rxjs';
+import { WebSocket } from 'ws';
+import { CloseCode, Defaults, type SocketState } from './constants';
+import { FrameDroppedError, InvalidFrameError, RxwsError, SocketClosedError, SocketCloseError } from './errors';
+import { OutboundChannel, resolveOutbound, type OutboundHost, type OutboundOptions, type ResolvedOutbound } from './outbound';
+import type { CloseInfo, Inbound, Outbound } from './types';
+import { expectInteger, validateClose } from './validation';
+
+/** Options for wrapping one `ws` socket. */
+export interface RxSocketOptions<A = undefined> {
+  /** Outbound flow control (policy and limits). */
+  readonly outbound?: OutboundOptions;
+  /**
+   * Inbound frames held while `messages$` has no subscriber; past this many
+   * the socket stops reading (TCP slows the peer) until someone subscribes.
+   * @default 1024
+   */
+  readonly inboundHold?: number;
+  /** The HTTP upgrade request (server sockets). */
+  readonly request?: IncomingMessage;
+  /** What the server's `authenticate` hook returned for this socket. */
+  readonly auth?: A;
+}
+
+/** Counters of one socket's traffic. */
+export interface SocketStats {
+  /** Frames received. */
+  readonly received: number;
+  /** Frames handed to the connection (sent or queued). */
+  readonly sent: number;
+  /** Frames refused (socket closed, queue full, not a frame). */
+  readonly refused: number;
+  /** Frames discarded by the outbound policy or left unsent at the end. */
+  readonly dropped: number;
+}
+
+/** Reasons the socket stops reading (bit flags); it reads again when none is left. */
+export const Pause = { Hold: 1, Outbound: 2, Backlog: 4, Rate: 8 } as const;
+export type Pause = (typeof Pause)[keyof typeof Pause];
+
+const kSocket = Symbol('rxws.socket');
+
+/** Entry points into a socket's private handlers, set by the class's static block. */
+interface Handlers {
+  message(socket: RxSocket<unknown>, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void;
+  close(socket: RxSocket<unknown>, code: number, reason: Buffer): void;
+  error(socket: RxSocket<unknown>, err: Error): void;
+  open(socket: RxSocket<unknown>): void;
+}
+let handlers: Handlers;
+type Tagged = WebSocket & { [kSocket]?: RxSocket<unknown> };
+
+/** Close codes a peer's failure maps to, by `ws` error code; 1002 otherwise. */
+const FAILURE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_INVALID_UTF8: CloseCode.INVALID_PAYLOAD,
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.MESSAGE_TOO_BIG,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: CloseCode.MESSAGE_TOO_BIG,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: CloseCode.POLICY_VIOLATION,
+};
+
+/**
+ * A `ws` WebSocket as RxJS streams: `messages$` in, the socket itself as the
+ * `Observer` out, `close$` once at the end.
+ *
+ * @example
+ * const socket = new RxSocket(ws);
+ * socket.messages$.subscribe(socket); // echo: text stays text, binary stays binary
+ */
+export class RxSocket<A = undefined> implements Observer<Outbound> {
+  /** The HTTP upgrade request, on server sockets. */
+  readonly request: IncomingMessage | undefined;
+  /** What `authenticate` returned for this socket (server sockets). */
+  readonly auth: A;
+
+  readonly #ws: Tagged;
+  readonly #out: OutboundChannel;
+  readonly #holdLimit: number;
+  readonly #pausesOnCongestion: boolean;
+  #subscribers: Subscriber<Inbound>[] = [];
+  #held: Inbound[] | null = [];
+  #closeInfo: CloseInfo | null = null;
+  #failure: RxwsError | null = null;
+  #cause: Error | undefined;
+  #closeWatchers: Subscriber<CloseInfo>[] | null = null;
+  #errorWatchers: Subscriber<RxwsError>[] | null = null;
+  #writableWatchers: Subscriber<boolean>[] | null = null;
+  #pauses = 0;
+  #closing = false;
+  #congested = false;
+  #received = 0;
+  #sent = 0;
+  #refused = 0;
+  #dropped = 0;
+  #messages$: Observable<Inbound> | undefined;
+  #close$: Observable<CloseInfo> | undefined;
+  #errors$: Observable<RxwsError> | undefined;
+  #writable$: Observable<boolean> | undefined;
+
+  /**
+   * Wraps `ws` (server- or client-side, in any state). Listeners go on at
+   * once, so no frame is lost before `messages$` is first subscribed.
+   */
+  constructor(ws: WebSocket, options: RxSocketOptions<A> = {}) {
+    const limits: ResolvedOutbound = resolveOutbound(options.outbound);
+    this.#holdLimit =
+      options.inboundHold === undefined ? Defaults.inboundHoldMessages : expectInteger('inboundHold', options.inboundHold, 1);
+    this.request = options.request;
+    this.auth = options.auth as A;
+    this.#ws = ws as Tagged;
+    this.#pausesOnCongestion = limits.policy === 'buffer';
+    this.#out = new OutboundChannel(ws, this.#outboundHost(), limits);
+    this.#ws[kSocket] = this as RxSocket<unknown>;
+    if (ws.readyState === WebSocket.CLOSED) {
+      this.#finish(CloseCode.ABNORMAL, '');
+      return;
+    }
+    ws.on('message', onMessage);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+    if (ws.readyState === WebSocket.OPEN) this.#opened();
+    else ws.once('open', onOpen);
+  }
+
+  /** The wrapped `ws` WebSocket, for what rxws does not cover. */
+  get ws(): WebSocket {
+    return this.#ws;
+  }
+
+  /**
+   * Inbound frames: text as `string`, binary as `Buffer`. Hot and shared by
+   * all subscribers. Frames that arrive while nobody subscribes are held for
+   * the next subscriber (and the socket stops reading past `inboundHold`).
+   * Completes on a normal close (1000, 1001, 1005); errors with
+   * `SocketCloseError` otherwise.
+   */
+  get messages$(): Observable<Inbound> {
+    return (this.#messages$ ??= new Observable<Inbound>((subscriber) => this.#subscribeMessages(subscriber)));
+  }
+
+  /** Emits `{ code, reason, wasClean }` once when the socket has closed, then completes; replayed to late subscribers. */
+  get close$(): Observable<CloseInfo> {
+    return (this.#close$ ??= new Observable<CloseInfo>((subscriber) => {
+      if (this.#closeInfo !== null) {
+        subscriber.next(this.#closeInfo);
+        subscriber.complete();
+        return undefined;
+      }
+      return watch((this.#closeWatchers ??= []), subscriber);
+    }));
+  }
+
+  /**
+   * Frames that were not sent or not delivered, as they happen: refused after
+   * close (`SocketClosedError`), refused or dropped by the outbound policy
+   * (`BackpressureError`, `FrameDroppedError`), not a frame (`InvalidFrameError`).
+   * Never errors; completes when the socket closes.
+   */
+  get errors$(): Observable<RxwsError> {
+    return (this.#errors$ ??= new Observable<RxwsError>((subscriber) => {
+      if (this.#closeInfo !== null) {
+        subscriber.complete();
+        return undefined;
+      }
+      return watch((this.#errorWatchers ??= []), subscriber);
+    }));
+  }
+
+  /**
+   * `true` while frames go straight to the connection, `false` while they
+   * queue (the peer reads slower than we write). Emits the current value
+   * first, then changes; completes on close.
+   *
+   * @example
+   * // wait for room before the next chunk
+   * socket.writable$.pipe(filter(Boolean), take(1))
+   */
+  get writable$(): Observable<boolean> {
+    return (this.#writable$ ??= new Observable<boolean>((subscriber) => {
+      subscriber.next(!this.#congested && this.#closeInfo === null && !this.#closing);
+      if (this.#closeInfo !== null) {
+        subscriber.complete();
+        return undefined;
+      }
+      return watch((this.#writableWatchers ??= []), subscriber);
+    }));
+  }
+
+  /** `'connecting' | 'open' | 'closing' | 'closed'`. */
+  get state(): SocketState {
+    if (this.#closeInfo !== null) return 'closed';
+    switch (this.#ws.readyState) {
+      case WebSocket.CONNECTING:
+        return this.#closing ? 'closing' : 'connecting';
+      case WebSocket.OPEN:
+        return this.#closing ? 'closing' : 'open';
+      default:
+        return 'closing';
+    }
+  }
+
+  /** How the socket closed, or `null` while it has not. */
+  get closeInfo(): CloseInfo | null {
+    return this.#closeInfo;
+  }
+
+  /** Bytes accepted but not yet written to the network: rxws's queue plus `ws`'s buffer. */
+  get bufferedAmount(): number {
+    return this.#out.queuedBytes + this.#ws.bufferedAmount;
+  }
+
+  /** Traffic counters. */
+  get stats(): SocketStats {
+    return { received: this.#received, sent: this.#sent, refused: this.#refused, dropped: this.#dropped };
+  }
+
+  /**
+   * Sends a frame (Observer face): never throws. A frame that cannot be sent
+   * is reported on `errors$` and counted in `stats.refused`.
+   */
+  next(frame: Outbound): void {
+    const error = this.#write(frame);
+    if (error !== undefined) this.#report(error);
+  }
+
+  /** Closes with 1011 (`INTERNAL_ERROR`); the error itself is not sent to the peer. */
+  error(_err: unknown): void {
+    this.close(CloseCode.INTERNAL_ERROR);
+  }
+
+  /** Closes with 1000 (`NORMAL`). */
+  complete(): void {
+    this.close(CloseCode.NORMAL);
+  }
+
+  /**
+   * Sends a frame, or throws to the caller: `SocketClosedError` once the
+   * socket is closing, `BackpressureError` when the queue is full (policies
+   * `buffer` and `error`), `InvalidFrameError` for a value that is not a frame.
+   */
+  send(frame: Outbound): void {
+    const error = this.#write(frame);
+    if (error !== undefined) {
+      this.#refused++;
+      throw error;
+    }
+  }
+
+  /**
+   * Starts the closing handshake: queued frames go first, then the close
+   * frame. Idempotent: later calls do nothing. Throws `InvalidArgumentError`
+   * for a code an endpoint may not send or a reason over 123 bytes.
+   */
+  close(code: number = CloseCode.NORMAL, reason = ''): void {
+    validateClose(code, reason);
+    if (this.#closing || this.#closeInfo !== null) return;
+    this.#closing = true;
+    this.#setWritable();
+    this.#out.flushAll();
+    this.#ws.close(code, reason);
+  }
+
+  /** Destroys the connection at once, without a closing handshake (`close$` reports 1006). */
+  terminate(): void {
+    if (this.#closeInfo !== null) return;
+    this.#closing = true;
+    this.#ws.terminate();
+  }
+
+  /** @internal Adds a reason to stop reading from the peer. */
+  pause(reason: Pause): void {
+    const was = this.#pauses;
+    this.#pauses |= reason;
+    if (was === 0 && this.#ws.readyState === WebSocket.OPEN) this.#ws.pause();
+  }
+
+  /** @internal Removes a reason to stop reading; reads again when none is left. */
+  resume(reason: Pause): void {
+    if ((this.#pauses & reason) === 0) return;
+    this.#pauses &= ~reason;
+    if (this.#pauses === 0 && this.#ws.readyState === WebSocket.OPEN) this.#ws.resume();
+  }
+
+  #write(frame: Outbound): RxwsError | undefined {
+    // ws drops frames silently once CLOSING; refuse them here instead.
+    if (this.#closing || this.#ws.readyState > WebSocket.OPEN) return new SocketClosedError(this.#closeInfo);
+    if (typeof frame !== 'string' && !ArrayBuffer.isView(frame) && !(frame instanceof ArrayBuffer)) {
+      return new InvalidFrameError(`Expected a string or binary data (Buffer, typed array, ArrayBuffer), got ${typeName(frame)}`);
+    }
+    const error = this.#out.write(frame);
+    if (error === undefined) this.#sent++;
+    return error;
+  }
+
+  #report(error: RxwsError): void {
+    if (error.code === 'RXWS_FRAME_DROPPED') this.#dropped += (error as { count?: number }).count ?? 1;
+    else this.#refused++;
+    const watchers = this.#errorWatchers;
+    if (watchers === null || watchers.length === 0) return;
+    for (const w of watchers.slice()) w.next(error);
+  }
+
+  #outboundHost(): OutboundHost {
+    return {
+      report: (error) => this.#report(error),
+      congestion: (congested) => {
+        this.#congested = congested;
+        this.#setWritable();
+        if (this.#pausesOnCongestion) {
+          if (congested) this.pause(Pause.Outbound);
+          else this.resume(Pause.Outbound);
+        }
+      },
+      overflow: () => this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full'),
+    };
+  }
+
+  #setWritable(): void {
+    const watchers = this.#writableWatchers;
+    if (watchers === null || watchers.length === 0) return;
+    const value = !this.#congested && !this.#closing && this.#closeInfo === null;
+    for (const w of watchers.slice()) w.next(value);
+  }
+
+  #subscribeMessages(subscriber: Subscriber<Inbound>): (() => void) | undefined {
+    const held = this.#held;
+    if (held !== null && held.length > 0) {
+      // Deliver what arrived while nobody listened; keep the rest if the subscriber stops early.
+      let i = 0;
+      while (i < held.length && !subscriber.closed) subscriber.next(held[i++]!);
+      held.splice(0, i);
+      if (subscriber.closed) return undefined;
+    }
+    if (this.#closeInfo !== null) {
+      this.#held = null;
+      if (this.#failure !== null) subscriber.error(this.#failure);
+      else subscriber.complete();
+      return undefined;
+    }
+    this.#held = null;
+    this.resume(Pause.Hold);
+    this.#subscribers.push(subscriber);
+    return () => {
+      const list = this.#subscribers;
+      const at = list.indexOf(subscriber);
+      if (at >= 0) list.splice(at, 1);
+      if (list.length === 0 && this.#closeInfo === null) this.#held = [];
+    };
+  }
+
+  #opened(): void {
+    const raw = (this.#ws as unknown as { _socket: Socket })._socket;
+    if (this.#pauses !== 0) this.#ws.pause();
+    this.#out.open(raw);
+  }
+
+  #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    this.#received++;
+    const frame: Inbound = isBinary ? toBuffer(data) : data.toString();
+    const list = this.#subscribers;
+    if (list.length === 1) list[0]!.next(frame);
+    else if (list.length > 1) for (const s of list.slice()) s.next(frame);
+    else {
+      const held = (this.#held ??= []);
+      if (held.push(frame) >= this.#holdLimit) this.pause(Pause.Hold);
+    }
+  }
+
+  #onClose(code: number, reasonBuffer: Buffer): void {
+    const cause = this.#cause;
+    let reason = reasonBuffer.toString();
+    let wasClean = code !== CloseCode.ABNORMAL && cause === undefined;
+    if (code === CloseCode.ABNORMAL && cause !== undefined) {
+      // The peer broke the protocol and we failed the connection: report the code we sent.
+      const wsCode = (cause as { code?: string }).code;
+      if (wsCode?.startsWith('WS_ERR_')) {
+        code = FAILURE_CODES[wsCode] ?? CloseCode.PROTOCOL_ERROR;
+        reason = cause.message;
+      }
+      wasClean = false;
+    }
+    this.#finish(code, reason, wasClean);
+  }
+
+  #finish(code: number, reason: string, wasClean = false): void {
+    const ws = this.#ws;
+    ws.removeListener('message', onMessage);
+    ws.removeListener('close', onClose);
+    ws.removeListener('error', onError);
+    ws.removeListener('open', onOpen);
+    delete ws[kSocket];
+    const info: CloseInfo = { code, reason, wasClean };
+    this.#closeInfo = info;
+    this.#closing = true;
+    this.#pauses = 0;
+    this.#congested = false;
+    const unsent = this.#out.dispose();
+    if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
+
+    const normal = wasClean && (code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || code === CloseCode.NO_STATUS);
+    if (!normal) this.#failure = new SocketCloseError(info, { cause: this.#cause });
+
+    const subscribers = this.#subscribers;
+    this.#subscribers = [];
+    if (this.#held !== null && this.#held.length === 0) this.#held = null;
+    for (const s of subscribers) {
+      if (this.#failure !== null) s.error(this.#failure);
+      else s.complete();
+    }
+    endAll(this.#writableWatchers);
+    endAll(this.#errorWatchers);
+    const watchers = this.#closeWatchers;
+    this.#closeWatchers = this.#errorWatchers = this.#writableWatchers = null;
+    if (watchers !== null)
+      for (const w of watchers.slice()) {
+        w.next(info);
+        w.complete();
+      }
+  }
+
+  static {
+    handlers = {
+      message(socket, data, isBinary) {
+        socket.#onMessage(data, isBinary);
+      },
+      close(socket, code, reason) {
+        socket.#onClose(code, reason);
+      },
+      error(socket, err) {
+        socket.#cause ??= err;
+      },
+      open(socket) {
+        socket.#opened();
+      },
+    };
+  }
+}
+
+
+// One set of listener functions for all sockets (`this` is the ws), instead of closures per socket.
+function onMessage(this: Tagged, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  const socket = this[kSocket];
+  if (socket !== undefined) handlers.message(socket, data, isBinary);
+}
+function onClose(this: Tagged, code: number, reason: Buffer): void {
+  const socket = this[kSocket];
+  if (socket !== undefined) handlers.close(socket, code, reason);
+}
+function onError(this: Tagged, err: Error): void {
+  const socket = this[kSocket];
+  if (socket !== undefined) handlers.error(socket, err);
+}
+function onOpen(this: Tagged): void {
+  const socket = this[kSocket];
+  if (socket !== undefined) handlers.open(socket);
+}
+
+function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+function watch<T>(list: Subscriber<T>[], subscriber: Subscriber<T>): () => void {
+  list.push(subscriber);
+  return () => {
+    const at = list.indexOf(subscriber);
+    if (at >= 0) list.splice(at, 1);
+  };
+}
+
+function endAll<T>(list: Subscriber<T>[] | null): void {
+  if (list !== null) for (const s of list.slice()) s.complete();
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}
