@@ -6,5 +6,6 @@ module.exports = {
   testPathIgnorePatterns: ['\\.e2e\\.spec\\.ts$'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   moduleNameMapper: { '^rxws$': '<rootDir>/src/index.ts', '^rxws/testing$': '<rootDir>/src/testing/index.ts' },
+  setupFilesAfterEnv: ['<rootDir>/spec/support/cleanup.ts'],
   testTimeout: 20000,
 };

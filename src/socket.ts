@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { isAnyArrayBuffer } from 'node:util/types';
 import { Observable, type Observer, type Subscriber } from 'rxjs';
 import { WebSocket } from 'ws';
 import { CloseCode, Defaults, type SocketState } from './constants';
@@ -285,7 +286,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #write(frame: Outbound): RxwsError | undefined {
     // ws drops frames silently once CLOSING; refuse them here instead.
     if (this.#closing || this.#ws.readyState > WebSocket.OPEN) return new SocketClosedError(this.#closeInfo);
-    if (typeof frame !== 'string' && !ArrayBuffer.isView(frame) && !(frame instanceof ArrayBuffer)) {
+    if (typeof frame !== 'string' && !ArrayBuffer.isView(frame) && !isAnyArrayBuffer(frame)) {
       return new InvalidFrameError(`Expected a string or binary data (Buffer, typed array, ArrayBuffer), got ${typeName(frame)}`);
     }
     const error = this.#out.write(frame);

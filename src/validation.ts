@@ -1,3 +1,4 @@
+import type { SchedulerLike } from 'rxjs';
 import { CloseCode, MAX_CLOSE_REASON_BYTES } from './constants';
 import { describe, InvalidArgumentError } from './errors';
 
@@ -77,4 +78,13 @@ export function validateClose(code: unknown, reason: unknown): void {
       `Expected \`reason\` to be at most ${MAX_CLOSE_REASON_BYTES} bytes of UTF-8, got ${bytes} bytes`,
     );
   }
+}
+
+/** Throws unless `value` is a `SchedulerLike` (has `now()` and `schedule()`); returns it. */
+export function expectScheduler(name: string, value: unknown): SchedulerLike {
+  const s = value as Partial<SchedulerLike> | null;
+  if (typeof s !== 'object' || s === null || typeof s.now !== 'function' || typeof s.schedule !== 'function') {
+    throw new InvalidArgumentError(`Expected \`${name}\` to be a SchedulerLike with now() and schedule(), got ${describe(value)}`);
+  }
+  return s as SchedulerLike;
 }

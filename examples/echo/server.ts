@@ -17,23 +17,31 @@ const flags = parseFlags(
     { name: 'host', env: 'HOST', default: '127.0.0.1', help: 'address to bind' },
     { name: 'path', default: '/ws', help: 'WebSocket path' },
     { name: 'heartbeat-ms', default: '1000', help: 'send the text "heart beat" this often, in ms; 0 turns it off' },
+    {
+      name: 'origin',
+      default: 'same-origin',
+      help: 'browser origins allowed: same-origin, any (e.g. the page opened from a file), or a comma-separated list',
+    },
   ],
   'Usage: npm start -- [options]\n\nThe rxws echo server: GET / serves a test page; the WebSocket path echoes every frame.',
 );
 const port = intFlag(flags, 'port', 0, 65535);
 const heartbeatMs = intFlag(flags, 'heartbeat-ms', 0);
 const path = flags.path!;
+const origin = flags.origin === 'same-origin' || flags.origin === 'any' ? flags.origin : flags.origin!.split(',');
 const page = readFileSync(join(__dirname, '..', '..', '..', 'examples', 'echo', 'index.html'));
 
 const server = serve({
   port,
   host: flags.host!,
   path,
+  origin,
   log,
   request: (req, res) => {
-    if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
+    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+    if ((req.method === 'GET' || req.method === 'HEAD') && (pathname === '/' || pathname === '/index.html')) {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length });
-      res.end(page);
+      res.end(req.method === 'HEAD' ? undefined : page);
       return;
     }
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
@@ -70,9 +78,15 @@ server.listening.then(
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     log(`${signal}: closing (1001 to ${server.sockets.size} client(s))`);
-    server.close().then(() => {
-      log('closed');
-      process.exit(0);
-    });
+    server.close().then(
+      () => {
+        log('closed');
+        process.exit(0);
+      },
+      (err: Error) => {
+        log(`close failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
   });
 }

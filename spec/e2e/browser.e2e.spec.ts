@@ -1,0 +1,157 @@
+/**
+ * The echo example's test page in a real browser: Debian's Chromium driven by
+ * playwright-core (no downloaded browser). Also writes docs/echo-page.png.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT, startEcho, type EchoProcess } from './echo-process';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOT = join(ROOT, 'docs', 'echo-page.png');
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** UTF-8 bytes of `text` as the page shows them: `binary N bytes: 68 69 ...`. */
+function binaryLine(text: string): string {
+  const bytes = Buffer.from(text, 'utf8');
+  return `binary ${bytes.length} bytes: ${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
+}
+
+const exactly = (text: string) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+
+describe('echo page in Chromium (e2e)', () => {
+  let echo: EchoProcess;
+  let profile: string;
+  let context: BrowserContext | undefined;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  /** Waits for a log line of `kind` whose payload is exactly `payload` (or matches it). */
+  const logLine = (kind: string, payload: string | RegExp) =>
+    page
+      .locator(`#log .line.${kind}`)
+      .filter({ has: page.locator('.payload', { hasText: typeof payload === 'string' ? exactly(payload) : payload }) })
+      .last();
+  const readyState = (name: string) => page.locator('#ready-state', { hasText: exactly(name) }).waitFor();
+
+  beforeAll(async () => {
+    echo = await startEcho(['--heartbeat-ms', '1000']);
+    profile = mkdtempSync(join(tmpdir(), 'rxws-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+      viewport: { width: 900, height: 700 },
+      timeout: 30_000,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(msg.text());
+    });
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    if (echo !== undefined) expect(await echo.stop()).toBe(0);
+  });
+
+  it('serves the page with the socket URL of its own host and only Connect enabled', async () => {
+    const response = await page.goto(`${echo.origin}/`);
+    expect(response?.status()).toBe(200);
+    expect(await page.title()).toBe('rxws echo');
+    expect(await page.inputValue('#url')).toBe(echo.wsUrl);
+    expect(await page.textContent('#ready-state')).toBe('CLOSED');
+    expect(await page.isEnabled('#connect')).toBe(true);
+    expect(await page.isDisabled('#disconnect')).toBe(true);
+    expect(await page.isDisabled('#send')).toBe(true);
+  });
+
+  it('connects: readyState OPEN, an open line, Send and Disconnect enabled', async () => {
+    await page.click('#connect');
+    await readyState('OPEN');
+    await logLine('open', echo.wsUrl).waitFor();
+    expect(await page.isDisabled('#connect')).toBe(true);
+    expect(await page.isEnabled('#disconnect')).toBe(true);
+    expect(await page.isEnabled('#send')).toBe(true);
+    await echo.waitForLine(/ open 127\.0\.0\.1:\d+ \/ws$/);
+  });
+
+  it('sends a text message (Enter) and shows its echo', async () => {
+    const text = 'hello from Chromium ✓';
+    await page.fill('#message', text);
+    await page.press('#message', 'Enter');
+    await logLine('sent', text).waitFor();
+    await logLine('received', text).waitFor();
+  });
+
+  it('shows the server\'s heart beat', async () => {
+    await logLine('received', 'heart beat').waitFor({ timeout: 5_000 });
+  });
+
+  it('sends binary and gets binary back', async () => {
+    const text = 'bytes ✓ rxws';
+    await page.check('#binary');
+    await page.fill('#message', text);
+    await page.click('#send');
+    await logLine('sent', binaryLine(text)).waitFor();
+    await logLine('received', binaryLine(text)).waitFor();
+    // A text echo would show the text itself.
+    expect(await logLine('received', text).count()).toBe(0);
+    await page.uncheck('#binary');
+  });
+
+  it('shows a live bufferedAmount', async () => {
+    await page.locator('#buffered-amount', { hasText: /^0$/ }).waitFor();
+  });
+
+  it('takes a screenshot for the README', async () => {
+    await page.fill('#message', 'rxws: WebSockets as RxJS streams');
+    await page.press('#message', 'Enter');
+    await logLine('received', 'rxws: WebSockets as RxJS streams').waitFor();
+    // Let the view settle on a state that shows all kinds of traffic, with a heart beat after the last echo.
+    const beats = page.locator('#log .line.heartbeat');
+    await beats.nth(await beats.count()).waitFor({ timeout: 5_000 });
+    await page.fill('#message', '');
+    await page.locator('#message').blur();
+    mkdirSync(join(ROOT, 'docs'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT });
+  });
+
+  it('disconnects: close code 1000, wasClean, readyState CLOSED, Connect enabled again', async () => {
+    await page.click('#disconnect');
+    const close = page.locator('#log .line.close').last();
+    await close.waitFor();
+    const text = await close.textContent();
+    expect(text).toContain('code=1000');
+    expect(text).toContain('reason="Disconnect button"');
+    expect(text).toContain('wasClean=true');
+    await readyState('CLOSED');
+    expect(await page.isEnabled('#connect')).toBe(true);
+    expect(await page.isDisabled('#send')).toBe(true);
+    expect(await page.isDisabled('#disconnect')).toBe(true);
+    await echo.waitForLine(/ close 127\.0\.0\.1:\d+ code=1000 reason="Disconnect button" clean=true$/);
+  });
+
+  it('clears the log', async () => {
+    expect(await page.locator('#log .line').count()).toBeGreaterThan(0);
+    await page.click('#clear');
+    expect(await page.locator('#log .line').count()).toBe(0);
+  });
+
+  it('logged no page errors', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,151 @@
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { WebSocket, type ClientOptions } from 'ws';
+import { serve, type RxServer, type ServeOptions } from '../../src';
+
+/** Everything a test opened, so that a failing test still releases it (see cleanup.ts). */
+export const opened = { servers: new Set<RxServer<never>>(), clients: new Set<WebSocket>(), sockets: new Set<Socket>() };
+
+/** Starts an rxws server on 127.0.0.1 and a free port. */
+export async function listen<A = undefined>(options: Omit<ServeOptions<A>, 'port'> = {}) {
+  const server: RxServer<A> = serve<A>({ port: 0, ...options } as ServeOptions<A>);
+  opened.servers.add(server as RxServer<never>);
+  const { port } = await server.listening;
+  return { server, port, url: (path = '/ws') => `ws://127.0.0.1:${port}${path}` };
+}
+
+/** Opens a ws client and waits for it to open (rejects on error). */
+export function open(url: string, options?: ClientOptions): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, options);
+    opened.clients.add(ws);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** Resolves with the close code and reason a ws client sees. */
+export function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve({ code: -1, reason: 'already closed' });
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+  });
+}
+
+/** The next message a ws client receives, with its kind. */
+export function nextMessage(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
+  return new Promise((resolve) => ws.once('message', (data, isBinary) => resolve({ data: data as Buffer, isBinary })));
+}
+
+/** Tries an upgrade and resolves with the HTTP status of a refusal (or 101). */
+export function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('open', () => {
+      ws.close();
+      resolve({ status: 101, body: '' });
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      ws.on('error', () => {});
+    });
+    ws.once('error', (err) => {
+      if (!/Unexpected server response/.test(err.message)) reject(err);
+    });
+  });
+}
+
+/** A plain HTTP GET. */
+export function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A raw TCP connection that has done the WebSocket handshake by hand (for bad-frame and slow-reader tests). */
+export function rawClient(port: number, path = '/ws', extraHeaders = ''): Promise<{ socket: Socket; head: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    opened.sockets.add(socket);
+    let buffered = Buffer.alloc(0);
+    socket.once('error', reject);
+    socket.on('connect', () => {
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`,
+      );
+    });
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      socket.removeListener('data', onData);
+      socket.pause();
+      const status = buffered.subarray(0, end).toString().split('\r\n')[0];
+      if (!status?.includes(' 101 ')) return reject(new Error(`handshake refused: ${status}`));
+      resolve({ socket, head: buffered.subarray(end + 4) });
+    };
+    socket.on('data', onData);
+  });
+}
+
+/** Encodes one client frame (masked unless `mask` is false). */
+export function frame(opcode: number, payload: Buffer | string, { fin = true, mask = true, rsv = 0 } = {}): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const len = data.length;
+  const header: number[] = [(fin ? 0x80 : 0) | (rsv << 4) | opcode];
+  const maskBit = mask ? 0x80 : 0;
+  if (len < 126) header.push(maskBit | len);
+  else if (len < 65536) header.push(maskBit | 126, len >> 8, len & 0xff);
+  else {
+    header.push(maskBit | 127, 0, 0, 0, 0);
+    header.push((len >>> 24) & 0xff, (len >>> 16) & 0xff, (len >>> 8) & 0xff, len & 0xff);
+  }
+  if (!mask) return Buffer.concat([Buffer.from(header), data]);
+  const key = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const masked = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) masked[i] = data[i]! ^ key[i & 3]!;
+  return Buffer.concat([Buffer.from(header), key, masked]);
+}
+
+/** Parses server frames (unmasked) from a buffer; returns complete frames. */
+export function parseFrames(buffer: Buffer): { opcode: number; payload: Buffer }[] {
+  const frames: { opcode: number; payload: Buffer }[] = [];
+  let at = 0;
+  while (buffer.length - at >= 2) {
+    const opcode = buffer[at]! & 0x0f;
+    let len = buffer[at + 1]! & 0x7f;
+    let offset = at + 2;
+    if (len === 126) {
+      if (buffer.length - at < 4) break;
+      len = buffer.readUInt16BE(at + 2);
+      offset = at + 4;
+    } else if (len === 127) {
+      if (buffer.length - at < 10) break;
+      len = Number(buffer.readBigUInt64BE(at + 2));
+      offset = at + 10;
+    }
+    if (buffer.length < offset + len) break;
+    frames.push({ opcode, payload: buffer.subarray(offset, offset + len) });
+    at = offset + len;
+  }
+  return frames;
+}
+
+/** Closes every client and the server. */
+export async function shutdown(server: RxServer<unknown> | RxServer<undefined>, ...clients: WebSocket[]) {
+  for (const c of clients) c.terminate();
+  await server.close({ timeout: 1000 });
+}
+
+export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,116 @@
+import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs';
+import { describe, InvalidArgumentError } from '../errors';
+import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf, expectScheduler } from '../validation';
+
+const DEFAULT_INITIAL_DELAY = 500;
+const DEFAULT_MAX_DELAY = 30_000;
+const DEFAULT_FACTOR = 2;
+const JITTERS = ['full', 'none'] as const;
+
+/** The reconnect schedule: exponential backoff, capped, with optional full jitter. */
+export interface BackoffConfig {
+  /** Ceiling of the first delay, in ms. @default 500 */
+  readonly initialDelay?: number;
+  /** Largest ceiling any delay may have, in ms; at least `initialDelay`. @default 30000 (or `initialDelay`, if larger) */
+  readonly maxDelay?: number;
+  /** How much the ceiling grows per attempt; at least 1. @default 2 */
+  readonly factor?: number;
+  /** Retries before giving up with the last error: an integer >= 0, or `Infinity`. @default Infinity */
+  readonly maxAttempts?: number;
+  /** `'full'` waits a random time in `[0, ceiling)`; `'none'` waits the ceiling. @default 'full' */
+  readonly jitter?: 'full' | 'none';
+  /** Source of randomness in `[0, 1)`, injectable for tests. @default Math.random */
+  readonly random?: () => number;
+  /** Where the delays are scheduled. @default asyncScheduler */
+  readonly scheduler?: SchedulerLike;
+}
+
+/** A validated, frozen {@link BackoffConfig} with every default filled in. */
+export type ResolvedBackoff = Required<BackoffConfig>;
+
+/** {@link BackoffConfig} plus the hooks of {@link retryWithBackoff}. */
+export interface RetryBackoffConfig extends BackoffConfig {
+  /** Whether to retry after `error` (`attempt` counts from 1); `false` rethrows it at once. @default () => true */
+  readonly shouldRetry?: (error: unknown, attempt: number) => boolean;
+  /** Called just before each wait, e.g. to publish a "reconnecting" status. */
+  readonly onRetry?: (info: { readonly attempt: number; readonly delay: number; readonly error: unknown }) => void;
+}
+
+/**
+ * The delay before retry `attempt` (1, 2, 3…), in ms. The ceiling is
+ * `min(maxDelay, initialDelay * factor ** (attempt - 1))`; full jitter
+ * picks `floor(random() * ceiling)` ("full jitter", AWS Architecture Blog).
+ */
+export function backoffDelay(attempt: number, config: ResolvedBackoff): number {
+  expectInteger('attempt', attempt, 1);
+  // `0 * Infinity` is NaN once factor ** n overflows, so a zero delay stays zero.
+  const capped =
+    config.initialDelay === 0 ? 0 : Math.min(config.maxDelay, config.initialDelay * config.factor ** (attempt - 1));
+  return config.jitter === 'full' ? Math.floor(config.random() * capped) : capped;
+}
+
+/** Fills in the defaults of `config`, validates it and freezes the result; throws {@link InvalidArgumentError}. */
+export function resolveBackoff(config?: BackoffConfig): ResolvedBackoff {
+  const c = expectObject('config', config);
+  const initialDelay = expectInteger('initialDelay', orDefault(c.initialDelay, DEFAULT_INITIAL_DELAY));
+  const maxDelay = expectInteger('maxDelay', orDefault(c.maxDelay, Math.max(DEFAULT_MAX_DELAY, initialDelay)), initialDelay);
+  const factor = expectNumber('factor', orDefault(c.factor, DEFAULT_FACTOR), 1);
+  const maxAttempts = orDefault(c.maxAttempts, Infinity);
+  if (maxAttempts !== Infinity) {
+    if (typeof maxAttempts !== 'number' || !Number.isInteger(maxAttempts) || maxAttempts < 0) {
+      throw new InvalidArgumentError(
+        `Expected \`maxAttempts\` to be an integer >= 0 or Infinity, got ${describe(maxAttempts)}`,
+      );
+    }
+  }
+  const jitter = expectOneOf('jitter', orDefault(c.jitter, 'full'), JITTERS);
+  const random = orDefault(c.random, Math.random);
+  expectFunction('random', random);
+  const scheduler = expectScheduler('scheduler', orDefault(c.scheduler, asyncScheduler));
+  return Object.freeze({
+    initialDelay,
+    maxDelay,
+    factor,
+    maxAttempts: maxAttempts as number,
+    jitter,
+    random: random as () => number,
+    scheduler,
+  });
+}
+
+/**
+ * Resubscribes to the source after it errors, waiting `backoffDelay(attempt)`
+ * on the scheduler; after `maxAttempts` retries the last error is rethrown.
+ * The attempt count goes back to 1 whenever the source emits, so put this
+ * after the point where the stream emits on open: a connection that opened
+ * and later dropped is a fresh failure, not the next step of the last outage.
+ * The config is validated here, not on subscription.
+ *
+ * @example
+ * connect$.pipe(retryWithBackoff({
+ *   maxAttempts: 10,
+ *   shouldRetry: (error) => (error as { status?: number }).status !== 401,
+ *   onRetry: ({ attempt, delay }) => status$.next({ state: 'reconnecting', attempt, delay }),
+ * }));
+ */
+export function retryWithBackoff<T>(config: RetryBackoffConfig = {}): MonoTypeOperatorFunction<T> {
+  const backoff = resolveBackoff(config);
+  const { shouldRetry = () => true, onRetry } = config;
+  expectFunction('shouldRetry', shouldRetry);
+  if (onRetry !== undefined) expectFunction('onRetry', onRetry);
+  return retry<T>({
+    count: backoff.maxAttempts,
+    resetOnSuccess: true,
+    delay: (error, attempt) => {
+      if (!shouldRetry(error, attempt)) return throwError(() => error);
+      const delay = backoffDelay(attempt, backoff);
+      onRetry?.({ attempt, delay, error });
+      return timer(delay, backoff.scheduler);
+    },
+  });
+}
+
+/** An explicit `undefined` means "use the default", like an absent key. */
+function orDefault(value: unknown, fallback: unknown): unknown {
+  return value === undefined ? fallback : value;
+}

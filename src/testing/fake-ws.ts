@@ -1,0 +1,129 @@
+import { EventEmitter } from 'node:events';
+import { WebSocket } from 'ws';
+
+/** A frame the fake recorded as sent. */
+export interface SentFrame {
+  readonly data: string | Buffer;
+  readonly binary: boolean;
+}
+
+/** The part of a TCP socket rxws's outbound channel uses, with switchable backpressure. */
+export class FakeRawSocket extends EventEmitter {
+  /** Set to `true` to make the next frames queue, as if the peer read slowly. */
+  writableNeedDrain = false;
+  corked = 0;
+  cork(): void {
+    this.corked++;
+  }
+  uncork(): void {
+    if (this.corked > 0) this.corked--;
+  }
+  /** Ends backpressure and emits `'drain'`, as when the kernel took the bytes. */
+  drain(): void {
+    this.writableNeedDrain = false;
+    this.emit('drain');
+  }
+}
+
+/**
+ * A stand-in for a `ws` WebSocket with no network: it records what is sent and
+ * lets a test deliver frames, pongs and close frames synchronously (so a
+ * `TestScheduler` decides when). Enough of ws's surface for `RxSocket`.
+ */
+export class FakeWebSocket extends EventEmitter {
+  readyState: number;
+  bufferedAmount = 0;
+  isPaused = false;
+  readonly sent: SentFrame[] = [];
+  readonly pings: Buffer[] = [];
+  /** The close frame this side sent, if any. */
+  closeSent: { code: number; reason: string } | null = null;
+  terminated = false;
+  readonly _socket = new FakeRawSocket();
+
+  constructor(readyState: number = WebSocket.OPEN) {
+    super();
+    this.readyState = readyState;
+  }
+
+  /** Completes a pending client handshake. */
+  open(): void {
+    this.readyState = WebSocket.OPEN;
+    this.emit('open');
+  }
+
+  send(data: unknown): void {
+    if (this.readyState !== WebSocket.OPEN) return; // like ws: silently ignored once closing
+    const binary = typeof data !== 'string';
+    this.sent.push({ data: binary ? toBuffer(data) : (data as string), binary });
+  }
+
+  ping(data?: unknown): void {
+    if (this.readyState === WebSocket.OPEN) this.pings.push(data === undefined ? Buffer.alloc(0) : toBuffer(data));
+  }
+
+  pause(): void {
+    if (this.readyState === WebSocket.OPEN) this.isPaused = true;
+  }
+
+  resume(): void {
+    if (this.readyState === WebSocket.OPEN) this.isPaused = false;
+  }
+
+  close(code?: number, reason?: string): void {
+    if (this.readyState >= WebSocket.CLOSING) return;
+    this.closeSent = { code: code ?? 1005, reason: reason ?? '' };
+    this.readyState = WebSocket.CLOSING;
+  }
+
+  terminate(): void {
+    if (this.readyState === WebSocket.CLOSED) return;
+    this.terminated = true;
+    this.#end(1006, '');
+  }
+
+  // ---- driven by the test ----
+
+  /** The peer sent a text (string) or binary (Buffer) frame. */
+  receive(frame: string | Buffer): void {
+    if (this.readyState !== WebSocket.OPEN && this.readyState !== WebSocket.CLOSING) return;
+    if (typeof frame === 'string') this.emit('message', Buffer.from(frame), false);
+    else this.emit('message', frame, true);
+  }
+
+  /** The peer answered a ping. */
+  receivePong(data: Buffer = Buffer.alloc(0)): void {
+    this.emit('pong', data);
+  }
+
+  /** The peer's close frame arrived: the handshake finishes and the socket closes. */
+  receiveClose(code = 1000, reason = ''): void {
+    if (this.readyState === WebSocket.CLOSED) return;
+    if (this.closeSent === null) this.closeSent = { code, reason };
+    this.#end(code, reason);
+  }
+
+  /** The connection broke without a close frame (the peer vanished). */
+  drop(): void {
+    this.#end(1006, '');
+  }
+
+  /** ws failed the connection for a protocol error (e.g. code `WS_ERR_INVALID_UTF8`). */
+  fail(wsCode: string, message: string): void {
+    const err = Object.assign(new Error(message), { code: wsCode });
+    this.emit('error', err);
+    this.#end(1006, '');
+  }
+
+  #end(code: number, reason: string): void {
+    this.readyState = WebSocket.CLOSED;
+    this.emit('close', code, Buffer.from(reason));
+  }
+}
+
+function toBuffer(data: unknown): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(String(data));
+}
