@@ -3,13 +3,19 @@ export type { CloseCodeName, SocketState } from './constants';
 export {
   BackpressureError,
   FrameDroppedError,
+  HeartbeatTimeoutError,
   InvalidArgumentError,
   InvalidFrameError,
   RxwsError,
   SocketCloseError,
   SocketClosedError,
 } from './errors';
-export type { OutboundPolicy } from './errors';
+export type { HeartbeatTimeoutInfo, OutboundPolicy } from './errors';
+export type { HeartbeatOptions } from './heartbeat';
+export { heartbeat } from './operators/heartbeat';
+export type { HeartbeatConfig } from './operators/heartbeat';
+export { backoffDelay, resolveBackoff, retryWithBackoff } from './operators/backoff';
+export type { BackoffConfig, ResolvedBackoff, RetryBackoffConfig } from './operators/backoff';
 export type { OutboundOptions } from './outbound';
 export { RxServer, serve } from './server';
 export type { AuthResult, ServeOptions, ServerCloseOptions } from './server';

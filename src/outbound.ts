@@ -80,6 +80,7 @@ export class OutboundChannel {
   #bytes = 0;
   #corked = false;
   #onDrain: (() => void) | null = null;
+  #drains = 0;
 
   constructor(ws: WebSocket, host: OutboundHost, limits: ResolvedOutbound) {
     this.#ws = ws;
@@ -90,6 +91,11 @@ export class OutboundChannel {
   /** Frames waiting in the queue. */
   get queuedMessages(): number {
     return this.#frames.length - this.#head;
+  }
+
+  /** How many times the congested socket drained: progress means the peer is reading. */
+  get drains(): number {
+    return this.#drains;
   }
 
   /** Bytes waiting in the queue (not yet handed to `ws`). */
@@ -232,7 +238,10 @@ export class OutboundChannel {
 
   #attach(): void {
     if (this.#onDrain !== null) return;
-    this.#onDrain = () => this.#flush();
+    this.#onDrain = () => {
+      this.#drains++;
+      this.#flush();
+    };
     this.#raw?.on('drain', this.#onDrain);
   }
 

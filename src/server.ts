@@ -7,7 +7,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, Defaults } from './constants';
 import { describe, InvalidArgumentError } from './errors';
 import { resolveOutbound, type OutboundOptions } from './outbound';
-import { RxSocket } from './socket';
+import { resolveHeartbeat, type HeartbeatOptions } from './heartbeat';
+import { RxSocket, type RxSocketOptions } from './socket';
 import { originCheck, pathOf, refuseUpgrade, UpgradeRefusedError, type OriginPolicy } from './upgrade';
 import { expectFunction, expectInteger, expectObject } from './validation';
 
@@ -43,6 +44,8 @@ export interface ServeOptions<A = undefined> {
   readonly handshakeTimeout?: number;
   /** How long `close()` waits for closing handshakes before terminating, in ms. @default 5000 */
   readonly closeTimeout?: number;
+  /** Protocol heartbeat for every socket (one shared timer); `false` turns it off. @default { interval: 30000, timeout: 10000 } */
+  readonly heartbeat?: HeartbeatOptions | false;
   /** Outbound flow control for every socket. */
   readonly outbound?: OutboundOptions;
   /** Inbound frames held per socket while `messages$` has no subscriber. @default 1024 */
@@ -89,7 +92,7 @@ export class RxServer<A = undefined> {
   readonly #owned: boolean;
   readonly #options: ServeOptions<A>;
   readonly #allowOrigin: (request: IncomingMessage) => boolean;
-  readonly #socketOptions: { outbound: ReturnType<typeof resolveOutbound>; inboundHold: number | undefined };
+  readonly #socketOptions: RxSocketOptions<A>;
   readonly #maxConnections: number;
   readonly #maxPerAddress: number;
   readonly #handshakeTimeout: number;
@@ -124,6 +127,7 @@ export class RxServer<A = undefined> {
       o.handshakeTimeout === undefined ? Defaults.handshakeTimeout : expectInteger('handshakeTimeout', o.handshakeTimeout, 1);
     this.#closeTimeout = o.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', o.closeTimeout, 0);
     this.#socketOptions = {
+      heartbeat: resolveHeartbeat(o.heartbeat) ?? false,
       outbound: resolveOutbound(o.outbound),
       inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
     };

@@ -1,11 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { isAnyArrayBuffer } from 'node:util/types';
-import { Observable, type Observer, type Subscriber } from 'rxjs';
+import { Observable, type Observer } from 'rxjs';
 import { WebSocket } from 'ws';
 import { CloseCode, Defaults, type SocketState } from './constants';
-import { FrameDroppedError, InvalidFrameError, RxwsError, SocketClosedError, SocketCloseError } from './errors';
-import { OutboundChannel, resolveOutbound, type OutboundHost, type OutboundOptions, type ResolvedOutbound } from './outbound';
+import { FrameDroppedError, InvalidFrameError, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
+import { Fanout } from './fanout';
+import { HeartbeatMonitor, resolveHeartbeat, type HeartbeatMember, type HeartbeatOptions, type ResolvedHeartbeat } from './heartbeat';
+import { InboundChannel } from './inbound';
+import { HeartbeatState } from './operators/heartbeat';
+import { OutboundChannel, resolveOutbound, type OutboundOptions } from './outbound';
 import type { CloseInfo, Inbound, Outbound } from './types';
 import { expectInteger, validateClose } from './validation';
 
@@ -19,6 +23,14 @@ export interface RxSocketOptions<A = undefined> {
    * @default 1024
    */
   readonly inboundHold?: number;
+  /**
+   * Protocol heartbeat: ping after `interval` ms of quiet, terminate when a
+   * ping is unanswered for `timeout` ms (`close$` reports 1006 "Heartbeat
+   * timeout", `messages$` errors with `HeartbeatTimeoutError`). Off unless
+   * given here; `serve()` and `connect()` turn it on by default.
+   * @default false
+   */
+  readonly heartbeat?: HeartbeatOptions | false;
   /** The HTTP upgrade request (server sockets). */
   readonly request?: IncomingMessage;
   /** What the server's `authenticate` hook returned for this socket. */
@@ -37,11 +49,12 @@ export interface SocketStats {
   readonly dropped: number;
 }
 
-/** Reasons the socket stops reading (bit flags); it reads again when none is left. */
+/** @internal Reasons the socket stops reading (bit flags); it reads again when none is left. */
 export const Pause = { Hold: 1, Outbound: 2, Backlog: 4, Rate: 8 } as const;
 export type Pause = (typeof Pause)[keyof typeof Pause];
 
 const kSocket = Symbol('rxws.socket');
+type Tagged = WebSocket & { [kSocket]?: RxSocket<unknown> };
 
 /** Entry points into a socket's private handlers, set by the class's static block. */
 interface Handlers {
@@ -49,9 +62,9 @@ interface Handlers {
   close(socket: RxSocket<unknown>, code: number, reason: Buffer): void;
   error(socket: RxSocket<unknown>, err: Error): void;
   open(socket: RxSocket<unknown>): void;
+  pong(socket: RxSocket<unknown>): void;
 }
 let handlers: Handlers;
-type Tagged = WebSocket & { [kSocket]?: RxSocket<unknown> };
 
 /** Close codes a peer's failure maps to, by `ws` error code; 1002 otherwise. */
 const FAILURE_CODES: Readonly<Record<string, number>> = {
@@ -69,32 +82,34 @@ const FAILURE_CODES: Readonly<Record<string, number>> = {
  * const socket = new RxSocket(ws);
  * socket.messages$.subscribe(socket); // echo: text stays text, binary stays binary
  */
-export class RxSocket<A = undefined> implements Observer<Outbound> {
+export class RxSocket<A = undefined> implements Observer<Outbound>, HeartbeatMember {
   /** The HTTP upgrade request, on server sockets. */
   readonly request: IncomingMessage | undefined;
   /** What `authenticate` returned for this socket (server sockets). */
   readonly auth: A;
 
   readonly #ws: Tagged;
+  readonly #in: InboundChannel;
   readonly #out: OutboundChannel;
-  readonly #holdLimit: number;
   readonly #pausesOnCongestion: boolean;
-  #subscribers: Subscriber<Inbound>[] = [];
-  #held: Inbound[] | null = [];
+  readonly #heartbeat: ResolvedHeartbeat | null;
   #closeInfo: CloseInfo | null = null;
-  #failure: RxwsError | null = null;
   #cause: Error | undefined;
-  #closeWatchers: Subscriber<CloseInfo>[] | null = null;
-  #errorWatchers: Subscriber<RxwsError>[] | null = null;
-  #writableWatchers: Subscriber<boolean>[] | null = null;
+  #timedOut: HeartbeatTimeoutError | null = null;
+  #closeWatchers: Fanout<CloseInfo> | null = null;
+  #errorWatchers: Fanout<RxwsError> | null = null;
+  #writableWatchers: Fanout<boolean> | null = null;
   #pauses = 0;
   #closing = false;
   #congested = false;
+  #beat: HeartbeatState | null = null;
+  #alive = false;
+  #ponged = false;
+  #drainsSeen = 0;
   #received = 0;
   #sent = 0;
   #refused = 0;
   #dropped = 0;
-  #messages$: Observable<Inbound> | undefined;
   #close$: Observable<CloseInfo> | undefined;
   #errors$: Observable<RxwsError> | undefined;
   #writable$: Observable<boolean> | undefined;
@@ -104,19 +119,24 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * once, so no frame is lost before `messages$` is first subscribed.
    */
   constructor(ws: WebSocket, options: RxSocketOptions<A> = {}) {
-    const limits: ResolvedOutbound = resolveOutbound(options.outbound);
-    this.#holdLimit =
-      options.inboundHold === undefined ? Defaults.inboundHoldMessages : expectInteger('inboundHold', options.inboundHold, 1);
+    const limits = resolveOutbound(options.outbound);
+    const hold = options.inboundHold === undefined ? Defaults.inboundHoldMessages : expectInteger('inboundHold', options.inboundHold, 1);
+    this.#heartbeat = resolveHeartbeat(options.heartbeat ?? false);
     this.request = options.request;
     this.auth = options.auth as A;
     this.#ws = ws as Tagged;
     this.#pausesOnCongestion = limits.policy === 'buffer';
-    this.#out = new OutboundChannel(ws, this.#outboundHost(), limits);
-    this.#ws[kSocket] = this as RxSocket<unknown>;
+    this.#in = new InboundChannel(hold, (on) => (on ? this.pause(Pause.Hold) : this.resume(Pause.Hold)));
+    this.#out = new OutboundChannel(ws, {
+      report: (error) => this.#report(error),
+      congestion: (congested) => this.#setCongested(congested),
+      overflow: () => this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full'),
+    }, limits);
     if (ws.readyState === WebSocket.CLOSED) {
-      this.#finish(CloseCode.ABNORMAL, '');
+      this.#finish(CloseCode.ABNORMAL, '', false, undefined);
       return;
     }
+    this.#ws[kSocket] = this as RxSocket<unknown>;
     ws.on('message', onMessage);
     ws.on('close', onClose);
     ws.on('error', onError);
@@ -134,21 +154,19 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * all subscribers. Frames that arrive while nobody subscribes are held for
    * the next subscriber (and the socket stops reading past `inboundHold`).
    * Completes on a normal close (1000, 1001, 1005); errors with
-   * `SocketCloseError` otherwise.
+   * `SocketCloseError` (or `HeartbeatTimeoutError`) otherwise.
    */
   get messages$(): Observable<Inbound> {
-    return (this.#messages$ ??= new Observable<Inbound>((subscriber) => this.#subscribeMessages(subscriber)));
+    return this.#in.messages$;
   }
 
   /** Emits `{ code, reason, wasClean }` once when the socket has closed, then completes; replayed to late subscribers. */
   get close$(): Observable<CloseInfo> {
     return (this.#close$ ??= new Observable<CloseInfo>((subscriber) => {
-      if (this.#closeInfo !== null) {
-        subscriber.next(this.#closeInfo);
-        subscriber.complete();
-        return undefined;
-      }
-      return watch((this.#closeWatchers ??= []), subscriber);
+      if (this.#closeInfo === null) return (this.#closeWatchers ??= new Fanout()).add(subscriber);
+      subscriber.next(this.#closeInfo);
+      subscriber.complete();
+      return undefined;
     }));
   }
 
@@ -160,18 +178,16 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    */
   get errors$(): Observable<RxwsError> {
     return (this.#errors$ ??= new Observable<RxwsError>((subscriber) => {
-      if (this.#closeInfo !== null) {
-        subscriber.complete();
-        return undefined;
-      }
-      return watch((this.#errorWatchers ??= []), subscriber);
+      if (this.#closeInfo === null) return (this.#errorWatchers ??= new Fanout()).add(subscriber);
+      subscriber.complete();
+      return undefined;
     }));
   }
 
   /**
    * `true` while frames go straight to the connection, `false` while they
-   * queue (the peer reads slower than we write). Emits the current value
-   * first, then changes; completes on close.
+   * queue (the peer reads slower than we write) or once closing. Emits the
+   * current value first, then changes; completes on close.
    *
    * @example
    * // wait for room before the next chunk
@@ -179,26 +195,18 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    */
   get writable$(): Observable<boolean> {
     return (this.#writable$ ??= new Observable<boolean>((subscriber) => {
-      subscriber.next(!this.#congested && this.#closeInfo === null && !this.#closing);
-      if (this.#closeInfo !== null) {
-        subscriber.complete();
-        return undefined;
-      }
-      return watch((this.#writableWatchers ??= []), subscriber);
+      subscriber.next(this.#writable());
+      if (this.#closeInfo === null) return (this.#writableWatchers ??= new Fanout()).add(subscriber);
+      subscriber.complete();
+      return undefined;
     }));
   }
 
   /** `'connecting' | 'open' | 'closing' | 'closed'`. */
   get state(): SocketState {
     if (this.#closeInfo !== null) return 'closed';
-    switch (this.#ws.readyState) {
-      case WebSocket.CONNECTING:
-        return this.#closing ? 'closing' : 'connecting';
-      case WebSocket.OPEN:
-        return this.#closing ? 'closing' : 'open';
-      default:
-        return 'closing';
-    }
+    if (this.#closing || this.#ws.readyState > WebSocket.OPEN) return 'closing';
+    return this.#ws.readyState === WebSocket.OPEN ? 'open' : 'connecting';
   }
 
   /** How the socket closed, or `null` while it has not. */
@@ -257,7 +265,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     validateClose(code, reason);
     if (this.#closing || this.#closeInfo !== null) return;
     this.#closing = true;
-    this.#setWritable();
+    this.#writableWatchers?.next(false);
     this.#out.flushAll();
     this.#ws.close(code, reason);
   }
@@ -283,6 +291,28 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (this.#pauses === 0 && this.#ws.readyState === WebSocket.OPEN) this.#ws.resume();
   }
 
+  /** @internal One heartbeat step, called by the shared monitor's tick. */
+  beat(now: number): void {
+    const state = this.#beat;
+    const config = this.#heartbeat;
+    if (state === null || config === null) return;
+    const drains = this.#out.drains;
+    // Life: a frame or pong since the last tick; or, while congested, the peer reading
+    // our bytes; or a pause of our own making, during which pongs cannot be read.
+    const life = this.#ponged || (this.#alive && config.life === 'any');
+    if (life || drains !== this.#drainsSeen || (this.#pauses & ~Pause.Outbound) !== 0) {
+      this.#alive = this.#ponged = false;
+      this.#drainsSeen = drains;
+      state.life(now);
+    }
+    const due = state.step(now, config.interval, config.timeout);
+    if (due === 'ping') this.#ws.ping();
+    else if (due === 'timeout') {
+      this.#timedOut = state.error(config.timeout);
+      this.#ws.terminate();
+    }
+  }
+
   #write(frame: Outbound): RxwsError | undefined {
     // ws drops frames silently once CLOSING; refuse them here instead.
     if (this.#closing || this.#ws.readyState > WebSocket.OPEN) return new SocketClosedError(this.#closeInfo);
@@ -295,97 +325,65 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   #report(error: RxwsError): void {
-    if (error.code === 'RXWS_FRAME_DROPPED') this.#dropped += (error as { count?: number }).count ?? 1;
+    if (error instanceof FrameDroppedError) this.#dropped += error.count;
     else this.#refused++;
-    const watchers = this.#errorWatchers;
-    if (watchers === null || watchers.length === 0) return;
-    for (const w of watchers.slice()) w.next(error);
+    this.#errorWatchers?.next(error);
   }
 
-  #outboundHost(): OutboundHost {
-    return {
-      report: (error) => this.#report(error),
-      congestion: (congested) => {
-        this.#congested = congested;
-        this.#setWritable();
-        if (this.#pausesOnCongestion) {
-          if (congested) this.pause(Pause.Outbound);
-          else this.resume(Pause.Outbound);
-        }
-      },
-      overflow: () => this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full'),
-    };
+  #writable(): boolean {
+    return !this.#congested && !this.#closing && this.#closeInfo === null;
   }
 
-  #setWritable(): void {
-    const watchers = this.#writableWatchers;
-    if (watchers === null || watchers.length === 0) return;
-    const value = !this.#congested && !this.#closing && this.#closeInfo === null;
-    for (const w of watchers.slice()) w.next(value);
-  }
-
-  #subscribeMessages(subscriber: Subscriber<Inbound>): (() => void) | undefined {
-    const held = this.#held;
-    if (held !== null && held.length > 0) {
-      // Deliver what arrived while nobody listened; keep the rest if the subscriber stops early.
-      let i = 0;
-      while (i < held.length && !subscriber.closed) subscriber.next(held[i++]!);
-      held.splice(0, i);
-      if (subscriber.closed) return undefined;
+  #setCongested(congested: boolean): void {
+    this.#congested = congested;
+    this.#writableWatchers?.next(this.#writable());
+    if (this.#pausesOnCongestion) {
+      if (congested) this.pause(Pause.Outbound);
+      else this.resume(Pause.Outbound);
     }
-    if (this.#closeInfo !== null) {
-      this.#held = null;
-      if (this.#failure !== null) subscriber.error(this.#failure);
-      else subscriber.complete();
-      return undefined;
-    }
-    this.#held = null;
-    this.resume(Pause.Hold);
-    this.#subscribers.push(subscriber);
-    return () => {
-      const list = this.#subscribers;
-      const at = list.indexOf(subscriber);
-      if (at >= 0) list.splice(at, 1);
-      if (list.length === 0 && this.#closeInfo === null) this.#held = [];
-    };
   }
 
   #opened(): void {
     const raw = (this.#ws as unknown as { _socket: Socket })._socket;
     if (this.#pauses !== 0) this.#ws.pause();
     this.#out.open(raw);
+    const config = this.#heartbeat;
+    if (config !== null) {
+      this.#beat = new HeartbeatState(config.scheduler.now());
+      this.#ws.on('pong', onPong);
+      HeartbeatMonitor.for(config).add(this);
+    }
   }
 
   #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.#received++;
-    const frame: Inbound = isBinary ? toBuffer(data) : data.toString();
-    const list = this.#subscribers;
-    if (list.length === 1) list[0]!.next(frame);
-    else if (list.length > 1) for (const s of list.slice()) s.next(frame);
-    else {
-      const held = (this.#held ??= []);
-      if (held.push(frame) >= this.#holdLimit) this.pause(Pause.Hold);
-    }
+    this.#alive = true;
+    this.#in.push(isBinary ? toBuffer(data) : data.toString());
   }
 
   #onClose(code: number, reasonBuffer: Buffer): void {
+    if (this.#timedOut !== null) return this.#finish(CloseCode.ABNORMAL, 'Heartbeat timeout', false, this.#timedOut);
     const cause = this.#cause;
     let reason = reasonBuffer.toString();
-    let wasClean = code !== CloseCode.ABNORMAL && cause === undefined;
-    if (code === CloseCode.ABNORMAL && cause !== undefined) {
+    const wsCode = (cause as { code?: string } | undefined)?.code;
+    if (code === CloseCode.ABNORMAL && wsCode?.startsWith('WS_ERR_')) {
       // The peer broke the protocol and we failed the connection: report the code we sent.
-      const wsCode = (cause as { code?: string }).code;
-      if (wsCode?.startsWith('WS_ERR_')) {
-        code = FAILURE_CODES[wsCode] ?? CloseCode.PROTOCOL_ERROR;
-        reason = cause.message;
-      }
-      wasClean = false;
+      code = FAILURE_CODES[wsCode] ?? CloseCode.PROTOCOL_ERROR;
+      reason = cause!.message;
     }
-    this.#finish(code, reason, wasClean);
+    const wasClean = code !== CloseCode.ABNORMAL && cause === undefined;
+    const normal = wasClean && (code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || code === CloseCode.NO_STATUS);
+    this.#finish(code, reason, wasClean, normal ? null : undefined);
   }
 
-  #finish(code: number, reason: string, wasClean = false): void {
+  /** Releases everything rxws holds for this socket and ends every stream. `failure` undefined: derive it. */
+  #finish(code: number, reason: string, wasClean: boolean, failure: RxwsError | null | undefined): void {
     const ws = this.#ws;
+    if (this.#beat !== null) {
+      HeartbeatMonitor.for(this.#heartbeat!).delete(this);
+      ws.removeListener('pong', onPong);
+      this.#beat = null;
+    }
     ws.removeListener('message', onMessage);
     ws.removeListener('close', onClose);
     ws.removeListener('error', onError);
@@ -398,46 +396,27 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#congested = false;
     const unsent = this.#out.dispose();
     if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
-
-    const normal = wasClean && (code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || code === CloseCode.NO_STATUS);
-    if (!normal) this.#failure = new SocketCloseError(info, { cause: this.#cause });
-
-    const subscribers = this.#subscribers;
-    this.#subscribers = [];
-    if (this.#held !== null && this.#held.length === 0) this.#held = null;
-    for (const s of subscribers) {
-      if (this.#failure !== null) s.error(this.#failure);
-      else s.complete();
-    }
-    endAll(this.#writableWatchers);
-    endAll(this.#errorWatchers);
+    this.#in.end(failure === undefined ? new SocketCloseError(info, { cause: this.#cause }) : (failure ?? undefined));
+    this.#writableWatchers?.end();
+    this.#errorWatchers?.end();
     const watchers = this.#closeWatchers;
     this.#closeWatchers = this.#errorWatchers = this.#writableWatchers = null;
-    if (watchers !== null)
-      for (const w of watchers.slice()) {
-        w.next(info);
-        w.complete();
-      }
+    if (watchers !== null) {
+      watchers.next(info);
+      watchers.end();
+    }
   }
 
   static {
     handlers = {
-      message(socket, data, isBinary) {
-        socket.#onMessage(data, isBinary);
-      },
-      close(socket, code, reason) {
-        socket.#onClose(code, reason);
-      },
-      error(socket, err) {
-        socket.#cause ??= err;
-      },
-      open(socket) {
-        socket.#opened();
-      },
+      message: (socket, data, isBinary) => socket.#onMessage(data, isBinary),
+      close: (socket, code, reason) => socket.#onClose(code, reason),
+      error: (socket, err) => void (socket.#cause ??= err),
+      open: (socket) => socket.#opened(),
+      pong: (socket) => void (socket.#ponged = true),
     };
   }
 }
-
 
 // One set of listener functions for all sockets (`this` is the ws), instead of closures per socket.
 function onMessage(this: Tagged, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
@@ -456,23 +435,15 @@ function onOpen(this: Tagged): void {
   const socket = this[kSocket];
   if (socket !== undefined) handlers.open(socket);
 }
+function onPong(this: Tagged): void {
+  const socket = this[kSocket];
+  if (socket !== undefined) handlers.pong(socket);
+}
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.from(data);
-}
-
-function watch<T>(list: Subscriber<T>[], subscriber: Subscriber<T>): () => void {
-  list.push(subscriber);
-  return () => {
-    const at = list.indexOf(subscriber);
-    if (at >= 0) list.splice(at, 1);
-  };
-}
-
-function endAll<T>(list: Subscriber<T>[] | null): void {
-  if (list !== null) for (const s of list.slice()) s.complete();
 }
 
 function typeName(value: unknown): string {

@@ -17,6 +17,8 @@ const flags = parseFlags(
     { name: 'host', env: 'HOST', default: '127.0.0.1', help: 'address to bind' },
     { name: 'path', default: '/ws', help: 'WebSocket path' },
     { name: 'heartbeat-ms', default: '1000', help: 'send the text "heart beat" this often, in ms; 0 turns it off' },
+    { name: 'ping-interval-ms', default: '30000', help: 'protocol ping after this much quiet, in ms (dead-peer detection); 0 turns it off' },
+    { name: 'ping-timeout-ms', default: '10000', help: 'terminate a peer whose ping is unanswered this long, in ms' },
     {
       name: 'origin',
       default: 'same-origin',
@@ -27,6 +29,8 @@ const flags = parseFlags(
 );
 const port = intFlag(flags, 'port', 0, 65535);
 const heartbeatMs = intFlag(flags, 'heartbeat-ms', 0);
+const pingInterval = intFlag(flags, 'ping-interval-ms', 0);
+const pingTimeout = intFlag(flags, 'ping-timeout-ms', 1);
 const path = flags.path!;
 const origin = flags.origin === 'same-origin' || flags.origin === 'any' ? flags.origin : flags.origin!.split(',');
 const page = readFileSync(join(__dirname, '..', '..', '..', 'examples', 'echo', 'index.html'));
@@ -36,6 +40,7 @@ const server = serve({
   host: flags.host!,
   path,
   origin,
+  heartbeat: pingInterval > 0 && { interval: pingInterval, timeout: pingTimeout },
   log,
   request: (req, res) => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');

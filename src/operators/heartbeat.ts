@@ -4,7 +4,7 @@ import { HeartbeatTimeoutError } from '../errors';
 import { expectInteger, expectObject, expectScheduler } from '../validation';
 
 /** Longest delay a Node timer honours (2^31 - 1 ms, ~24.8 days); longer ones fire after 1 ms. */
-const MAX_TIMER_DELAY = 2_147_483_647;
+export const MAX_TIMER_DELAY = 2_147_483_647;
 
 /** Options of {@link heartbeat}. */
 export interface HeartbeatConfig {
@@ -47,43 +47,74 @@ export function heartbeat<T>(config: HeartbeatConfig): OperatorFunction<T, numbe
 
   return (source) =>
     new Observable<number>((subscriber) => {
-      let lastLife = scheduler.now();
-      let missed = 0;
-      let seq = 0;
-      let pingedAt = 0;
-      let deadline = 0;
-
+      const state = new HeartbeatState(scheduler.now());
       // A sign of life only records the time: one scheduled action checks it
       // when it fires, so a busy socket costs no timer work per frame.
       subscriber.add(
         source.subscribe({
-          next: () => {
-            lastLife = scheduler.now();
-            missed = 0;
-          },
+          next: () => state.life(scheduler.now()),
           error: (err: unknown) => subscriber.error(err),
           complete: () => subscriber.complete(),
         }),
       );
-
       // Scheduled after subscribing the source so that, in virtual time, a
       // sign of life at the same frame as a ping or a deadline counts first.
       subscriber.add(
         scheduler.schedule(function (this: SchedulerAction<void>) {
           const now = scheduler.now();
-          if (missed > 0 && now >= deadline) {
-            subscriber.error(new HeartbeatTimeoutError({ lastPongAt: lastLife, missed, timeout }));
-            return;
-          }
-          if (now >= (missed > 0 ? pingedAt : lastLife) + interval) {
-            if (missed++ === 0) deadline = now + timeout;
-            pingedAt = now;
-            subscriber.next(++seq);
-          }
-          // Read `missed` again: sending the ping may have brought an answer synchronously.
-          const nextPing = (missed > 0 ? pingedAt : lastLife) + interval;
-          this.schedule(undefined, (missed > 0 ? Math.min(nextPing, deadline) : nextPing) - now);
+          const due = state.step(now, interval, timeout);
+          if (due === 'timeout') return subscriber.error(state.error(timeout));
+          if (due === 'ping') subscriber.next(state.pings);
+          // Ask again after the ping: sending it may have brought an answer synchronously.
+          this.schedule(undefined, state.next(interval) - now);
         }, interval),
       );
     });
+}
+
+/**
+ * @internal One peer's heartbeat bookkeeping. The `heartbeat` operator drives
+ * it with its own timer; a server drives all its sockets' states from one
+ * shared tick (see `HeartbeatMonitor`), with the same rules.
+ */
+export class HeartbeatState {
+  /** Time of the last sign of life (or of the start). */
+  lastLife: number;
+  /** Pings sent since then. */
+  missed = 0;
+  /** Pings sent in all. */
+  pings = 0;
+  #pingedAt = 0;
+  #deadline = 0;
+
+  constructor(now: number) {
+    this.lastLife = now;
+  }
+
+  /** The peer showed life at `now`. */
+  life(now: number): void {
+    this.lastLife = now;
+    this.missed = 0;
+  }
+
+  /** Advances to `now`: `'timeout'` when the peer is gone, `'ping'` when a ping is due (and now counted), else `null`. */
+  step(now: number, interval: number, timeout: number): 'timeout' | 'ping' | null {
+    if (this.missed > 0 && now >= this.#deadline) return 'timeout';
+    if (now < (this.missed > 0 ? this.#pingedAt : this.lastLife) + interval) return null;
+    if (this.missed++ === 0) this.#deadline = now + timeout;
+    this.#pingedAt = now;
+    this.pings++;
+    return 'ping';
+  }
+
+  /** When `step` next has something to do. */
+  next(interval: number): number {
+    const ping = (this.missed > 0 ? this.#pingedAt : this.lastLife) + interval;
+    return this.missed > 0 ? Math.min(ping, this.#deadline) : ping;
+  }
+
+  /** The error for a timeout now. */
+  error(timeout: number): HeartbeatTimeoutError {
+    return new HeartbeatTimeoutError({ lastPongAt: this.lastLife, missed: this.missed, timeout });
+  }
 }

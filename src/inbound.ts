@@ -1,0 +1,59 @@
+import { Observable, type Subscriber } from 'rxjs';
+import { Fanout } from './fanout';
+import type { Inbound } from './types';
+
+/**
+ * @internal The inbound side of a socket: fans frames out to `messages$`
+ * subscribers, and holds them while there is none, so a subscriber that comes
+ * a little late (after an `await`) loses nothing. Past `holdLimit` held frames
+ * it asks the socket to stop reading, so the peer is slowed by TCP rather than
+ * memory growing.
+ */
+export class InboundChannel {
+  readonly #subscribers = new Fanout<Inbound>();
+  readonly #holdLimit: number;
+  readonly #hold: (on: boolean) => void;
+  #held: Inbound[] = [];
+  #ended = false;
+  #failure: unknown;
+
+  /** The stream of frames; `hold(true)` asks to stop reading, `hold(false)` to read again. */
+  readonly messages$: Observable<Inbound>;
+
+  constructor(holdLimit: number, hold: (on: boolean) => void) {
+    this.#holdLimit = holdLimit;
+    this.#hold = hold;
+    this.messages$ = new Observable<Inbound>((subscriber) => this.#subscribe(subscriber));
+  }
+
+  push(frame: Inbound): void {
+    if (this.#subscribers.size > 0) this.#subscribers.next(frame);
+    else if (this.#held.push(frame) === this.#holdLimit) this.#hold(true);
+  }
+
+  /** The socket closed: complete, or error with `failure`. Held frames stay for a late subscriber. */
+  end(failure?: unknown): void {
+    this.#ended = true;
+    this.#failure = failure;
+    this.#subscribers.end(failure);
+  }
+
+  #subscribe(subscriber: Subscriber<Inbound>): (() => void) | undefined {
+    const held = this.#held;
+    if (held.length > 0) {
+      let i = 0;
+      // Stop if the subscriber leaves mid-flush (take(1)): the rest waits for the next one.
+      while (i < held.length && !subscriber.closed) subscriber.next(held[i++]!);
+      held.splice(0, i);
+      if (subscriber.closed) return undefined;
+    }
+    if (this.#ended) {
+      if (this.#failure !== undefined) subscriber.error(this.#failure);
+      else subscriber.complete();
+      return undefined;
+    }
+    if (this.#subscribers.size === 0) this.#hold(false);
+    const remove = this.#subscribers.add(subscriber);
+    return remove;
+  }
+}
