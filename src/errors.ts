@@ -135,3 +135,36 @@ export class HeartbeatTimeoutError extends RxwsError {
     super(`Heartbeat timeout: no pong within ${info.timeout} ms (${info.missed} ping(s) unanswered)`);
   }
 }
+
+/** The server answered the client's upgrade with an HTTP status instead of 101. Not retried by default for 4xx. */
+export class HandshakeError extends RxwsError {
+  readonly code = 'RXWS_HANDSHAKE_REFUSED';
+  constructor(
+    /** The HTTP status the server sent (401, 403, 404, 503 …). */
+    readonly status: number,
+    /** The response body, cut to 512 bytes (often a one-line reason). */
+    readonly body = '',
+  ) {
+    super(`The server refused the WebSocket upgrade with HTTP ${status}${body ? `: ${body.trim().slice(0, 200)}` : ''}`);
+  }
+}
+
+/** A frame that the codec could not decode. With the `skip` policy it is reported on `errors$`; with `close`, the socket closes with 1007. */
+export class DecodeError extends RxwsError {
+  readonly code = 'RXWS_DECODE_FAILED';
+  constructor(
+    /** The frame that failed (a string or a Buffer). */
+    readonly frame: string | Buffer,
+    options?: { cause?: unknown },
+  ) {
+    super(`Could not decode a ${typeof frame === 'string' ? 'text' : 'binary'} frame of ${typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length} bytes`, options);
+  }
+}
+
+/** A value that the codec could not encode (e.g. a circular object). Nothing was sent; the socket stays open. */
+export class EncodeError extends RxwsError {
+  readonly code = 'RXWS_ENCODE_FAILED';
+  constructor(options?: { cause?: unknown }) {
+    super(`Could not encode the value${options?.cause instanceof Error ? `: ${options.cause.message}` : ''}`, options);
+  }
+}

@@ -2,7 +2,10 @@ export { CloseCode, Defaults, MAX_CLOSE_REASON_BYTES } from './constants';
 export type { CloseCodeName, SocketState } from './constants';
 export {
   BackpressureError,
+  DecodeError,
+  EncodeError,
   FrameDroppedError,
+  HandshakeError,
   HeartbeatTimeoutError,
   InvalidArgumentError,
   InvalidFrameError,

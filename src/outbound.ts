@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
-import { BackpressureError, FrameDroppedError, type OutboundPolicy, type RxwsError } from './errors';
+import type { OutboundPolicy, RxwsError } from './errors';
+import { FrameQueue } from './queue';
 import type { Outbound } from './types';
 import { expectInteger, expectObject, expectOneOf } from './validation';
 
@@ -39,16 +40,21 @@ export const DEFAULT_OUTBOUND: ResolvedOutbound = Object.freeze({
   maxMessages: 1024,
 });
 
+const resolved = new WeakSet<object>([DEFAULT_OUTBOUND]);
+
 /** Validates outbound options once (per server or socket), not per frame. */
 export function resolveOutbound(options: OutboundOptions | undefined): ResolvedOutbound {
   if (options === undefined) return DEFAULT_OUTBOUND;
+  if (resolved.has(options)) return options as ResolvedOutbound;
   const o = expectObject('outbound', options);
-  return Object.freeze({
+  const limits: ResolvedOutbound = Object.freeze({
     policy: o.policy === undefined ? DEFAULT_OUTBOUND.policy : expectOneOf('outbound.policy', o.policy, OUTBOUND_POLICIES),
     maxBytes: o.maxBytes === undefined ? DEFAULT_OUTBOUND.maxBytes : expectInteger('outbound.maxBytes', o.maxBytes, 1),
     maxMessages:
       o.maxMessages === undefined ? DEFAULT_OUTBOUND.maxMessages : expectInteger('outbound.maxMessages', o.maxMessages, 1),
   });
+  resolved.add(limits);
+  return limits;
 }
 
 /** What the channel tells its socket. */
@@ -72,12 +78,8 @@ export class OutboundChannel {
 
   readonly #ws: WebSocket;
   readonly #host: OutboundHost;
-  readonly #limits: ResolvedOutbound;
+  readonly #queue: FrameQueue;
   #raw: Socket | null = null;
-  #frames: Outbound[] = [];
-  #sizes: number[] = [];
-  #head = 0;
-  #bytes = 0;
   #corked = false;
   #onDrain: (() => void) | null = null;
   #drains = 0;
@@ -85,12 +87,17 @@ export class OutboundChannel {
   constructor(ws: WebSocket, host: OutboundHost, limits: ResolvedOutbound) {
     this.#ws = ws;
     this.#host = host;
-    this.#limits = limits;
+    this.#queue = new FrameQueue(limits, (error) => host.report(error));
   }
 
   /** Frames waiting in the queue. */
   get queuedMessages(): number {
-    return this.#frames.length - this.#head;
+    return this.#queue.length;
+  }
+
+  /** Bytes waiting in the queue (not yet handed to `ws`). */
+  get queuedBytes(): number {
+    return this.#queue.bytes;
   }
 
   /** How many times the congested socket drained: progress means the peer is reading. */
@@ -98,15 +105,11 @@ export class OutboundChannel {
     return this.#drains;
   }
 
-  /** Bytes waiting in the queue (not yet handed to `ws`). */
-  get queuedBytes(): number {
-    return this.#bytes;
-  }
-
   /** The socket is open: frames queued before now go out first. */
   open(raw: Socket): void {
     this.#raw = raw;
-    if (this.queuedMessages > 0) this.#flush();
+    if (this.#onDrain !== null) raw.on('drain', this.#onDrain);
+    if (this.#queue.length > 0) this.#flush();
   }
 
   /**
@@ -115,30 +118,36 @@ export class OutboundChannel {
    */
   write(frame: Outbound): RxwsError | undefined {
     const raw = this.#raw;
-    if (raw !== null && this.#head === this.#frames.length && !raw.writableNeedDrain) {
+    if (raw !== null && this.#queue.length === 0 && !raw.writableNeedDrain) {
       this.#send(raw, frame);
       return undefined;
     }
-    return this.#enqueue(frame);
+    const wasEmpty = this.#queue.length === 0;
+    const result = this.#queue.offer(frame);
+    if (result === 'close') {
+      this.#settle();
+      this.#host.overflow();
+      return undefined;
+    }
+    if (result === undefined && wasEmpty && this.#queue.length > 0) {
+      this.#attach();
+      this.#host.congestion(true);
+    }
+    return result;
   }
 
   /** Hands every queued frame to `ws` now (before a close frame). */
   flushAll(): void {
     const raw = this.#raw;
     if (raw === null) return;
-    while (this.#head < this.#frames.length) this.#send(raw, this.#shift());
+    while (this.#queue.length > 0) this.#send(raw, this.#queue.shift());
     this.#settle();
   }
 
   /** Forgets the queue and detaches; returns how many frames were never sent. */
   dispose(): number {
-    const unsent = this.queuedMessages;
-    this.#frames = [];
-    this.#sizes = [];
-    this.#head = 0;
-    this.#bytes = 0;
     this.#detach();
-    return unsent;
+    return this.#queue.clear();
   }
 
   #send(raw: Socket, frame: Outbound): void {
@@ -161,76 +170,16 @@ export class OutboundChannel {
     list.length = 0;
   }
 
-  #enqueue(frame: Outbound): RxwsError | undefined {
-    const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
-    const { policy, maxBytes, maxMessages } = this.#limits;
-    if (this.queuedMessages + 1 > maxMessages || this.#bytes + size > maxBytes) {
-      switch (policy) {
-        case 'drop-newest':
-          this.#host.report(new FrameDroppedError('drop-newest', 1));
-          return undefined;
-        case 'drop-oldest': {
-          let dropped = 0;
-          while (this.queuedMessages > 0 && (this.queuedMessages + 1 > maxMessages || this.#bytes + size > maxBytes)) {
-            this.#shift();
-            dropped++;
-          }
-          if (this.#bytes + size > maxBytes) {
-            // Larger than the whole queue: it can never fit, so it goes too.
-            this.#host.report(new FrameDroppedError('drop-oldest', dropped + 1));
-            this.#settle();
-            return undefined;
-          }
-          this.#host.report(new FrameDroppedError('drop-oldest', dropped));
-          break;
-        }
-        case 'close': {
-          const dropped = this.dispose() + 1;
-          this.#host.report(new FrameDroppedError('close', dropped));
-          this.#host.overflow();
-          return undefined;
-        }
-        default:
-          return new BackpressureError(policy, { bytes: this.#bytes, messages: this.queuedMessages });
-      }
-    }
-    const wasEmpty = this.queuedMessages === 0;
-    this.#frames.push(frame);
-    this.#sizes.push(size);
-    this.#bytes += size;
-    if (wasEmpty) {
-      this.#attach();
-      this.#host.congestion(true);
-    }
-    return undefined;
-  }
-
-  #shift(): Outbound {
-    const frame = this.#frames[this.#head]!;
-    this.#bytes -= this.#sizes[this.#head]!;
-    this.#head++;
-    if (this.#head === this.#frames.length) {
-      this.#frames = [];
-      this.#sizes = [];
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#frames.length) {
-      this.#frames = this.#frames.slice(this.#head);
-      this.#sizes = this.#sizes.slice(this.#head);
-      this.#head = 0;
-    }
-    return frame;
-  }
-
   #flush(): void {
     const raw = this.#raw;
     if (raw === null || this.#ws.readyState !== WebSocket.OPEN) return;
-    while (this.#head < this.#frames.length && !raw.writableNeedDrain) this.#send(raw, this.#shift());
+    while (this.#queue.length > 0 && !raw.writableNeedDrain) this.#send(raw, this.#queue.shift());
     this.#settle();
   }
 
   /** After the queue shrank: when empty, stop watching and say so. */
   #settle(): void {
-    if (this.#head === this.#frames.length && this.#onDrain !== null) {
+    if (this.#queue.length === 0 && this.#onDrain !== null) {
       this.#detach();
       this.#host.congestion(false);
     }
