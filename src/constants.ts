@@ -62,3 +62,7 @@ export const Defaults = {
   /** How long an HTTP upgrade may take to arrive in full, in ms (slowloris guard). */
   handshakeTimeout: 10_000,
 } as const;
+
+/** @internal Reasons a socket stops reading (bit flags); it reads again when none is left. */
+export const Pause = { Hold: 1, Outbound: 2, Backlog: 4, Rate: 8 } as const;
+export type Pause = (typeof Pause)[keyof typeof Pause];

@@ -16,6 +16,9 @@ export {
 export type { HeartbeatTimeoutInfo, OutboundPolicy } from './errors';
 export type { HeartbeatOptions } from './heartbeat';
 export { heartbeat } from './operators/heartbeat';
+export type { ProcessOptions } from './operators/process';
+export { coalesce } from './operators/coalesce';
+export type { CoalesceConfig } from './operators/coalesce';
 export type { HeartbeatConfig } from './operators/heartbeat';
 export { backoffDelay, resolveBackoff, retryWithBackoff } from './operators/backoff';
 export type { BackoffConfig, ResolvedBackoff, RetryBackoffConfig } from './operators/backoff';

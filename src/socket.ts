@@ -1,14 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { isAnyArrayBuffer } from 'node:util/types';
-import { Observable, type Observer } from 'rxjs';
+import { Observable, type ObservableInput, type Observer } from 'rxjs';
 import { WebSocket } from 'ws';
-import { CloseCode, Defaults, type SocketState } from './constants';
+import { CloseCode, Defaults, Pause, type SocketState } from './constants';
 import { FrameDroppedError, InvalidFrameError, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
 import { Fanout } from './fanout';
 import { HeartbeatMonitor, resolveHeartbeat, type HeartbeatMember, type HeartbeatOptions, type ResolvedHeartbeat } from './heartbeat';
 import { InboundChannel } from './inbound';
 import { HeartbeatState } from './operators/heartbeat';
+import { processMessages, type ProcessOptions } from './operators/process';
 import { OutboundChannel, resolveOutbound, type OutboundOptions } from './outbound';
 import type { CloseInfo, Inbound, Outbound } from './types';
 import { expectInteger, validateClose } from './validation';
@@ -49,9 +50,6 @@ export interface SocketStats {
   readonly dropped: number;
 }
 
-/** @internal Reasons the socket stops reading (bit flags); it reads again when none is left. */
-export const Pause = { Hold: 1, Outbound: 2, Backlog: 4, Rate: 8 } as const;
-export type Pause = (typeof Pause)[keyof typeof Pause];
 
 const kSocket = Symbol('rxws.socket');
 type Tagged = WebSocket & { [kSocket]?: RxSocket<unknown> };
@@ -275,6 +273,19 @@ export class RxSocket<A = undefined> implements Observer<Outbound>, HeartbeatMem
     if (this.#closeInfo !== null) return;
     this.#closing = true;
     this.#ws.terminate();
+  }
+
+  /**
+   * Runs `handler` for every inbound frame, at most `concurrency` at a time,
+   * and stops reading from the peer while more than `highWaterMark` frames
+   * wait for it, so a fast peer is slowed by TCP instead of filling memory.
+   * Every frame is handled exactly once, in arrival order.
+   *
+   * @example
+   * socket.process((frame) => db.save(frame), { concurrency: 4 }).subscribe({ error: log });
+   */
+  process<R>(handler: (frame: Inbound, index: number) => ObservableInput<R>, options?: ProcessOptions): Observable<R> {
+    return processMessages(this, handler, options);
   }
 
   /** @internal Adds a reason to stop reading from the peer. */

@@ -15,6 +15,8 @@ const LISTENING = /echo server on http:\/\/127\.0\.0\.1:(\d+)\/ \(WebSocket at \
 
 export interface EchoProcess {
   readonly port: number;
+  /** The server's process id (to read its RSS from /proc). */
+  readonly pid: number;
   /** `http://127.0.0.1:PORT` (no trailing slash). */
   readonly origin: string;
   /** `ws://127.0.0.1:PORT/ws`. */
@@ -91,6 +93,7 @@ export async function startEcho(args: readonly string[] = [], startTimeoutMs = 1
   let stopped: Promise<number | null> | null = null;
   return {
     port,
+    pid: child.pid!,
     origin: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     lines,
