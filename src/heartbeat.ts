@@ -54,67 +54,59 @@ export interface HeartbeatMember {
 }
 
 /**
- * One timer for every socket with the same heartbeat settings (per
- * scheduler), instead of a timer chain per socket: 10,000 sockets cost one
- * `setInterval`-like action and a loop over a Set. It runs only while it has
- * members.
+ * One timer for every socket resolved with the same heartbeat config (all of
+ * a server's sockets), instead of a timer chain per socket: 10,000 sockets
+ * cost one `setInterval`-like action and a loop over a Set. It runs only
+ * while it has members.
  */
 export class HeartbeatMonitor {
-  static readonly #shared = new Map<SchedulerLike, Map<string, HeartbeatMonitor>>();
+  static readonly #byConfig = new WeakMap<ResolvedHeartbeat, HeartbeatMonitor>();
+  static readonly #running = new Set<HeartbeatMonitor>();
 
   readonly #members = new Set<HeartbeatMember>();
   readonly #config: ResolvedHeartbeat;
-  readonly #key: string;
   #timer: Subscription | null = null;
 
-  private constructor(config: ResolvedHeartbeat, key: string) {
+  private constructor(config: ResolvedHeartbeat) {
     this.#config = config;
-    this.#key = key;
   }
 
-  /** The shared monitor for these settings. */
+  /** The monitor shared by every socket resolved with this config (a server's sockets, say). */
   static for(config: ResolvedHeartbeat): HeartbeatMonitor {
-    const key = `${config.interval}/${config.timeout}/${config.tick}`;
-    let byKey = HeartbeatMonitor.#shared.get(config.scheduler);
-    if (byKey === undefined) HeartbeatMonitor.#shared.set(config.scheduler, (byKey = new Map()));
-    let monitor = byKey.get(key);
-    if (monitor === undefined) byKey.set(key, (monitor = new HeartbeatMonitor(config, key)));
+    let monitor = HeartbeatMonitor.#byConfig.get(config);
+    if (monitor === undefined) HeartbeatMonitor.#byConfig.set(config, (monitor = new HeartbeatMonitor(config)));
     return monitor;
   }
 
-  /** Members across all monitors (for tests and stats). */
+  /** Sockets watched across all monitors (for tests and stats). */
   static get size(): number {
     let n = 0;
-    for (const byKey of HeartbeatMonitor.#shared.values()) for (const m of byKey.values()) n += m.#members.size;
+    for (const m of HeartbeatMonitor.#running) n += m.#members.size;
     return n;
   }
 
   /** Live timers across all monitors (for tests: 0 once every socket has closed). */
   static get timers(): number {
-    let n = 0;
-    for (const byKey of HeartbeatMonitor.#shared.values()) for (const m of byKey.values()) if (m.#timer !== null) n++;
-    return n;
+    return HeartbeatMonitor.#running.size;
   }
 
   add(member: HeartbeatMember): void {
     this.#members.add(member);
-    if (this.#timer === null) {
-      const members = this.#members;
-      const { scheduler, tick } = this.#config;
-      this.#timer = scheduler.schedule(function (this: SchedulerAction<void>) {
-        const now = scheduler.now();
-        for (const member of members) member.beat(now);
-        this.schedule(undefined, tick);
-      }, tick);
-    }
+    if (this.#timer !== null) return;
+    const members = this.#members;
+    const { scheduler, tick } = this.#config;
+    HeartbeatMonitor.#running.add(this);
+    this.#timer = scheduler.schedule(function (this: SchedulerAction<void>) {
+      const now = scheduler.now();
+      for (const member of members) member.beat(now);
+      this.schedule(undefined, tick);
+    }, tick);
   }
 
   delete(member: HeartbeatMember): void {
     if (!this.#members.delete(member) || this.#members.size > 0) return;
     this.#timer?.unsubscribe();
     this.#timer = null;
-    const byKey = HeartbeatMonitor.#shared.get(this.#config.scheduler);
-    byKey?.delete(this.#key);
-    if (byKey?.size === 0) HeartbeatMonitor.#shared.delete(this.#config.scheduler);
+    HeartbeatMonitor.#running.delete(this);
   }
 }

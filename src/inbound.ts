@@ -9,26 +9,29 @@ import type { Inbound } from './types';
  * it asks the socket to stop reading, so the peer is slowed by TCP rather than
  * memory growing.
  */
-export class InboundChannel {
+export class InboundChannel<O = unknown> {
   readonly #subscribers = new Fanout<Inbound>();
   readonly #holdLimit: number;
-  readonly #hold: (on: boolean) => void;
+  readonly #owner: O;
+  readonly #hold: (owner: O, on: boolean) => void;
   #held: Inbound[] = [];
   #ended = false;
   #failure: unknown;
 
-  /** The stream of frames; `hold(true)` asks to stop reading, `hold(false)` to read again. */
+  /** The stream of frames. */
   readonly messages$: Observable<Inbound>;
 
-  constructor(holdLimit: number, hold: (on: boolean) => void) {
+  /** `hold(owner, true)` asks the owner to stop reading, `hold(owner, false)` to read again; one function serves all sockets. */
+  constructor(holdLimit: number, owner: O, hold: (owner: O, on: boolean) => void) {
     this.#holdLimit = holdLimit;
+    this.#owner = owner;
     this.#hold = hold;
     this.messages$ = new Observable<Inbound>((subscriber) => this.#subscribe(subscriber));
   }
 
   push(frame: Inbound): void {
     if (this.#subscribers.size > 0) this.#subscribers.next(frame);
-    else if (this.#held.push(frame) === this.#holdLimit) this.#hold(true);
+    else if (this.#held.push(frame) === this.#holdLimit) this.#hold(this.#owner, true);
   }
 
   /** The socket closed: complete, or error with `failure`. Held frames stay for a late subscriber. */
@@ -52,7 +55,7 @@ export class InboundChannel {
       else subscriber.complete();
       return undefined;
     }
-    if (this.#subscribers.size === 0) this.#hold(false);
+    if (this.#subscribers.size === 0) this.#hold(this.#owner, false);
     const remove = this.#subscribers.add(subscriber);
     return remove;
   }

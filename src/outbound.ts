@@ -67,14 +67,17 @@ export function resolveOutbound(options: OutboundOptions | undefined): ResolvedO
   return limits;
 }
 
-/** What the channel tells its socket. */
-export interface OutboundHost {
+/**
+ * What the channel tells its socket. One host object serves every socket
+ * (it gets the socket as `owner`), so a socket costs no closures here.
+ */
+export interface OutboundHost<O> {
   /** A frame was not sent (dropped by policy, or left over at the end). */
-  report(error: RxwsError): void;
+  report(owner: O, error: RxwsError): void;
   /** The queue went from empty to non-empty (`true`) or back (`false`). */
-  congestion(congested: boolean): void;
+  congestion(owner: O, congested: boolean): void;
   /** The `close` policy fired. */
-  overflow(): void;
+  overflow(owner: O): void;
 }
 
 /**
@@ -83,33 +86,37 @@ export interface OutboundHost {
  * burst leaves in one write. When it reports backpressure
  * (`writableNeedDrain`), frames wait in a bounded queue until `'drain'`.
  */
-export class OutboundChannel {
+export class OutboundChannel<O = unknown> {
   static readonly #toUncork: OutboundChannel[] = [];
 
   readonly #ws: WebSocket;
-  readonly #host: OutboundHost;
-  readonly #queue: FrameQueue;
+  readonly #host: OutboundHost<O>;
+  readonly #owner: O;
+  readonly #limits: ResolvedOutbound;
+  // Made on first congestion: most sockets never need one.
+  #queue: FrameQueue | null = null;
   #raw: Socket | null = null;
   // Starts "corked" when batching is off, so #send never corks.
   #corked: boolean;
   #onDrain: (() => void) | null = null;
   #drains = 0;
 
-  constructor(ws: WebSocket, host: OutboundHost, limits: ResolvedOutbound) {
+  constructor(ws: WebSocket, owner: O, host: OutboundHost<O>, limits: ResolvedOutbound) {
     this.#ws = ws;
+    this.#owner = owner;
     this.#host = host;
-    this.#queue = new FrameQueue(limits, (error) => host.report(error));
+    this.#limits = limits;
     this.#corked = !limits.batchWrites;
   }
 
   /** Frames waiting in the queue. */
   get queuedMessages(): number {
-    return this.#queue.length;
+    return this.#queue?.length ?? 0;
   }
 
   /** Bytes waiting in the queue (not yet handed to `ws`). */
   get queuedBytes(): number {
-    return this.#queue.bytes;
+    return this.#queue?.bytes ?? 0;
   }
 
   /** How many times the congested socket drained: progress means the peer is reading. */
@@ -121,7 +128,7 @@ export class OutboundChannel {
   open(raw: Socket): void {
     this.#raw = raw;
     if (this.#onDrain !== null) raw.on('drain', this.#onDrain);
-    if (this.#queue.length > 0) this.#flush();
+    if (this.queuedMessages > 0) this.#flush();
   }
 
   /**
@@ -130,20 +137,22 @@ export class OutboundChannel {
    */
   write(frame: Outbound): RxwsError | undefined {
     const raw = this.#raw;
-    if (raw !== null && this.#queue.length === 0 && !raw.writableNeedDrain) {
+    const queue = this.#queue;
+    if (raw !== null && (queue === null || queue.length === 0) && !raw.writableNeedDrain) {
       this.#send(raw, frame);
       return undefined;
     }
-    const wasEmpty = this.#queue.length === 0;
-    const result = this.#queue.offer(frame);
+    const q = queue ?? (this.#queue = new FrameQueue(this.#limits, (error) => this.#host.report(this.#owner, error)));
+    const wasEmpty = q.length === 0;
+    const result = q.offer(frame);
     if (result === 'close') {
       this.#settle();
-      this.#host.overflow();
+      this.#host.overflow(this.#owner);
       return undefined;
     }
-    if (result === undefined && wasEmpty && this.#queue.length > 0) {
+    if (result === undefined && wasEmpty && q.length > 0) {
       this.#attach();
-      this.#host.congestion(true);
+      this.#host.congestion(this.#owner, true);
     }
     return result;
   }
@@ -151,15 +160,16 @@ export class OutboundChannel {
   /** Hands every queued frame to `ws` now (before a close frame). */
   flushAll(): void {
     const raw = this.#raw;
-    if (raw === null) return;
-    while (this.#queue.length > 0) this.#send(raw, this.#queue.shift());
+    const queue = this.#queue;
+    if (raw === null || queue === null) return;
+    while (queue.length > 0) this.#send(raw, queue.shift());
     this.#settle();
   }
 
   /** Forgets the queue and detaches; returns how many frames were never sent. */
   dispose(): number {
     this.#detach();
-    return this.#queue.clear();
+    return this.#queue?.clear() ?? 0;
   }
 
   #send(raw: Socket, frame: Outbound): void {
@@ -184,16 +194,17 @@ export class OutboundChannel {
 
   #flush(): void {
     const raw = this.#raw;
-    if (raw === null || this.#ws.readyState !== WebSocket.OPEN) return;
-    while (this.#queue.length > 0 && !raw.writableNeedDrain) this.#send(raw, this.#queue.shift());
+    const queue = this.#queue;
+    if (raw === null || queue === null || this.#ws.readyState !== WebSocket.OPEN) return;
+    while (queue.length > 0 && !raw.writableNeedDrain) this.#send(raw, queue.shift());
     this.#settle();
   }
 
   /** After the queue shrank: when empty, stop watching and say so. */
   #settle(): void {
-    if (this.#queue.length === 0 && this.#onDrain !== null) {
+    if (this.queuedMessages === 0 && this.#onDrain !== null) {
       this.#detach();
-      this.#host.congestion(false);
+      this.#host.congestion(this.#owner, false);
     }
   }
 

@@ -10,7 +10,7 @@ import { resolveOutbound, type OutboundOptions } from './outbound';
 import { resolveHeartbeat, type HeartbeatOptions } from './heartbeat';
 import { RxSocket, type RxSocketOptions } from './socket';
 import { originCheck, pathOf, refuseUpgrade, UpgradeRefusedError, type OriginPolicy } from './upgrade';
-import { expectFunction, expectInteger, expectObject } from './validation';
+import { expectBoolean, expectFunction, expectInteger, expectObject } from './validation';
 
 /** What `authenticate` may return: the value itself, a Promise or an Observable of it, or `false` to refuse (401). */
 export type AuthResult<A> = A | false | PromiseLike<A | false> | Observable<A | false>;
@@ -50,6 +50,14 @@ export interface ServeOptions<A = undefined> {
   readonly outbound?: OutboundOptions;
   /** Inbound frames held per socket while `messages$` has no subscriber. @default 1024 */
   readonly inboundHold?: number;
+  /**
+   * Keep the upgrade request on `socket.request` for the socket's lifetime.
+   * It costs about 2 KB per socket (headers and all), so it is off:
+   * `socket.url`, `socket.remoteAddress` and `authenticate` (which sees the
+   * whole request and can return what you need as `socket.auth`) cover most uses.
+   * @default false
+   */
+  readonly keepRequest?: boolean;
   /** Handler for plain HTTP requests to other paths, when rxws owns the server. @default 404 */
   readonly request?: (request: IncomingMessage, response: ServerResponse) => void;
   /** One line per refused upgrade or failed socket; off by default. */
@@ -94,6 +102,7 @@ export class RxServer<A = undefined> {
   readonly #allowOrigin: (request: IncomingMessage) => boolean;
   readonly #socketOptions: RxSocketOptions<A>;
   readonly #maxConnections: number;
+  readonly #keepRequest: boolean;
   readonly #maxPerAddress: number;
   readonly #handshakeTimeout: number;
   readonly #closeTimeout: number;
@@ -119,6 +128,7 @@ export class RxServer<A = undefined> {
     if (o.authenticate !== undefined) expectFunction('authenticate', o.authenticate);
     if (o.request !== undefined) expectFunction('request', o.request);
     if (o.log !== undefined) expectFunction('log', o.log);
+    this.#keepRequest = o.keepRequest === undefined ? false : expectBoolean('keepRequest', o.keepRequest);
     const maxPayload = o.maxPayload === undefined ? Defaults.maxPayload : expectInteger('maxPayload', o.maxPayload, 1);
     this.#maxConnections = o.maxConnections === undefined ? 10_000 : expectInteger('maxConnections', o.maxConnections, 1);
     this.#maxPerAddress =
@@ -128,6 +138,7 @@ export class RxServer<A = undefined> {
     this.#closeTimeout = o.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', o.closeTimeout, 0);
     this.#socketOptions = {
       heartbeat: resolveHeartbeat(o.heartbeat) ?? false,
+      onClose: (socket) => this.#release(socket as RxSocket<A>),
       outbound: resolveOutbound(o.outbound),
       inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
     };
@@ -263,9 +274,8 @@ export class RxServer<A = undefined> {
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignore);
     const path = pathOf(request.url);
-    const peer = request.socket.remoteAddress ?? 'unknown';
     const refuseWith = (status: number, message: string, why: string) => {
-      this.#log(`upgrade refused ${status} from ${peer} ${request.url ?? ''}: ${why}`);
+      this.#log(`upgrade refused ${status} from ${request.socket.remoteAddress ?? 'unknown'} ${request.url ?? ''}: ${why}`);
       refuseUpgrade(socket, status, message);
     };
     if (this.#options.path !== undefined && path !== this.#options.path) {
@@ -276,7 +286,8 @@ export class RxServer<A = undefined> {
     if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
     if (!this.#allowOrigin(request)) return refuseWith(403, 'Forbidden', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
     if (this.#sockets.size >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'connection limit');
-    if ((this.#perAddress.get(peer) ?? 0) >= this.#maxPerAddress) {
+    // Only a per-address limit needs the peer's address here (a system call per upgrade).
+    if (this.#maxPerAddress < this.#maxConnections && (this.#perAddress.get(request.socket.remoteAddress ?? '') ?? 0) >= this.#maxPerAddress) {
       return refuseWith(503, 'Service Unavailable', 'per-address connection limit');
     }
     const authenticate = this.#options.authenticate;
@@ -318,22 +329,35 @@ export class RxServer<A = undefined> {
   }
 
   #accept(ws: WebSocket, request: IncomingMessage, auth: A): void {
-    const address = request.socket.remoteAddress ?? 'unknown';
-    const socket = new RxSocket<A>(ws, { ...this.#socketOptions, request, auth });
+    const perAddress = this.#maxPerAddress < this.#maxConnections;
+    const options = Object.create(this.#socketOptions) as { -readonly [K in keyof RxSocketOptions<A>]: RxSocketOptions<A>[K] };
+    options.url = request.url;
+    options.auth = auth;
+    if (this.#keepRequest) options.request = request;
+    if (perAddress) options.remoteAddress = request.socket.remoteAddress ?? '';
+    const socket = new RxSocket<A>(ws, options);
     this.#sockets.add(socket);
-    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
-    socket.close$.subscribe((info) => {
-      this.#sockets.delete(socket);
-      const n = (this.#perAddress.get(address) ?? 1) - 1;
-      if (n === 0) this.#perAddress.delete(address);
-      else this.#perAddress.set(address, n);
-      if (!info.wasClean) this.#log(`socket from ${address} closed ${info.code}${info.reason ? ` (${info.reason})` : ''}`);
-      if (this.#sockets.size === 0) this.#onEmpty?.();
-    });
+    if (perAddress) this.#perAddress.set(options.remoteAddress!, (this.#perAddress.get(options.remoteAddress!) ?? 0) + 1);
     if (this.#closed !== null) socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
     const subscribers = this.#subscribers;
     if (subscribers.length === 0) this.#held.push(socket);
     else for (const s of subscribers.slice()) s.next(socket);
+  }
+
+  /** Bookkeeping when a socket has closed: one function for all sockets instead of a subscription each. */
+  #release(socket: RxSocket<A>): void {
+    if (!this.#sockets.delete(socket)) return;
+    if (this.#maxPerAddress < this.#maxConnections) {
+      const address = socket.remoteAddress ?? '';
+      const n = (this.#perAddress.get(address) ?? 1) - 1;
+      if (n === 0) this.#perAddress.delete(address);
+      else this.#perAddress.set(address, n);
+    }
+    const info = socket.closeInfo!;
+    if (!info.wasClean) {
+      this.#log(`socket from ${socket.remoteAddress ?? 'unknown'} closed ${info.code}${info.reason ? ` (${info.reason})` : ''}`);
+    }
+    if (this.#sockets.size === 0) this.#onEmpty?.();
   }
 
   #fail(err: Error): void {

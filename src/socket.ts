@@ -4,13 +4,13 @@ import { isAnyArrayBuffer } from 'node:util/types';
 import { Observable, type ObservableInput, type Observer } from 'rxjs';
 import { WebSocket } from 'ws';
 import { CloseCode, Defaults, Pause, type SocketState } from './constants';
-import { FrameDroppedError, InvalidFrameError, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
+import { FrameDroppedError, InvalidFrameError, withoutStack, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
 import { Fanout } from './fanout';
 import { HeartbeatMonitor, resolveHeartbeat, type HeartbeatMember, type HeartbeatOptions, type ResolvedHeartbeat } from './heartbeat';
 import { InboundChannel } from './inbound';
 import { HeartbeatState } from './operators/heartbeat';
 import { processMessages, type ProcessOptions } from './operators/process';
-import { OutboundChannel, resolveOutbound, type OutboundOptions } from './outbound';
+import { OutboundChannel, resolveOutbound, type OutboundHost, type OutboundOptions } from './outbound';
 import type { CloseInfo, Inbound, Outbound } from './types';
 import { expectInteger, validateClose } from './validation';
 
@@ -32,10 +32,16 @@ export interface RxSocketOptions<A = undefined> {
    * @default false
    */
   readonly heartbeat?: HeartbeatOptions | false;
-  /** The HTTP upgrade request (server sockets). */
+  /** The HTTP upgrade request, kept on the socket (server sockets; `serve({ keepRequest: true })`). */
   readonly request?: IncomingMessage;
   /** What the server's `authenticate` hook returned for this socket. */
   readonly auth?: A;
+  /** The URL: the upgrade request's path and query on a server, the address dialled on a client. */
+  readonly url?: string;
+  /** The peer's IP address. */
+  readonly remoteAddress?: string;
+  /** @internal Called once when the socket has closed (the server's bookkeeping, without a subscription). */
+  readonly onClose?: (socket: RxSocket<never>) => void;
 }
 
 /** Counters of one socket's traffic. */
@@ -63,6 +69,8 @@ interface Handlers {
   pong(socket: RxSocket<unknown>): void;
 }
 let handlers: Handlers;
+let outboundHost: OutboundHost<RxSocket<unknown>>;
+const holdInbound = (socket: RxSocket<unknown>, on: boolean) => (on ? socket.pause(Pause.Hold) : socket.resume(Pause.Hold));
 
 /** Close codes a peer's failure maps to, by `ws` error code; 1002 otherwise. */
 const FAILURE_CODES: Readonly<Record<string, number>> = {
@@ -85,10 +93,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound>, HeartbeatMem
   readonly request: IncomingMessage | undefined;
   /** What `authenticate` returned for this socket (server sockets). */
   readonly auth: A;
+  /** The upgrade request's path and query (server), or the URL dialled (client). */
+  readonly url: string | undefined;
 
   readonly #ws: Tagged;
-  readonly #in: InboundChannel;
-  readonly #out: OutboundChannel;
+  readonly #in: InboundChannel<RxSocket<unknown>>;
+  readonly #out: OutboundChannel<RxSocket<unknown>>;
+  readonly #closed: ((socket: RxSocket<never>) => void) | undefined;
+  #remoteAddress: string | undefined;
   readonly #pausesOnCongestion: boolean;
   readonly #heartbeat: ResolvedHeartbeat | null;
   #closeInfo: CloseInfo | null = null;
@@ -122,14 +134,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound>, HeartbeatMem
     this.#heartbeat = resolveHeartbeat(options.heartbeat ?? false);
     this.request = options.request;
     this.auth = options.auth as A;
+    this.url = options.url ?? (ws.url || undefined);
+    this.#remoteAddress = options.remoteAddress;
+    this.#closed = options.onClose;
     this.#ws = ws as Tagged;
     this.#pausesOnCongestion = limits.policy === 'buffer';
-    this.#in = new InboundChannel(hold, (on) => (on ? this.pause(Pause.Hold) : this.resume(Pause.Hold)));
-    this.#out = new OutboundChannel(ws, {
-      report: (error) => this.#report(error),
-      congestion: (congested) => this.#setCongested(congested),
-      overflow: () => this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full'),
-    }, limits);
+    this.#in = new InboundChannel<RxSocket<unknown>>(hold, this as RxSocket<unknown>, holdInbound);
+    this.#out = new OutboundChannel<RxSocket<unknown>>(ws, this as RxSocket<unknown>, outboundHost, limits);
     if (ws.readyState === WebSocket.CLOSED) {
       this.#finish(CloseCode.ABNORMAL, '', false, undefined);
       return;
@@ -140,6 +151,15 @@ export class RxSocket<A = undefined> implements Observer<Outbound>, HeartbeatMem
     ws.on('error', onError);
     if (ws.readyState === WebSocket.OPEN) this.#opened();
     else ws.once('open', onOpen);
+  }
+
+  /**
+   * The peer's IP address. Read from the connection on first use (a system
+   * call that most servers never need) and kept; read it while the socket is
+   * open if you will want it after the close.
+   */
+  get remoteAddress(): string | undefined {
+    return (this.#remoteAddress ??= (this.#ws as unknown as { _socket?: Socket })._socket?.remoteAddress);
   }
 
   /** The wrapped `ws` WebSocket, for what rxws does not cover. */
@@ -407,11 +427,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound>, HeartbeatMem
     this.#congested = false;
     const unsent = this.#out.dispose();
     if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
-    this.#in.end(failure === undefined ? new SocketCloseError(info, { cause: this.#cause }) : (failure ?? undefined));
+    const cause = this.#cause;
+    this.#in.end(failure === undefined ? withoutStack(() => new SocketCloseError(info, { cause })) : (failure ?? undefined));
     this.#writableWatchers?.end();
     this.#errorWatchers?.end();
     const watchers = this.#closeWatchers;
     this.#closeWatchers = this.#errorWatchers = this.#writableWatchers = null;
+    this.#closed?.(this as unknown as RxSocket<never>);
     if (watchers !== null) {
       watchers.next(info);
       watchers.end();
@@ -419,6 +441,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound>, HeartbeatMem
   }
 
   static {
+    outboundHost = {
+      report: (socket, error) => socket.#report(error),
+      congestion: (socket, congested) => socket.#setCongested(congested),
+      overflow: (socket) => socket.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full'),
+    };
     handlers = {
       message: (socket, data, isBinary) => socket.#onMessage(data, isBinary),
       close: (socket, code, reason) => socket.#onClose(code, reason),

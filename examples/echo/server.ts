@@ -54,8 +54,8 @@ const server = serve({
 });
 
 server.connections$.subscribe((socket) => {
-  const peer = `${socket.request?.socket.remoteAddress}:${socket.request?.socket.remotePort}`;
-  log(`open ${peer} ${socket.request?.url}`);
+  const peer = socket.remoteAddress;
+  log(`open ${peer} ${socket.url}`);
 
   // Echo: inbound piped into the sink; text stays text, binary stays binary.
   socket.messages$.subscribe(socket);
