@@ -25,6 +25,7 @@ export type { BackoffConfig, ResolvedBackoff, RetryBackoffConfig } from './opera
 export type { OutboundOptions } from './outbound';
 export { RxServer, serve } from './server';
 export type { AuthResult, ServeOptions, ServerCloseOptions } from './server';
+export { prepare, PreparedFrame } from './prepared';
 export { RxSocket } from './socket';
 export type { RxSocketOptions, SocketStats } from './socket';
 export type { CloseInfo, Inbound, Outbound } from './types';

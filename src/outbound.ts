@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { OutboundPolicy, RxwsError } from './errors';
+import { PreparedFrame } from './prepared';
 import { FrameQueue } from './queue';
 import type { Outbound } from './types';
 import { expectBoolean, expectInteger, expectObject, expectOneOf } from './validation';
@@ -178,7 +179,15 @@ export class OutboundChannel<O = unknown> {
       raw.cork();
       if (OutboundChannel.#toUncork.push(this) === 1) process.nextTick(OutboundChannel.#uncorkAll);
     }
-    this.#ws.send(frame);
+    if (!(frame instanceof PreparedFrame)) this.#ws.send(frame);
+    else if (this.#raw !== null && this.#prepared) raw.write(frame.bytes);
+    else this.#ws.send(frame.payload, { binary: frame.binary });
+  }
+
+  /** Whether prepared frames can go to the TCP socket as they are (a server socket without extensions). */
+  get #prepared(): boolean {
+    const ws = this.#ws as WebSocket & { _isServer?: boolean };
+    return ws.extensions === '' && ws._isServer !== false && this.#ws.readyState === WebSocket.OPEN;
   }
 
   static #uncorkAll(this: void): void {

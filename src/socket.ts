@@ -10,6 +10,7 @@ import { HeartbeatMonitor, resolveHeartbeat, type HeartbeatMember, type Heartbea
 import { InboundChannel } from './inbound';
 import { HeartbeatState } from './operators/heartbeat';
 import { processMessages, type ProcessOptions } from './operators/process';
+import { PreparedFrame } from './prepared';
 import { OutboundChannel, resolveOutbound, type OutboundHost, type OutboundOptions } from './outbound';
 import type { CloseInfo, Inbound, Outbound } from './types';
 import { expectInteger, validateClose } from './validation';
@@ -347,7 +348,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound>, HeartbeatMem
   #write(frame: Outbound): RxwsError | undefined {
     // ws drops frames silently once CLOSING; refuse them here instead.
     if (this.#closing || this.#ws.readyState > WebSocket.OPEN) return new SocketClosedError(this.#closeInfo);
-    if (typeof frame !== 'string' && !ArrayBuffer.isView(frame) && !isAnyArrayBuffer(frame)) {
+    if (typeof frame !== 'string' && !ArrayBuffer.isView(frame) && !isAnyArrayBuffer(frame) && !(frame instanceof PreparedFrame)) {
       return new InvalidFrameError(`Expected a string or binary data (Buffer, typed array, ArrayBuffer), got ${typeName(frame)}`);
     }
     const error = this.#out.write(frame);

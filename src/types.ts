@@ -1,3 +1,5 @@
+import type { PreparedFrame } from './prepared';
+
 /** What `close$` emits once per socket, like the browser's `CloseEvent`. */
 export interface CloseInfo {
   /**
@@ -17,6 +19,7 @@ export type Inbound = string | Buffer;
 
 /**
  * An outbound frame: a `string` goes out as a text frame, any binary data
- * (`Buffer`, typed array, `DataView`, `ArrayBuffer`) as a binary frame.
+ * (`Buffer`, typed array, `DataView`, `ArrayBuffer`) as a binary frame, and a
+ * `PreparedFrame` (see `prepare()`) as the frame it was encoded as.
  */
-export type Outbound = string | ArrayBufferView | ArrayBuffer;
+export type Outbound = string | ArrayBufferView | ArrayBuffer | PreparedFrame;
