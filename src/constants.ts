@@ -65,4 +65,5 @@ export const Defaults = {
 
 /** @internal Reasons a socket stops reading (bit flags); it reads again when none is left. */
 export const Pause = { Hold: 1, Outbound: 2, Backlog: 4, Rate: 8 } as const;
+/** @internal */
 export type Pause = (typeof Pause)[keyof typeof Pause];

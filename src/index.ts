@@ -25,6 +25,12 @@ export type { BackoffConfig, ResolvedBackoff, RetryBackoffConfig } from './opera
 export type { OutboundOptions } from './outbound';
 export { RxServer, serve } from './server';
 export type { AuthResult, ServeOptions, ServerCloseOptions } from './server';
+export { json } from './codec';
+export type { BinaryCodec, Codec, JsonOptions, TextCodec } from './codec';
+export { typed } from './typed';
+export type { FrameSocket, TypedOptions, TypedSocket } from './typed';
+export { decode, encode } from './operators/codec';
+export type { CodecConfig } from './operators/codec';
 export { prepare, PreparedFrame } from './prepared';
 export { RxSocket } from './socket';
 export type { RxSocketOptions, SocketStats } from './socket';

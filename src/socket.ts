@@ -6,7 +6,7 @@ import { WebSocket } from 'ws';
 import { CloseCode, Defaults, Pause, type SocketState } from './constants';
 import { FrameDroppedError, InvalidFrameError, withoutStack, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
 import { Fanout } from './fanout';
-import { HeartbeatMonitor, resolveHeartbeat, type HeartbeatMember, type HeartbeatOptions, type ResolvedHeartbeat } from './heartbeat';
+import { HeartbeatMonitor, resolveHeartbeat, type HeartbeatOptions, type ResolvedHeartbeat } from './heartbeat';
 import { InboundChannel } from './inbound';
 import { HeartbeatState } from './operators/heartbeat';
 import { processMessages, type ProcessOptions } from './operators/process';
@@ -89,7 +89,7 @@ const FAILURE_CODES: Readonly<Record<string, number>> = {
  * const socket = new RxSocket(ws);
  * socket.messages$.subscribe(socket); // echo: text stays text, binary stays binary
  */
-export class RxSocket<A = undefined> implements Observer<Outbound>, HeartbeatMember {
+export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** The HTTP upgrade request, on server sockets. */
   readonly request: IncomingMessage | undefined;
   /** What `authenticate` returned for this socket (server sockets). */

@@ -7,6 +7,18 @@ export interface SentFrame {
   readonly binary: boolean;
 }
 
+/**
+ * Something this side put on the wire: a text frame (`string`), a binary
+ * frame (`Buffer`), a ping, its close frame (`reason` only when not empty),
+ * or the connection destroyed without one (`terminate()`).
+ */
+export type WireEvent =
+  | string
+  | Buffer
+  | { readonly ping: true }
+  | { readonly close: number; readonly reason?: string }
+  | { readonly terminate: true };
+
 /** The part of a TCP socket rxws's outbound channel uses, with switchable backpressure. */
 export class FakeRawSocket extends EventEmitter {
   /** Set to `true` to make the next frames queue, as if the peer read slowly. */
@@ -40,6 +52,8 @@ export class FakeWebSocket extends EventEmitter {
   closeSent: { code: number; reason: string } | null = null;
   terminated = false;
   readonly _socket = new FakeRawSocket();
+  /** Called with each thing this side puts on the wire, as it happens (the test kit records them in virtual time). */
+  onWire: ((event: WireEvent) => void) | null = null;
 
   constructor(readyState: number = WebSocket.OPEN) {
     super();
@@ -55,11 +69,15 @@ export class FakeWebSocket extends EventEmitter {
   send(data: unknown): void {
     if (this.readyState !== WebSocket.OPEN) return; // like ws: silently ignored once closing
     const binary = typeof data !== 'string';
-    this.sent.push({ data: binary ? toBuffer(data) : (data as string), binary });
+    const frame = binary ? toBuffer(data) : (data as string);
+    this.sent.push({ data: frame, binary });
+    this.onWire?.(frame);
   }
 
   ping(data?: unknown): void {
-    if (this.readyState === WebSocket.OPEN) this.pings.push(data === undefined ? Buffer.alloc(0) : toBuffer(data));
+    if (this.readyState !== WebSocket.OPEN) return;
+    this.pings.push(data === undefined ? Buffer.alloc(0) : toBuffer(data));
+    this.onWire?.({ ping: true });
   }
 
   pause(): void {
@@ -72,13 +90,14 @@ export class FakeWebSocket extends EventEmitter {
 
   close(code?: number, reason?: string): void {
     if (this.readyState >= WebSocket.CLOSING) return;
-    this.closeSent = { code: code ?? 1005, reason: reason ?? '' };
     this.readyState = WebSocket.CLOSING;
+    this.#sendClose(code ?? 1005, reason ?? '');
   }
 
   terminate(): void {
     if (this.readyState === WebSocket.CLOSED) return;
     this.terminated = true;
+    this.onWire?.({ terminate: true });
     this.#end(1006, '');
   }
 
@@ -99,7 +118,7 @@ export class FakeWebSocket extends EventEmitter {
   /** The peer's close frame arrived: the handshake finishes and the socket closes. */
   receiveClose(code = 1000, reason = ''): void {
     if (this.readyState === WebSocket.CLOSED) return;
-    if (this.closeSent === null) this.closeSent = { code, reason };
+    if (this.closeSent === null) this.#sendClose(code, reason); // ws answers with the peer's code
     this.#end(code, reason);
   }
 
@@ -113,6 +132,11 @@ export class FakeWebSocket extends EventEmitter {
     const err = Object.assign(new Error(message), { code: wsCode });
     this.emit('error', err);
     this.#end(1006, '');
+  }
+
+  #sendClose(code: number, reason: string): void {
+    this.closeSent = { code, reason };
+    this.onWire?.(reason === '' ? { close: code } : { close: code, reason });
   }
 
   #end(code: number, reason: string): void {
