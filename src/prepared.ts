@@ -33,6 +33,13 @@ export class PreparedFrame {
   }
 }
 
+/** @internal The error for a value that is not an outbound frame, or `undefined` when it is one. */
+export function invalidFrame(frame: unknown): InvalidFrameError | undefined {
+  if (typeof frame === 'string' || ArrayBuffer.isView(frame) || isAnyArrayBuffer(frame) || frame instanceof PreparedFrame) return undefined;
+  const type = frame === null ? 'null' : typeof frame === 'object' ? ((frame as object).constructor?.name ?? 'object') : typeof frame;
+  return new InvalidFrameError(`Expected a string or binary data (Buffer, typed array, ArrayBuffer), got ${type}`);
+}
+
 /** Encodes `frame` once for many sockets: a string as a text frame, binary data as a binary frame. */
 export function prepare(frame: string | ArrayBufferView | ArrayBuffer): PreparedFrame {
   if (typeof frame === 'string') return new PreparedFrame(Buffer.from(frame), false);

@@ -1,16 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { isAnyArrayBuffer } from 'node:util/types';
 import { Observable, type ObservableInput, type Observer } from 'rxjs';
 import { WebSocket } from 'ws';
 import { CloseCode, Defaults, Pause, type SocketState } from './constants';
-import { FrameDroppedError, InvalidFrameError, withoutStack, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
+import { FrameDroppedError, withoutStack, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
 import { Fanout } from './fanout';
 import { HeartbeatMonitor, resolveHeartbeat, type HeartbeatOptions, type ResolvedHeartbeat } from './heartbeat';
 import { InboundChannel } from './inbound';
 import { HeartbeatState } from './operators/heartbeat';
 import { processMessages, type ProcessOptions } from './operators/process';
-import { PreparedFrame } from './prepared';
+import { invalidFrame } from './prepared';
 import { OutboundChannel, resolveOutbound, type OutboundHost, type OutboundOptions } from './outbound';
 import type { CloseInfo, Inbound, Outbound } from './types';
 import { expectInteger, validateClose } from './validation';
@@ -348,9 +347,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #write(frame: Outbound): RxwsError | undefined {
     // ws drops frames silently once CLOSING; refuse them here instead.
     if (this.#closing || this.#ws.readyState > WebSocket.OPEN) return new SocketClosedError(this.#closeInfo);
-    if (typeof frame !== 'string' && !ArrayBuffer.isView(frame) && !isAnyArrayBuffer(frame) && !(frame instanceof PreparedFrame)) {
-      return new InvalidFrameError(`Expected a string or binary data (Buffer, typed array, ArrayBuffer), got ${typeName(frame)}`);
-    }
+    const invalid = invalidFrame(frame);
+    if (invalid !== undefined) return invalid;
     const error = this.#out.write(frame);
     if (error === undefined) this.#sent++;
     return error;
@@ -483,10 +481,4 @@ function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.from(data);
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
-  return typeof value;
 }
