@@ -27,6 +27,7 @@ export { connect, RxClient } from './client';
 export type { ClientStatus, SocketLike } from './client';
 export { defaultShouldReconnect } from './client-options';
 export type { ConnectOptions, OfflineOptions, ReconnectInfo, WebSocketFactory } from './client-options';
+export type { RateLimitOptions } from './rate';
 export { RxServer, serve } from './server';
 export type { AuthResult, ServeOptions, ServerCloseOptions } from './server';
 export { json } from './codec';

@@ -8,9 +8,10 @@ import { CloseCode, Defaults } from './constants';
 import { describe, InvalidArgumentError } from './errors';
 import { resolveOutbound, type OutboundOptions } from './outbound';
 import { resolveHeartbeat, type HeartbeatOptions } from './heartbeat';
+import { resolveRate, type RateLimitOptions } from './rate';
 import { RxSocket, type RxSocketOptions } from './socket';
 import { originCheck, pathOf, refuseUpgrade, UpgradeRefusedError, type OriginPolicy } from './upgrade';
-import { expectBoolean, expectFunction, expectInteger, expectObject } from './validation';
+import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler } from './validation';
 
 /** What `authenticate` may return: the value itself, a Promise or an Observable of it, or `false` to refuse (401). */
 export type AuthResult<A> = A | false | PromiseLike<A | false> | Observable<A | false>;
@@ -48,6 +49,8 @@ export interface ServeOptions<A = undefined> {
   readonly heartbeat?: HeartbeatOptions | false;
   /** Outbound flow control for every socket. */
   readonly outbound?: OutboundOptions;
+  /** Inbound rate limit per socket (messages/s, bytes/s): close with 1008 or pause. @default none */
+  readonly rateLimit?: RateLimitOptions;
   /** Inbound frames held per socket while `messages$` has no subscriber. @default 1024 */
   readonly inboundHold?: number;
   /**
@@ -139,11 +142,13 @@ export class RxServer<A = undefined> {
     this.#socketOptions = {
       heartbeat: resolveHeartbeat(o.heartbeat) ?? false,
       onClose: (socket) => this.#release(socket as RxSocket<A>),
+      rateLimit: resolveRate(o.rateLimit, o.scheduler) ?? undefined,
+      log: o.log,
       outbound: resolveOutbound(o.outbound),
       inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
     };
     this.#allowOrigin = originCheck(o.origin);
-    this.#scheduler = o.scheduler ?? asyncScheduler;
+    this.#scheduler = o.scheduler === undefined ? asyncScheduler : expectScheduler('scheduler', o.scheduler);
     this.#log = o.log ?? (() => {});
     this.#options = o;
 
@@ -334,7 +339,8 @@ export class RxServer<A = undefined> {
     options.url = request.url;
     options.auth = auth;
     if (this.#keepRequest) options.request = request;
-    if (perAddress) options.remoteAddress = request.socket.remoteAddress ?? '';
+    // Read the address now only if something needs it after the connection is gone.
+    if (perAddress || this.#options.log !== undefined) options.remoteAddress = request.socket.remoteAddress ?? '';
     const socket = new RxSocket<A>(ws, options);
     this.#sockets.add(socket);
     if (perAddress) this.#perAddress.set(options.remoteAddress!, (this.#perAddress.get(options.remoteAddress!) ?? 0) + 1);

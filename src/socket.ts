@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { Observable, type ObservableInput, type Observer } from 'rxjs';
+import { Observable, type ObservableInput, type Observer, type SchedulerAction, type Subscription } from 'rxjs';
 import { WebSocket } from 'ws';
 import { CloseCode, Defaults, Pause, type SocketState } from './constants';
 import { FrameDroppedError, withoutStack, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
@@ -11,6 +11,7 @@ import { HeartbeatState } from './operators/heartbeat';
 import { processMessages, type ProcessOptions } from './operators/process';
 import { invalidFrame } from './prepared';
 import { OutboundChannel, resolveOutbound, type OutboundHost, type OutboundOptions } from './outbound';
+import { RateBucket, resolveRate, type RateLimitOptions, type ResolvedRate } from './rate';
 import type { CloseInfo, Inbound, Outbound } from './types';
 import { expectInteger, validateClose } from './validation';
 
@@ -32,6 +33,10 @@ export interface RxSocketOptions<A = undefined> {
    * @default false
    */
   readonly heartbeat?: HeartbeatOptions | false;
+  /** Inbound rate limit: close (1008) or pause a peer that sends too much. @default none */
+  readonly rateLimit?: RateLimitOptions;
+  /** @internal One line for each close rxws itself decides (rate limit, outbound overflow). */
+  readonly log?: (line: string) => void;
   /** The HTTP upgrade request, kept on the socket (server sockets; `serve({ keepRequest: true })`). */
   readonly request?: IncomingMessage;
   /** What the server's `authenticate` hook returned for this socket. */
@@ -70,6 +75,7 @@ interface Handlers {
 }
 let handlers: Handlers;
 let outboundHost: OutboundHost<RxSocket<unknown>>;
+let releaseHeld: (this: SchedulerAction<RxSocket<unknown>>, socket?: RxSocket<unknown>) => void;
 const holdInbound = (socket: RxSocket<unknown>, on: boolean) => (on ? socket.pause(Pause.Hold) : socket.resume(Pause.Hold));
 
 /** Close codes a peer's failure maps to, by `ws` error code; 1002 otherwise. */
@@ -101,6 +107,12 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   readonly #out: OutboundChannel<RxSocket<unknown>>;
   readonly #closed: ((socket: RxSocket<never>) => void) | undefined;
   #remoteAddress: string | undefined;
+  readonly #log: ((line: string) => void) | undefined;
+  readonly #rate: ResolvedRate | null;
+  readonly #bucket: RateBucket | null;
+  #rateTimer: Subscription | null = null;
+  /** Frames over the rate limit waiting for budget, as [frame, size, frame, size, …]. */
+  #rateHeld: (Inbound | number)[] | null = null;
   readonly #pausesOnCongestion: boolean;
   readonly #heartbeat: ResolvedHeartbeat | null;
   #closeInfo: CloseInfo | null = null;
@@ -137,6 +149,9 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.url = options.url ?? (ws.url || undefined);
     this.#remoteAddress = options.remoteAddress;
     this.#closed = options.onClose;
+    this.#log = options.log;
+    this.#rate = resolveRate(options.rateLimit);
+    this.#bucket = this.#rate === null ? null : new RateBucket(this.#rate);
     this.#ws = ws as Tagged;
     this.#pausesOnCongestion = limits.policy === 'buffer';
     this.#in = new InboundChannel<RxSocket<unknown>>(hold, this as RxSocket<unknown>, holdInbound);
@@ -286,6 +301,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#writableWatchers?.next(false);
     this.#out.flushAll();
     this.#ws.close(code, reason);
+    // Read again, whatever paused us: the peer's close frame is what ends the handshake.
+    if (this.#pauses !== 0) {
+      this.#pauses = 0;
+      this.#ws.resume();
+    }
   }
 
   /** Destroys the connection at once, without a closing handshake (`close$` reports 1006). */
@@ -388,7 +408,49 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.#received++;
     this.#alive = true;
-    this.#in.push(isBinary ? toBuffer(data) : data.toString());
+    const frame = isBinary ? toBuffer(data) : data.toString();
+    if (this.#bucket === null) this.#in.push(frame);
+    else this.#limit(frame, Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
+  }
+
+  /**
+   * Passes a frame through the rate limit. Over it: close (1008), or hold the
+   * frame (and what follows it from the same read) and stop reading, then
+   * release them at the rate: delayed, in order, never dropped.
+   */
+  #limit(frame: Inbound, size: number): void {
+    const late = this.#rateHeld;
+    if (late !== null) {
+      late.push(frame, size);
+      return;
+    }
+    const wait = this.#bucket!.take(size);
+    if (wait === 0 || this.#closing) return this.#in.push(frame);
+    if (this.#rate!.policy === 'close') {
+      this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (rate limit exceeded)`);
+      this.close(CloseCode.POLICY_VIOLATION, 'Rate limit exceeded');
+      return;
+    }
+    this.#rateHeld = [frame, size];
+    this.pause(Pause.Rate);
+    this.#rateTimer = this.#rate!.scheduler.schedule(releaseHeld, wait, this as RxSocket<unknown>);
+  }
+
+  /** Delivers held frames the budget allows; returns the ms until the next one may go, or 0 when none is left. */
+  #release(): number {
+    const held = this.#rateHeld!;
+    let i = 0;
+    let wait = 0;
+    while (i < held.length && (wait = this.#bucket!.take(held[i + 1] as number)) === 0) {
+      this.#in.push(held[i] as Inbound);
+      i += 2;
+    }
+    held.splice(0, i);
+    if (held.length > 0 && this.#closeInfo === null) return wait;
+    this.#rateHeld = null;
+    this.#rateTimer = null;
+    this.resume(Pause.Rate);
+    return 0;
   }
 
   #onClose(code: number, reasonBuffer: Buffer): void {
@@ -419,6 +481,12 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws.removeListener('error', onError);
     ws.removeListener('open', onOpen);
     delete ws[kSocket];
+    // Frames held back by the rate limit were received: deliver them before the end.
+    this.#rateTimer?.unsubscribe();
+    this.#rateTimer = null;
+    const held = this.#rateHeld;
+    this.#rateHeld = null;
+    if (held !== null) for (let i = 0; i < held.length; i += 2) this.#in.push(held[i] as Inbound);
     const info: CloseInfo = { code, reason, wasClean };
     this.#closeInfo = info;
     this.#closing = true;
@@ -443,7 +511,10 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     outboundHost = {
       report: (socket, error) => socket.#report(error),
       congestion: (socket, congested) => socket.#setCongested(congested),
-      overflow: (socket) => socket.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full'),
+      overflow: (socket) => {
+        socket.#log?.(`socket from ${socket.remoteAddress ?? 'unknown'} closed 1013 (outbound queue full)`);
+        socket.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full');
+      },
     };
     handlers = {
       message: (socket, data, isBinary) => socket.#onMessage(data, isBinary),
@@ -451,6 +522,10 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       error: (socket, err) => void (socket.#cause ??= err),
       open: (socket) => socket.#opened(),
       pong: (socket) => void (socket.#ponged = true),
+    };
+    releaseHeld = function (this: SchedulerAction<RxSocket<unknown>>, socket) {
+      const wait = socket!.#release();
+      if (wait > 0) this.schedule(socket, wait);
     };
   }
 }
