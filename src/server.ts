@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, type SchedulerLike, type Subscriber } from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -118,6 +118,9 @@ export class RxServer<A = undefined> {
   #closed: Promise<void> | null = null;
   #onEmpty: (() => void) | null = null;
   #failure: Error | null = null;
+  /** Upgrades past the caps whose authenticate has not answered yet: they hold a place. */
+  #pending = 0;
+  readonly #pendingPerAddress = new Map<string, number>();
 
   constructor(options: ServeOptions<A>) {
     const o = expectObject('options', options) as ServeOptions<A>;
@@ -144,6 +147,7 @@ export class RxServer<A = undefined> {
       onClose: (socket) => this.#release(socket as RxSocket<A>),
       rateLimit: resolveRate(o.rateLimit, o.scheduler) ?? undefined,
       log: o.log,
+      answerPings: o.wss === undefined, // an adopted wss keeps its own autoPong
       outbound: resolveOutbound(o.outbound),
       inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
     };
@@ -166,6 +170,7 @@ export class RxServer<A = undefined> {
       clientTracking: false,
       maxPayload,
       maxFragments: Math.ceil(maxPayload / Defaults.minFragmentBytes),
+      autoPong: false, // RxSocket answers pings, and closes 1008 on a flood instead of ws's bare terminate
       closeTimeout: this.#closeTimeout,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     if (o.server !== undefined) {
@@ -181,6 +186,7 @@ export class RxServer<A = undefined> {
         connectionsCheckingInterval: Math.min(1000, this.#handshakeTimeout),
       });
       http.on('request', (req, res) => this.#request(req, res));
+      http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket as Socket));
       this.http = http;
       this.listening = once(http);
       http.listen(o.port, o.host ?? '127.0.0.1');
@@ -233,6 +239,8 @@ export class RxServer<A = undefined> {
     const reason = options.reason ?? 'Server shutting down';
     const deadline = options.timeout === undefined ? this.#closeTimeout : expectInteger('timeout', options.timeout, 0);
     const http = this.http;
+    // close() right after serve(): wait for listen() to finish, or the server would start listening after we are done.
+    if (this.#owned && http !== undefined && !http.listening && this.#failure === null) await this.listening.catch(() => undefined);
     if (this.#owned && http !== undefined && http.listening) http.close();
     for (const socket of this.#sockets) socket.close(code, reason);
     await this.#drain(deadline);
@@ -263,6 +271,15 @@ export class RxServer<A = undefined> {
     });
   }
 
+  /** Node's answer to a request it could not parse or that took too long, plus one log line. */
+  #clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) return void socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    this.#log(`request refused ${status} from ${socket.remoteAddress ?? 'unknown'}: ${err.code ?? err.message}`);
+    if (socket.bytesWritten === 0) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    socket.destroy();
+  }
+
   #request(request: IncomingMessage, response: ServerResponse): void {
     const path = pathOf(request.url);
     if (path !== null && (this.#options.path === undefined || path === this.#options.path)) {
@@ -279,20 +296,29 @@ export class RxServer<A = undefined> {
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignore);
     const path = pathOf(request.url);
-    const refuseWith = (status: number, message: string, why: string) => {
-      this.#log(`upgrade refused ${status} from ${request.socket.remoteAddress ?? 'unknown'} ${request.url ?? ''}: ${why}`);
-      refuseUpgrade(socket, status, message);
+    const refuseWith = (status: number, message: string, why: string, headers?: Record<string, string>) => {
+      this.#log(`upgrade refused ${status} from ${request.socket.remoteAddress ?? 'unknown'} ${path ?? ''}: ${why}`);
+      refuseUpgrade(socket, status, message, headers);
     };
     if (this.#options.path !== undefined && path !== this.#options.path) {
       // Leave other paths to other upgrade listeners on a shared server.
       if (this.http !== undefined && this.http.listenerCount('upgrade') > 1) return void socket.removeListener('error', ignore);
       return refuseWith(404, 'Not Found', 'unknown path');
     }
+    // The checks ws would make in handleUpgrade, made here so they are logged and come before authenticate.
+    if (request.method !== 'GET') return refuseWith(405, 'Method Not Allowed', `method ${request.method}`);
+    if (request.headers.upgrade?.toLowerCase() !== 'websocket') return refuseWith(400, 'Bad Request', 'invalid Upgrade header');
+    const key = request.headers['sec-websocket-key'];
+    if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) return refuseWith(400, 'Bad Request', 'missing or invalid Sec-WebSocket-Key');
+    const version = request.headers['sec-websocket-version'];
+    if (version !== '13' && version !== '8') {
+      return refuseWith(400, 'Bad Request', 'missing or unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
+    }
     if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
     if (!this.#allowOrigin(request)) return refuseWith(403, 'Forbidden', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
-    if (this.#sockets.size >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'connection limit');
+    if (this.#sockets.size + this.#pending >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'connection limit');
     // Only a per-address limit needs the peer's address here (a system call per upgrade).
-    if (this.#maxPerAddress < this.#maxConnections && (this.#perAddress.get(request.socket.remoteAddress ?? '') ?? 0) >= this.#maxPerAddress) {
+    if (this.#maxPerAddress < this.#maxConnections && (this.#perAddress.get(request.socket.remoteAddress ?? '') ?? 0) + (this.#pendingPerAddress.get(request.socket.remoteAddress ?? '') ?? 0) >= this.#maxPerAddress) {
       return refuseWith(503, 'Service Unavailable', 'per-address connection limit');
     }
     const authenticate = this.#options.authenticate;
@@ -307,18 +333,41 @@ export class RxServer<A = undefined> {
       if (result === false) return refuseWith(401, 'Unauthorized', 'authenticate returned false');
       return this.#complete(request, socket, head, result);
     }
+    const release = this.#reserve(request.socket.remoteAddress ?? '');
     const subscription = from(result)
       .pipe(take(1), defaultIfEmpty(false as const), timeout({ first: this.#handshakeTimeout, scheduler: this.#scheduler }))
       .subscribe({
         next: (value) => {
+          release(); // #complete accepts synchronously: the place goes straight to the socket
           if (value === false) return refuseWith(401, 'Unauthorized', 'authenticate gave no user');
           if (socket.destroyed) return;
           if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
           this.#complete(request, socket, head, value);
         },
-        error: (err: unknown) => this.#refuseAuth(err, refuseWith),
+        error: (err: unknown) => {
+          release();
+          this.#refuseAuth(err, refuseWith);
+        },
       });
-    socket.once('close', () => subscription.unsubscribe());
+    socket.once('close', () => {
+      release();
+      subscription.unsubscribe();
+    });
+  }
+
+  /** Holds a place under the caps while authenticate decides; returns its (idempotent) release. */
+  #reserve(address: string): () => void {
+    this.#pending++;
+    this.#pendingPerAddress.set(address, (this.#pendingPerAddress.get(address) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#pending--;
+      const n = (this.#pendingPerAddress.get(address) ?? 1) - 1;
+      if (n === 0) this.#pendingPerAddress.delete(address);
+      else this.#pendingPerAddress.set(address, n);
+    };
   }
 
   #refuseAuth(err: unknown, refuseWith: (status: number, message: string, why: string) => void): void {

@@ -37,6 +37,8 @@ export interface RxSocketOptions<A = undefined> {
   readonly rateLimit?: RateLimitOptions;
   /** @internal One line for each close rxws itself decides (rate limit, outbound overflow). */
   readonly log?: (line: string) => void;
+  /** @internal Answer pings here (the ws server runs with autoPong off), closing 1008 on a flood. */
+  readonly answerPings?: boolean;
   /** The HTTP upgrade request, kept on the socket (server sockets; `serve({ keepRequest: true })`). */
   readonly request?: IncomingMessage;
   /** What the server's `authenticate` hook returned for this socket. */
@@ -62,6 +64,9 @@ export interface SocketStats {
 }
 
 
+/** Pongs written but not yet flushed, past which a peer's pings are a flood (ws's own guard is 60, then a bare terminate). */
+const MAX_PENDING_PONGS = 1024;
+
 const kSocket = Symbol('rxws.socket');
 type Tagged = WebSocket & { [kSocket]?: RxSocket<unknown> };
 
@@ -72,6 +77,7 @@ interface Handlers {
   error(socket: RxSocket<unknown>, err: Error): void;
   open(socket: RxSocket<unknown>): void;
   pong(socket: RxSocket<unknown>): void;
+  ping(socket: RxSocket<unknown>, data: Buffer): void;
 }
 let handlers: Handlers;
 let outboundHost: OutboundHost<RxSocket<unknown>>;
@@ -107,10 +113,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   readonly #out: OutboundChannel<RxSocket<unknown>>;
   readonly #closed: ((socket: RxSocket<never>) => void) | undefined;
   #remoteAddress: string | undefined;
+  #remotePort: number | undefined;
   readonly #log: ((line: string) => void) | undefined;
   readonly #rate: ResolvedRate | null;
   readonly #bucket: RateBucket | null;
   #rateTimer: Subscription | null = null;
+  #pendingPongs = 0;
+  #pongWritten: (() => void) | null = null;
   /** Frames over the rate limit waiting for budget, as [frame, size, frame, size, …]. */
   #rateHeld: (Inbound | number)[] | null = null;
   readonly #pausesOnCongestion: boolean;
@@ -164,6 +173,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws.on('message', onMessage);
     ws.on('close', onClose);
     ws.on('error', onError);
+    if (options.answerPings === true) ws.on('ping', onPing);
     if (ws.readyState === WebSocket.OPEN) this.#opened();
     else ws.once('open', onOpen);
   }
@@ -174,7 +184,20 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * open if you will want it after the close.
    */
   get remoteAddress(): string | undefined {
-    return (this.#remoteAddress ??= (this.#ws as unknown as { _socket?: Socket })._socket?.remoteAddress);
+    if (this.#remoteAddress === undefined) this.#readPeer();
+    return this.#remoteAddress;
+  }
+
+  /** The peer's port, read and kept like `remoteAddress`. */
+  get remotePort(): number | undefined {
+    if (this.#remotePort === undefined) this.#readPeer();
+    return this.#remotePort;
+  }
+
+  #readPeer(): void {
+    const raw = (this.#ws as unknown as { _socket?: Socket })._socket;
+    this.#remoteAddress ??= raw?.remoteAddress;
+    this.#remotePort ??= raw?.remotePort;
   }
 
   /** The wrapped `ws` WebSocket, for what rxws does not cover. */
@@ -405,6 +428,18 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     }
   }
 
+  /** A Pong for every Ping (RFC 6455 §5.5.2), unless the peer floods us with pings it does not read the answers to. */
+  #onPing(data: Buffer): void {
+    if (this.#closing || this.#ws.readyState !== WebSocket.OPEN) return;
+    if (this.#pendingPongs >= MAX_PENDING_PONGS) {
+      this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (too many pings)`);
+      this.close(CloseCode.POLICY_VIOLATION, 'Too many pings');
+      return;
+    }
+    this.#pendingPongs++;
+    this.#ws.pong(data, false, (this.#pongWritten ??= () => void this.#pendingPongs--));
+  }
+
   #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.#received++;
     this.#alive = true;
@@ -480,6 +515,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws.removeListener('close', onClose);
     ws.removeListener('error', onError);
     ws.removeListener('open', onOpen);
+    ws.removeListener('ping', onPing);
     delete ws[kSocket];
     // Frames held back by the rate limit were received: deliver them before the end.
     this.#rateTimer?.unsubscribe();
@@ -522,6 +558,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       error: (socket, err) => void (socket.#cause ??= err),
       open: (socket) => socket.#opened(),
       pong: (socket) => void (socket.#ponged = true),
+      ping: (socket, data) => socket.#onPing(data),
     };
     releaseHeld = function (this: SchedulerAction<RxSocket<unknown>>, socket) {
       const wait = socket!.#release();
@@ -546,6 +583,10 @@ function onError(this: Tagged, err: Error): void {
 function onOpen(this: Tagged): void {
   const socket = this[kSocket];
   if (socket !== undefined) handlers.open(socket);
+}
+function onPing(this: Tagged, data: Buffer): void {
+  const socket = this[kSocket];
+  if (socket !== undefined) handlers.ping(socket, data);
 }
 function onPong(this: Tagged): void {
   const socket = this[kSocket];

@@ -54,7 +54,7 @@ const server = serve({
 });
 
 server.connections$.subscribe((socket) => {
-  const peer = socket.remoteAddress;
+  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
   log(`open ${peer} ${socket.url}`);
 
   // Echo: inbound piped into the sink; text stays text, binary stays binary.
@@ -86,7 +86,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     server.close().then(
       () => {
         log('closed');
-        process.exit(0);
+        process.exitCode = 0; // let stdout drain; nothing else is left to keep the process alive
       },
       (err: Error) => {
         log(`close failed: ${err.message}`);

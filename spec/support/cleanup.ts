@@ -1,6 +1,7 @@
 import { opened } from './net';
 
-// Releases whatever a test opened, even when an assertion failed half-way.
+// Releases whatever a test opened, even when an assertion failed half-way. It runs after EVERY
+// test, so clients opened with open() in a beforeAll do not survive the first test: open them per test.
 afterEach(async () => {
   for (const client of opened.clients) client.terminate();
   for (const socket of opened.sockets) socket.destroy();

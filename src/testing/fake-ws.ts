@@ -66,10 +66,10 @@ export class FakeWebSocket extends EventEmitter {
     this.emit('open');
   }
 
-  send(data: unknown): void {
+  send(data: unknown, options?: { binary?: boolean }): void {
     if (this.readyState !== WebSocket.OPEN) return; // like ws: silently ignored once closing
-    const binary = typeof data !== 'string';
-    const frame = binary ? toBuffer(data) : (data as string);
+    const binary = options?.binary ?? typeof data !== 'string';
+    const frame = binary ? toBuffer(data) : typeof data === 'string' ? data : toBuffer(data).toString();
     this.sent.push({ data: frame, binary });
     this.onWire?.(frame);
   }
