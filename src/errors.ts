@@ -183,3 +183,16 @@ export class EncodeError extends RxwsError {
     super(`Could not encode the value${options?.cause instanceof Error ? `: ${options.cause.message}` : ''}`, options);
   }
 }
+
+/** A feature needs an optional package that is not installed (e.g. `ioredis` for `redisAdapter()`). */
+export class MissingDependencyError extends RxwsError {
+  readonly code = 'RXWS_MISSING_DEPENDENCY';
+  constructor(
+    /** The npm package to install. */
+    readonly dependency: string,
+    feature: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${feature} needs the optional dependency ${dependency}: npm install ${dependency}`, options);
+  }
+}

@@ -9,6 +9,7 @@ export {
   HeartbeatTimeoutError,
   InvalidArgumentError,
   InvalidFrameError,
+  MissingDependencyError,
   RxwsError,
   SocketCloseError,
   SocketClosedError,
@@ -36,6 +37,13 @@ export { typed } from './typed';
 export type { FrameSocket, TypedOptions, TypedSocket } from './typed';
 export { decode, encode } from './operators/codec';
 export type { CodecConfig } from './operators/codec';
+export { createHub, Hub, HubClosedError } from './hub';
+export type { HubOptions, HubStats, PublishOptions } from './hub';
+export type { AdapterHost, AdapterLink, AdapterStats, EnvelopeKind, HubAdapter, HubEnvelope, HubStatus } from './hub-adapter';
+export { memoryAdapter, MemoryBus } from './hub-memory';
+export type { MemoryAdapterOptions } from './hub-memory';
+export { redisAdapter } from './hub-redis';
+export type { RedisAdapterOptions } from './hub-redis';
 export { prepare, PreparedFrame } from './prepared';
 export { RxSocket } from './socket';
 export type { RxSocketOptions, SocketStats } from './socket';

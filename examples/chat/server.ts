@@ -1,0 +1,163 @@
+/**
+ * gorilla/websocket's chat example on rxws, across processes: GET / serves
+ * the chat page; every text frame a client sends on /ws goes to every client
+ * of every process sharing the Redis server, with the sender's name, and
+ * every client hears how many are online. Without --redis, this process only.
+ *
+ *   npm run chat -- --port 8080 --redis redis://127.0.0.1:6379
+ *
+ * Frames out: {"type":"message","from":"ann","text":"hi","at":1700000000000}
+ * and {"type":"online","count":3}.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { auditTime } from 'rxjs';
+import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxws';
+import { fail, intFlag, log, parseFlags } from '../cli';
+
+const ROOM = 'chat';
+/** How often, at most, clients hear the online count: a thousand joins make one update, not a thousand. */
+const PRESENCE_MS = 100;
+const MAX_NAME_CHARS = 32;
+
+const flags = parseFlags(
+  process.argv.slice(2),
+  [
+    { name: 'port', env: 'PORT', default: '8080', help: 'port to listen on (0 picks a free one)' },
+    { name: 'host', env: 'HOST', default: '127.0.0.1', help: 'address to bind' },
+    { name: 'path', default: '/ws', help: 'WebSocket path' },
+    { name: 'redis', env: 'REDIS_URL', default: '', help: 'Redis URL shared by every chat process, e.g. redis://127.0.0.1:6379; empty: this process only' },
+    { name: 'max-bytes', default: '4096', help: 'largest message a client may send; a bigger one closes it with 1009' },
+    {
+      name: 'origin',
+      default: 'same-origin',
+      help: 'browser origins allowed: same-origin, any (e.g. the page opened from a file), or a comma-separated list',
+    },
+  ],
+  'Usage: npm run chat -- [options]\n\nThe rxws chat server: GET / serves the chat page; every text frame sent on the WebSocket path goes to every client.',
+);
+const port = intFlag(flags, 'port', 0, 65535);
+const maxBytes = intFlag(flags, 'max-bytes', 1, 1 << 20);
+const path = flags.path!;
+const redisUrl = flags.redis!;
+if (redisUrl !== '' && !/^rediss?:\/\//.test(redisUrl)) fail(`--redis must be a redis:// URL, got ${JSON.stringify(redisUrl)}`);
+const origin = flags.origin === 'same-origin' || flags.origin === 'any' ? flags.origin : flags.origin!.split(',');
+const page = readFileSync(join(__dirname, '..', '..', '..', 'examples', 'chat', 'index.html'));
+
+const hub = createHub({ adapter: redisUrl ? redisAdapter({ url: redisUrl }) : undefined });
+let status: HubStatus = { state: 'connecting' };
+
+const server = serve({
+  port,
+  host: flags.host!,
+  path,
+  origin,
+  maxPayload: maxBytes,
+  // gorilla's hub drops a client that cannot keep up; so does this one (1013), and nobody else waits for it.
+  outbound: { policy: 'close', maxMessages: 256, maxBytes: 1 << 20 },
+  log,
+  request: (req, res) => {
+    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+    const head = req.method === 'HEAD';
+    if ((req.method === 'GET' || head) && (pathname === '/' || pathname === '/index.html')) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length });
+      res.end(head ? undefined : page);
+    } else if ((req.method === 'GET' || head) && pathname === '/status') {
+      const body = JSON.stringify({ redis: redisUrl ? describeStatus(status) : null, clients: server.sockets.size, hub: hub.stats });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+      res.end(head ? undefined : body);
+    } else {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
+    }
+  },
+});
+
+server.connections$.subscribe((socket) => {
+  const name = nameOf(socket);
+  const peer = socket.remoteAddress;
+  log(`open ${peer} as ${JSON.stringify(name)}`);
+  hub.join(socket, ROOM); // and it leaves when it closes
+
+  socket.messages$.subscribe({
+    next: (frame) => {
+      if (typeof frame !== 'string') return socket.close(CloseCode.UNSUPPORTED_DATA, 'Text frames only');
+      hub.publish(ROOM, JSON.stringify({ type: 'message', from: name, text: frame, at: Date.now() }));
+    },
+    error: () => {}, // an abnormal close: logged below
+  });
+  socket.close$.subscribe(({ code, reason }) => log(`close ${peer} ${JSON.stringify(name)} code=${code} reason=${JSON.stringify(reason)}`));
+});
+
+// Each process tells its own clients the total it knows of.
+const presence = hub
+  .members$(ROOM)
+  .pipe(auditTime(PRESENCE_MS))
+  .subscribe((count) => hub.publish(ROOM, JSON.stringify({ type: 'online', count }), { local: true }));
+
+if (redisUrl) {
+  hub.status$.subscribe((next) => {
+    const was = status.state;
+    status = next;
+    if (next.state === 'connected') {
+      log(next.attempts === 0 ? `redis: connected to ${redact(redisUrl)}` : `redis: reconnected after ${next.attempts} attempt(s)`);
+    } else if (next.state === 'reconnecting') {
+      if (was === 'connected') log(`redis: disconnected (${next.error?.message ?? 'connection lost'})`);
+      log(`redis: reconnecting (attempt ${next.attempt}, next in ${next.delay} ms)`);
+    } else if (next.state === 'disconnected') {
+      log(`redis: closed${next.error ? ` (${next.error.message})` : ''}`);
+    }
+  });
+}
+
+server.listening.then(
+  (address) =>
+    log(`chat server on http://${address.address}:${address.port}/ (WebSocket at ${path}; ${redisUrl ? `via ${redact(redisUrl)}` : 'this process only'})`),
+  (err: Error) => {
+    log(`cannot listen: ${err.message}`);
+    process.exit(1);
+  },
+);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: closing (1001 to ${server.sockets.size} client(s))`);
+    // Sockets first, so the hub's goodbye tells other processes they left; no more
+    // counts then (auditTime would still emit its last one into the closed hub).
+    server
+      .close()
+      .then(() => {
+        presence.unsubscribe();
+        return hub.close();
+      })
+      .then(
+        () => {
+          log('closed');
+          process.exit(0);
+        },
+        (err: Error) => {
+          log(`close failed: ${err.message}`);
+          process.exit(1);
+        },
+      );
+  });
+}
+
+/** The `name` query parameter, tidied; a random guest name without one. */
+function nameOf(socket: RxSocket): string {
+  const given = new URL(socket.url ?? '/', 'http://localhost').searchParams.get('name') ?? '';
+  // eslint-disable-next-line no-control-regex
+  const name = given.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, MAX_NAME_CHARS);
+  return name || `guest-${randomBytes(2).toString('hex')}`;
+}
+
+function describeStatus(s: HubStatus): object {
+  return 'error' in s ? { ...s, error: s.error?.message ?? null } : s;
+}
+
+/** The URL without its password, for logs. */
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}

@@ -1,0 +1,84 @@
+import type { Observable } from 'rxjs';
+
+/**
+ * What an envelope carries: a text or binary message for a topic's members,
+ * or one process's member count for the topic (`query` also asks the other
+ * processes for theirs).
+ */
+export type EnvelopeKind = 'text' | 'binary' | 'presence' | 'query';
+
+/** What travels between the hubs of several processes. */
+export interface HubEnvelope {
+  /** The sending hub's id (random per hub: 32 hex digits). */
+  readonly origin: string;
+  /**
+   * Increases with every envelope a hub sends, over all topics. A receiver
+   * drops an envelope not newer than the last it took from that origin, so
+   * a resend after a reconnect is never delivered twice.
+   */
+  readonly seq: number;
+  readonly topic: string;
+  readonly kind: EnvelopeKind;
+  /** The message (`text`, `binary`); empty for presence. */
+  readonly payload: Buffer;
+  /** The sender's local member count (`presence`, `query`); 0 for messages. */
+  readonly count: number;
+}
+
+/**
+ * How an adapter's connection is doing. `connected` carries the reconnect
+ * attempts it took (0 the first time); `reconnecting` the attempt under way,
+ * its delay and the last error; `disconnected` is final (closed, or retries
+ * exhausted).
+ */
+export type HubStatus =
+  | { readonly state: 'connecting' }
+  | { readonly state: 'connected'; readonly attempts: number }
+  | { readonly state: 'reconnecting'; readonly attempt: number; readonly delay: number; readonly error: Error | null }
+  | { readonly state: 'disconnected'; readonly error: Error | null };
+
+/** Counters of an adapter's traffic with other processes. */
+export interface AdapterStats {
+  /** Envelopes the broker acknowledged. */
+  readonly published: number;
+  /** Envelopes that came from the broker (this hub's own echoes included). */
+  readonly received: number;
+  /** Envelopes waiting for the broker: while it is unreachable, or not yet acknowledged. */
+  readonly queued: number;
+  /** Envelopes given up while the broker was unreachable (the offline queue was full): other processes never got them. */
+  readonly dropped: number;
+}
+
+/** What the hub gives its adapter. */
+export interface AdapterHost {
+  /** An envelope from a subscribed topic, the hub's own included (the hub skips those). */
+  receive(envelope: HubEnvelope): void;
+  /** The adapter is (again) subscribed to `topics`: from now on their envelopes arrive. */
+  subscribed(topics: readonly string[]): void;
+}
+
+/** One hub's connection to the other processes, made by {@link HubAdapter.open}. */
+export interface AdapterLink {
+  /** Other processes can be reached. When false the hub never builds envelopes. */
+  readonly shared: boolean;
+  /** The current status first, then each change; completes after `close()`. */
+  readonly status$: Observable<HubStatus>;
+  readonly stats: AdapterStats;
+  /** Starts receiving `topic`'s envelopes (the first local interest). */
+  subscribe(topic: string): void;
+  /** Stops receiving `topic`'s envelopes (the last local interest is gone). */
+  unsubscribe(topic: string): void;
+  /** Sends an envelope to every process subscribed to its topic. Never throws, never waits. */
+  publish(envelope: HubEnvelope): void;
+  /** Sends what is queued (within the adapter's deadline) and disconnects. */
+  close(): Promise<void>;
+}
+
+/**
+ * Carries a hub's messages to the hubs of other processes: `memoryAdapter()`
+ * (this process only, the default) or `redisAdapter()`. `open` is called
+ * once per hub.
+ */
+export interface HubAdapter {
+  open(host: AdapterHost): AdapterLink;
+}
