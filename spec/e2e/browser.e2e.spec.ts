@@ -1,15 +1,16 @@
 /**
  * The echo example's test page in a real browser: Debian's Chromium driven by
- * playwright-core (no downloaded browser). Also writes docs/echo-page.png.
+ * playwright-core (no downloaded browser). Also takes the README's screenshot: into
+ * .tmp/echo-page.png, or docs/echo-page.png with UPDATE_SCREENSHOTS=1 (so CI leaves the tree clean).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, startEcho, type EchoProcess } from './echo-process';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOT = join(ROOT, 'docs', 'echo-page.png');
+const SCREENSHOT = join(ROOT, process.env.UPDATE_SCREENSHOTS === '1' ? 'docs' : '.tmp', 'echo-page.png');
 const ARGS = [
   '--headless',
   '--no-sandbox',
@@ -126,8 +127,9 @@ describe('echo page in Chromium (e2e)', () => {
     await beats.nth(await beats.count()).waitFor({ timeout: 5_000 });
     await page.fill('#message', '');
     await page.locator('#message').blur();
-    mkdirSync(join(ROOT, 'docs'), { recursive: true });
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
+    expect(statSync(SCREENSHOT).size).toBeGreaterThan(10_000);
   });
 
   it('disconnects: close code 1000, wasClean, readyState CLOSED, Connect enabled again', async () => {
