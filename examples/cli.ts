@@ -1,3 +1,7 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+
 /** Tiny flag parser shared by the examples: `--name value`, `--name=value`, env fallbacks, `--help`. */
 export interface Flag {
   readonly name: string;
@@ -47,4 +51,68 @@ export function fail(message: string): never {
 /** One log line with an ISO timestamp. */
 export function log(line: string): void {
   process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+}
+
+/** The flags both examples take: where to listen, the WebSocket path, which origins may connect. */
+export const serverFlags: readonly Flag[] = [
+  { name: 'port', env: 'PORT', default: '8080', help: 'port to listen on (0 picks a free one)' },
+  { name: 'host', env: 'HOST', default: '127.0.0.1', help: 'address to bind' },
+  { name: 'path', default: '/ws', help: 'WebSocket path' },
+  {
+    name: 'origin',
+    default: 'same-origin',
+    help: 'browser origins allowed: same-origin, any (e.g. the page opened from a file), or a comma-separated list',
+  },
+];
+
+/** `--origin` as serve()'s `origin` option. */
+export function originFlag(value: string): 'same-origin' | 'any' | string[] {
+  return value === 'same-origin' || value === 'any' ? value : value.split(',');
+}
+
+/**
+ * Plain HTTP for an example: GET/HEAD `/` serves `examples/<name>/index.html`,
+ * `/page.css` the pages' shared stylesheet; `more` may answer other paths
+ * (returning true); anything else is 404.
+ */
+export function pages(name: string, more?: (pathname: string, res: ServerResponse, head: boolean) => boolean) {
+  const examples = join(__dirname, '..', '..', 'examples'); // from dist/examples/
+  const files: Record<string, { body: Buffer; type: string }> = {
+    '/': { body: readFileSync(join(examples, name, 'index.html')), type: 'text/html; charset=utf-8' },
+    '/page.css': { body: readFileSync(join(examples, 'page.css')), type: 'text/css; charset=utf-8' },
+  };
+  files['/index.html'] = files['/']!;
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+    const head = req.method === 'HEAD';
+    const file = req.method === 'GET' || head ? files[pathname] : undefined;
+    if (file !== undefined) {
+      res.writeHead(200, { 'Content-Type': file.type, 'Content-Length': file.body.length });
+      res.end(head ? undefined : file.body);
+    } else if (!(more?.(pathname, res, head) ?? false)) {
+      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
+    }
+  };
+}
+
+/**
+ * On Ctrl-C or SIGTERM: logs `what()`, runs `close()` (the graceful shutdown)
+ * and exits 0 once stdout has drained (1 if closing failed).
+ */
+export function closeOnSignals(what: () => string, close: () => Promise<unknown>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: closing (${what()})`);
+      close().then(
+        () => {
+          log('closed');
+          process.exitCode = 0; // no process.exit(): let stdout drain; nothing else keeps the process alive
+        },
+        (err: Error) => {
+          log(`close failed: ${err.message}`);
+          process.exitCode = 1;
+        },
+      );
+    });
+  }
 }

@@ -10,11 +10,9 @@
  * and {"type":"online","count":3}.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { auditTime } from 'rxjs';
 import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxws';
-import { fail, intFlag, log, parseFlags } from '../cli';
+import { closeOnSignals, fail, intFlag, log, originFlag, pages, parseFlags, serverFlags } from '../cli';
 
 const ROOM = 'chat';
 /** How often, at most, clients hear the online count: a thousand joins make one update, not a thousand. */
@@ -24,16 +22,9 @@ const MAX_NAME_CHARS = 32;
 const flags = parseFlags(
   process.argv.slice(2),
   [
-    { name: 'port', env: 'PORT', default: '8080', help: 'port to listen on (0 picks a free one)' },
-    { name: 'host', env: 'HOST', default: '127.0.0.1', help: 'address to bind' },
-    { name: 'path', default: '/ws', help: 'WebSocket path' },
+    ...serverFlags,
     { name: 'redis', env: 'REDIS_URL', default: '', help: 'Redis URL shared by every chat process, e.g. redis://127.0.0.1:6379; empty: this process only' },
     { name: 'max-bytes', default: '4096', help: 'largest message a client may send; a bigger one closes it with 1009' },
-    {
-      name: 'origin',
-      default: 'same-origin',
-      help: 'browser origins allowed: same-origin, any (e.g. the page opened from a file), or a comma-separated list',
-    },
   ],
   'Usage: npm run chat -- [options]\n\nThe rxws chat server: GET / serves the chat page; every text frame sent on the WebSocket path goes to every client.',
 );
@@ -42,8 +33,6 @@ const maxBytes = intFlag(flags, 'max-bytes', 1, 1 << 20);
 const path = flags.path!;
 const redisUrl = flags.redis!;
 if (redisUrl !== '' && !/^rediss?:\/\//.test(redisUrl)) fail(`--redis must be a redis:// URL, got ${JSON.stringify(redisUrl)}`);
-const origin = flags.origin === 'same-origin' || flags.origin === 'any' ? flags.origin : flags.origin!.split(',');
-const page = readFileSync(join(__dirname, '..', '..', '..', 'examples', 'chat', 'index.html'));
 
 const hub = createHub({ adapter: redisUrl ? redisAdapter({ url: redisUrl }) : undefined });
 let status: HubStatus = { state: 'connecting' };
@@ -52,25 +41,18 @@ const server = serve({
   port,
   host: flags.host!,
   path,
-  origin,
+  origin: originFlag(flags.origin!),
   maxPayload: maxBytes,
   // gorilla's hub drops a client that cannot keep up; so does this one (1013), and nobody else waits for it.
   outbound: { policy: 'close', maxMessages: 256, maxBytes: 1 << 20 },
   log,
-  request: (req, res) => {
-    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-    const head = req.method === 'HEAD';
-    if ((req.method === 'GET' || head) && (pathname === '/' || pathname === '/index.html')) {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length });
-      res.end(head ? undefined : page);
-    } else if ((req.method === 'GET' || head) && pathname === '/status') {
-      const body = JSON.stringify({ redis: redisUrl ? describeStatus(status) : null, clients: server.sockets.size, hub: hub.stats });
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
-      res.end(head ? undefined : body);
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
-    }
-  },
+  request: pages('chat', (pathname, res, head) => {
+    if (pathname !== '/status') return false;
+    const body = JSON.stringify({ redis: redisUrl ? describeStatus(status) : null, clients: server.sockets.size, hub: hub.stats });
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+    res.end(head ? undefined : body);
+    return true;
+  }),
 });
 
 server.connections$.subscribe((socket) => {
@@ -119,29 +101,12 @@ server.listening.then(
   },
 );
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: closing (1001 to ${server.sockets.size} client(s))`);
-    // Sockets first, so the hub's goodbye tells other processes they left; no more
-    // counts then (auditTime would still emit its last one into the closed hub).
-    server
-      .close()
-      .then(() => {
-        presence.unsubscribe();
-        return hub.close();
-      })
-      .then(
-        () => {
-          log('closed');
-          process.exit(0);
-        },
-        (err: Error) => {
-          log(`close failed: ${err.message}`);
-          process.exit(1);
-        },
-      );
-  });
-}
+// Sockets first, so the hub's goodbye tells other processes they left; no more
+// counts then (auditTime would still emit its last one into the closed hub).
+closeOnSignals(
+  () => `1001 to ${server.sockets.size} client(s)`,
+  () => server.close().then(() => (presence.unsubscribe(), hub.close())),
+);
 
 /** The `name` query parameter, tidied; a random guest name without one. */
 function nameOf(socket: RxSocket): string {

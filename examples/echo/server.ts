@@ -4,26 +4,17 @@
  *
  *   npm start -- --port 8080 --heartbeat-ms 1000
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { interval, map, takeUntil } from 'rxjs';
 import { serve } from 'rxws';
-import { intFlag, log, parseFlags } from '../cli';
+import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags } from '../cli';
 
 const flags = parseFlags(
   process.argv.slice(2),
   [
-    { name: 'port', env: 'PORT', default: '8080', help: 'port to listen on (0 picks a free one)' },
-    { name: 'host', env: 'HOST', default: '127.0.0.1', help: 'address to bind' },
-    { name: 'path', default: '/ws', help: 'WebSocket path' },
+    ...serverFlags,
     { name: 'heartbeat-ms', default: '1000', help: 'send the text "heart beat" this often, in ms; 0 turns it off' },
     { name: 'ping-interval-ms', default: '30000', help: 'protocol ping after this much quiet, in ms (dead-peer detection); 0 turns it off' },
     { name: 'ping-timeout-ms', default: '10000', help: 'terminate a peer whose ping is unanswered this long, in ms' },
-    {
-      name: 'origin',
-      default: 'same-origin',
-      help: 'browser origins allowed: same-origin, any (e.g. the page opened from a file), or a comma-separated list',
-    },
   ],
   'Usage: npm start -- [options]\n\nThe rxws echo server: GET / serves a test page; the WebSocket path echoes every frame.',
 );
@@ -32,25 +23,15 @@ const heartbeatMs = intFlag(flags, 'heartbeat-ms', 0);
 const pingInterval = intFlag(flags, 'ping-interval-ms', 0);
 const pingTimeout = intFlag(flags, 'ping-timeout-ms', 1);
 const path = flags.path!;
-const origin = flags.origin === 'same-origin' || flags.origin === 'any' ? flags.origin : flags.origin!.split(',');
-const page = readFileSync(join(__dirname, '..', '..', '..', 'examples', 'echo', 'index.html'));
 
 const server = serve({
   port,
   host: flags.host!,
   path,
-  origin,
+  origin: originFlag(flags.origin!),
   heartbeat: pingInterval > 0 && { interval: pingInterval, timeout: pingTimeout },
   log,
-  request: (req, res) => {
-    const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-    if ((req.method === 'GET' || req.method === 'HEAD') && (pathname === '/' || pathname === '/index.html')) {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': page.length });
-      res.end(req.method === 'HEAD' ? undefined : page);
-      return;
-    }
-    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
-  },
+  request: pages('echo'),
 });
 
 server.connections$.subscribe((socket) => {
@@ -80,18 +61,4 @@ server.listening.then(
   },
 );
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: closing (1001 to ${server.sockets.size} client(s))`);
-    server.close().then(
-      () => {
-        log('closed');
-        process.exitCode = 0; // let stdout drain; nothing else is left to keep the process alive
-      },
-      (err: Error) => {
-        log(`close failed: ${err.message}`);
-        process.exit(1);
-      },
-    );
-  });
-}
+closeOnSignals(() => `1001 to ${server.sockets.size} client(s)`, () => server.close());
