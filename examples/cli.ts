@@ -72,7 +72,7 @@ export function originFlag(value: string): 'same-origin' | 'any' | string[] {
 
 /**
  * Plain HTTP for an example: GET/HEAD `/` serves `examples/<name>/index.html`,
- * `/page.css` the pages' shared stylesheet; `more` may answer other paths
+ * `/page.css` and `/page.js` what the pages share; `more` may answer other paths
  * (returning true); anything else is 404.
  */
 export function pages(name: string, more?: (pathname: string, res: ServerResponse, head: boolean) => boolean) {
@@ -80,6 +80,7 @@ export function pages(name: string, more?: (pathname: string, res: ServerRespons
   const files: Record<string, { body: Buffer; type: string }> = {
     '/': { body: readFileSync(join(examples, name, 'index.html')), type: 'text/html; charset=utf-8' },
     '/page.css': { body: readFileSync(join(examples, 'page.css')), type: 'text/css; charset=utf-8' },
+    '/page.js': { body: readFileSync(join(examples, 'page.js')), type: 'text/javascript; charset=utf-8' },
   };
   files['/index.html'] = files['/']!;
   return (req: IncomingMessage, res: ServerResponse): void => {

@@ -3,24 +3,13 @@
  * playwright-core (no downloaded browser). Also takes the README's screenshot: into
  * .tmp/echo-page.png, or docs/echo-page.png with UPDATE_SCREENSHOTS=1 (so CI leaves the tree clean).
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchChromium } from './chromium';
 import { ROOT, startEcho, type EchoProcess } from './echo-process';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(ROOT, process.env.UPDATE_SCREENSHOTS === '1' ? 'docs' : '.tmp', 'echo-page.png');
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** UTF-8 bytes of `text` as the page shows them: `binary N bytes: 68 69 ...`. */
 function binaryLine(text: string): string {
@@ -32,8 +21,7 @@ const exactly = (text: string) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\
 
 describe('echo page in Chromium (e2e)', () => {
   let echo: EchoProcess;
-  let profile: string;
-  let context: BrowserContext | undefined;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
   let page: Page;
   const pageErrors: string[] = [];
 
@@ -47,15 +35,8 @@ describe('echo page in Chromium (e2e)', () => {
 
   beforeAll(async () => {
     echo = await startEcho(['--heartbeat-ms', '1000']);
-    profile = mkdtempSync(join(tmpdir(), 'rxws-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ARGS,
-      viewport: { width: 900, height: 700 },
-      timeout: 30_000,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    browser = await launchChromium();
+    page = browser.context.pages()[0] ?? (await browser.context.newPage());
     page.setDefaultTimeout(10_000);
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (msg) => {
@@ -64,8 +45,7 @@ describe('echo page in Chromium (e2e)', () => {
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     if (echo !== undefined) expect(await echo.stop()).toBe(0);
   });
 
