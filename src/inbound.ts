@@ -18,15 +18,18 @@ export class InboundChannel<O = unknown> {
   #ended = false;
   #failure: unknown;
 
-  /** The stream of frames. */
-  readonly messages$: Observable<Inbound>;
+  #messages$: Observable<Inbound> | null = null;
 
   /** `hold(owner, true)` asks the owner to stop reading, `hold(owner, false)` to read again; one function serves all sockets. */
   constructor(holdLimit: number, owner: O, hold: (owner: O, on: boolean) => void) {
     this.#holdLimit = holdLimit;
     this.#owner = owner;
     this.#hold = hold;
-    this.messages$ = new Observable<Inbound>((subscriber) => this.#subscribe(subscriber));
+  }
+
+  /** The stream of frames (made on first use). */
+  get messages$(): Observable<Inbound> {
+    return (this.#messages$ ??= new Observable<Inbound>((subscriber) => this.#subscribe(subscriber)));
   }
 
   push(frame: Inbound): void {

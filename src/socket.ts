@@ -516,7 +516,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws.removeListener('error', onError);
     ws.removeListener('open', onOpen);
     ws.removeListener('ping', onPing);
-    delete ws[kSocket];
+    ws[kSocket] = undefined; // not `delete`: that would turn every closed ws into a slow dictionary object
     // Frames held back by the rate limit were received: deliver them before the end.
     this.#rateTimer?.unsubscribe();
     this.#rateTimer = null;

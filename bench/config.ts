@@ -1,0 +1,99 @@
+/** What the bench runs: scenario parameters, and the command-line flags that change them. */
+import type { ServerKind } from './server-process';
+
+export const SCENARIOS = ['small', 'large', 'handshakes', 'scaling', 'idle'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface EchoParams {
+  readonly connections: number;
+  readonly window: number;
+  readonly size: number;
+  readonly binary: boolean;
+  readonly rounds: number;
+  /** Measured time of each run. */
+  readonly durationMs: number;
+  /** Load before each run's measurement. */
+  readonly warmupMs: number;
+  /** One unmeasured run per server before the rounds (JIT, pools). */
+  readonly firstRunMs: number;
+}
+
+export interface BenchConfig {
+  readonly only: ReadonlySet<ScenarioName>;
+  /** Worker threads of the load client. */
+  readonly clientThreads: number;
+  /** Also run the small-message scenario against rxws with `batchWrites: false`. */
+  readonly unbatched: boolean;
+  /** Servers to run under `node --cpu-prof`. */
+  readonly cpuProf: readonly ServerKind[];
+  readonly resultsDir: string;
+  readonly small: EchoParams;
+  readonly large: EchoParams;
+  readonly handshakes: { readonly connections: number; readonly parallel: number; readonly rounds: number; readonly warmup: number };
+  readonly scaling: { readonly levels: readonly number[] } & Omit<EchoParams, 'connections'>;
+  readonly idle: {
+    readonly levels: readonly number[];
+    readonly parallel: number;
+    /** How long idle CPU is measured with the most sockets open. */
+    readonly cpuMs: number;
+    /** The short heartbeat interval that shows the cost of pinging every socket. */
+    readonly shortIntervalMs: number;
+  };
+}
+
+const USAGE = `Usage: npm run bench -- [--only=small,large,handshakes,scaling,idle] [--quick] [--unbatched]
+                           [--client-threads=N] [--cpu-prof=rxws|raw|raw,rxws]
+
+  --only            run these scenarios (default: all)
+  --quick           one short round of each (a smoke test; the figures are not for the README)
+  --unbatched       small messages also against rxws with outbound.batchWrites false (what batching buys)
+  --client-threads  worker threads of the load client (default 2)
+  --cpu-prof        run these servers under node --cpu-prof and print their top functions`;
+
+const DEFAULT_CLIENT_THREADS = 2;
+
+export function parseArgs(argv: readonly string[], resultsDir: string): BenchConfig {
+  let only: ReadonlySet<ScenarioName> = new Set(SCENARIOS);
+  let quick = false;
+  let unbatched = false;
+  let clientThreads = DEFAULT_CLIENT_THREADS;
+  let cpuProf: ServerKind[] = [];
+  for (const arg of argv) {
+    const [name, value] = arg.split('=', 2) as [string, string | undefined];
+    if (name === '--help' || name === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else if (name === '--quick' && value === undefined) {
+      quick = true;
+    } else if (name === '--unbatched' && value === undefined) {
+      unbatched = true;
+    } else if (name === '--client-threads' && value !== undefined && /^[1-9]\d*$/.test(value)) {
+      clientThreads = Number(value);
+    } else if (name === '--only' && value !== undefined) {
+      only = new Set(value.split(',').map((s) => oneOf(s, SCENARIOS, '--only')));
+    } else if (name === '--cpu-prof' && value !== undefined) {
+      cpuProf = value.split(',').map((s) => oneOf(s, ['raw', 'rxws'] as const, '--cpu-prof'));
+    } else {
+      throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
+    }
+  }
+  const q = (full: number, short: number) => (quick ? short : full);
+  const timing = { warmupMs: q(500, 200), firstRunMs: q(1000, 300) };
+  return {
+    only,
+    unbatched,
+    clientThreads,
+    cpuProf,
+    resultsDir,
+    small: { connections: 50, window: 8, size: 64, binary: false, rounds: q(3, 1), durationMs: q(5000, 1000), ...timing },
+    large: { connections: 4, window: 2, size: 1024 * 1024, binary: true, rounds: q(3, 1), durationMs: q(2000, 500), ...timing },
+    handshakes: { connections: q(2000, 500), parallel: 64, rounds: q(7, 1), warmup: q(4000, 500) },
+    scaling: { levels: [10, 100, 1000], window: 8, size: 64, binary: false, rounds: q(2, 1), durationMs: q(1500, 500), ...timing },
+    idle: { levels: quick ? [200, 1000, 2000] : [1000, 5000, 10_000], parallel: 128, cpuMs: q(5000, 1000), shortIntervalMs: 1000 },
+  };
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`${flag}: expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}

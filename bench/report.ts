@@ -1,0 +1,180 @@
+/** The bench's output: the machine, the verdicts against the targets, the table on stdout, the JSON file. */
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { BenchResults, EchoScenario, IdleVariant, Machine, Verdict } from './results';
+import { RAW, RXWS, RXWS_UNBATCHED } from './server-process';
+
+export function machine(): Machine {
+  const version = (name: string) => (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
+  return {
+    cpus: cpus().length,
+    model: cpus()[0]?.model.trim() ?? 'unknown',
+    memoryBytes: totalmem(),
+    platform: `${platform()} ${arch()}`,
+    node: process.version,
+    ws: version('ws'),
+    rxjs: version('rxjs'),
+    loadAverage: loadavg().map((n) => Math.round(n * 100) / 100),
+  };
+}
+
+/** The git commit of the checkout at `root`, `+dirty` when its src/ has uncommitted changes; `unknown` outside git. */
+export function revision(root: string): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--', 'src') === '' ? '' : '+dirty'}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function describeMachine(m: Machine): string {
+  return `${m.cpus} × ${m.model}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${m.platform}, Node ${m.node}, ws ${m.ws}, rxjs ${m.rxjs}`;
+}
+
+type Unjudged = Omit<BenchResults, 'verdicts'>;
+
+/** The targets of issue 7, as ratios rxws / raw ws measured in the same run. */
+export function judge(r: Unjudged): Verdict[] {
+  const verdicts: Verdict[] = [];
+  const add = (name: string, ratio: number | undefined, op: Verdict['op'], target: number) => {
+    if (ratio === undefined || !Number.isFinite(ratio)) return;
+    verdicts.push({ name, ratio, op, target, pass: op === '>=' ? ratio >= target : ratio <= target });
+  };
+  add('small-message echo throughput', echoRatio(r.small, (m) => m.rate), '>=', 1.3);
+  add('small-message p99 latency', echoRatio(r.small, (m) => m.p99), '<=', 1.0);
+  add('large-message echo throughput', echoRatio(r.large, (m) => m.rate), '>=', 0.95);
+  if (r.handshakes) add('handshakes per second', r.handshakes.medians[RXWS.label]!.rate / r.handshakes.medians[RAW.label]!.rate, '>=', 0.95);
+  const raw = idle(r.idle, RAW.label)?.levels.at(-1);
+  const rx = idle(r.idle, RXWS.label)?.levels.at(-1);
+  if (raw && rx) add(`memory per idle connection at ${rx.connections} (heartbeat on)`, rx.rssPerConnection / raw.rssPerConnection, '<=', 1.25);
+  return verdicts;
+}
+
+/** The results as Markdown tables (readable as text, pasteable into the README). */
+export function formatResults(r: BenchResults): string {
+  const out: string[] = [
+    `rxws bench, ${r.date}: \`${r.command}\` (${(r.durationMs / 1000).toFixed(0)} s), rxws ${r.revision}`,
+    `Machine: ${describeMachine(r.machine)}; load average ${r.machine.loadAverage.join(' ')} at the start; load client: ${r.clientThreads} worker thread${r.clientThreads === 1 ? '' : 's'}`,
+    '',
+  ];
+  const rows: string[][] = [];
+  const verdict = (name: string) => {
+    const v = r.verdicts.find((x) => x.name === name);
+    return v ? [`${v.op === '>=' ? '≥' : '≤'} ${v.target.toFixed(2)}`, v.pass ? 'PASS' : 'FAIL'] : ['', ''];
+  };
+  if (r.small) {
+    const s = r.small;
+    const title = `small: ${s.connections} conns × ${s.window} in flight × ${s.size} B text (median of ${s.rounds} × ${s.durationMs / 1000} s)`;
+    rows.push([title, 'echoes/s', ...pair(s, (m) => m.rate, int), ...verdict('small-message echo throughput')]);
+    rows.push(['', 'p99 latency', ...pair(s, (m) => m.p99, ms), ...verdict('small-message p99 latency')]);
+    rows.push(['', 'p50 / p90 latency', ...both(s, (m) => `${ms(m.p50)} / ${ms(m.p90)}`), '', '', '']);
+    const unbatched = s.medians[RXWS_UNBATCHED.label];
+    if (unbatched !== undefined) {
+      const raw = s.medians[RAW.label]!;
+      rows.push(['', `echoes/s, ${RXWS_UNBATCHED.label}`, '', int(unbatched.rate), ratio(unbatched.rate / raw.rate), '', '']);
+      rows.push(['', `p99 latency, ${RXWS_UNBATCHED.label}`, '', ms(unbatched.p99), ratio(unbatched.p99 / raw.p99), '', '']);
+    }
+    rows.push(['', 'CPU: server / client / other', ...both(s, (m) => `${pct(m.serverCpu)} / ${pct(m.clientCpu)} / ${pct(m.otherCpu)}`), '', '', '']);
+  }
+  if (r.large) {
+    const s = r.large;
+    const title = `large: ${s.connections} conns × ${s.size / 2 ** 20} MiB binary, window ${s.window} (median of ${s.rounds} × ${s.durationMs / 1000} s)`;
+    rows.push([title, 'MiB/s echoed', ...pair(s, (m) => (m.rate * s.size) / 2 ** 20, int), ...verdict('large-message echo throughput')]);
+    rows.push(['', 'p99 latency', ...pair(s, (m) => m.p99, ms), '', '']);
+  }
+  if (r.handshakes) {
+    const h = r.handshakes;
+    const [raw, rx] = [h.medians[RAW.label]!, h.medians[RXWS.label]!];
+    const title = `handshakes: ${h.connections} opened and closed, ${h.parallel} in parallel (median of ${h.rounds})`;
+    rows.push([title, 'opens/s', int(raw.rate), int(rx.rate), ratio(rx.rate / raw.rate), ...verdict('handshakes per second')]);
+    const perConnection = (n: number) => `${n.toFixed(0)} µs`;
+    rows.push(['', 'server CPU per connection', perConnection(raw.cpuMicrosPerConnection), perConnection(rx.cpuMicrosPerConnection), ratio(rx.cpuMicrosPerConnection / raw.cpuMicrosPerConnection), '', '']);
+    rows.push(['', 'server CPU', pct(raw.serverCpu), pct(rx.serverCpu), '', '', '']);
+  }
+  const raw = idle(r.idle, RAW.label);
+  const rx = idle(r.idle, RXWS.label);
+  if (raw && rx) {
+    raw.levels.forEach((level, i) => {
+      const other = rx.levels[i]!;
+      const last = i === raw.levels.length - 1;
+      const v = last ? verdict(`memory per idle connection at ${level.connections} (heartbeat on)`) : ['', ''];
+      rows.push([i === 0 ? 'idle: RSS per connection after GC, heartbeat on (default)' : '', `at ${level.connections.toLocaleString('en-US')}`, kb(level.rssPerConnection), kb(other.rssPerConnection), ratio(other.rssPerConnection / level.rssPerConnection), ...v]);
+    });
+    const [a, b] = [raw.levels.at(-1)!, rx.levels.at(-1)!];
+    rows.push(['', `heap at ${a.connections.toLocaleString('en-US')}`, kb(a.heapPerConnection), kb(b.heapPerConnection), ratio(b.heapPerConnection / a.heapPerConnection), '', '']);
+  }
+  for (const [i, s] of (r.scaling ?? []).entries()) {
+    const title = i === 0 ? `scaling: window ${s.window} × ${s.size} B (median of ${s.rounds} × ${s.durationMs / 1000} s)` : '';
+    rows.push([title, `echoes/s at ${s.connections.toLocaleString('en-US')} conns`, ...pair(s, (m) => m.rate, int), '', '']);
+  }
+  out.push(table(['scenario', 'metric', RAW.label, RXWS.label, 'rxws/raw', 'target', 'verdict'], rows, 'llrrrll'));
+  if (r.idle && r.idle.length > 0) out.push('', heartbeatTable(r.idle));
+  const busy = busiest(r);
+  if (busy > OTHER_CPU_WARNING) {
+    out.push('', `WARNING: other processes used up to ${busy.toFixed(0)} % of a core during the measurements; the figures are not reliable.`);
+  }
+  if (r.failures.length > 0) out.push('', `FAILED (${r.failures.length}):`, ...r.failures.map((f) => `  ${f}`));
+  return out.join('\n');
+}
+
+/** CPU (% of a core) that other processes may use during a run before the bench warns. */
+const OTHER_CPU_WARNING = 15;
+
+function busiest(r: BenchResults): number {
+  const scenarios = [r.small, r.large, ...(r.scaling ?? [])].filter((s) => s !== undefined);
+  const others = scenarios.flatMap((s) => Object.values(s.medians).map((m) => m.otherCpu));
+  return Math.max(0, ...others.filter(Number.isFinite));
+}
+
+function heartbeatTable(variants: readonly IdleVariant[]): string {
+  const rows = variants.map((v) => {
+    const last = v.levels.at(-1)!;
+    return [v.label, last.connections.toLocaleString('en-US'), kb(last.rssPerConnection), kb(last.heapPerConnection), `${v.idleCpu.toFixed(2)} %`, `${v.pings.toLocaleString('en-US')} in ${(v.idleCpuMs / 1000).toFixed(1)} s`];
+  });
+  return table(['idle server', 'sockets', 'RSS/conn', 'heap/conn', 'idle CPU', 'pings seen'], rows, 'lrrrrr');
+}
+
+/** Writes the results to `dir`/latest.json and a dated copy; returns the path of latest.json. */
+export function writeResults(dir: string, results: BenchResults): string {
+  mkdirSync(dir, { recursive: true });
+  const text = `${JSON.stringify(results, null, 2)}\n`;
+  writeFileSync(join(dir, `bench-${results.date.replace(/[:.]/g, '-')}.json`), text);
+  writeFileSync(join(dir, 'latest.json'), text);
+  return join(dir, 'latest.json');
+}
+
+function echoRatio(s: EchoScenario | undefined, pick: (m: EchoScenario['medians'][string]) => number): number | undefined {
+  const raw = s?.medians[RAW.label];
+  const rx = s?.medians[RXWS.label];
+  return raw && rx ? pick(rx) / pick(raw) : undefined;
+}
+
+function pair(s: EchoScenario, pick: (m: EchoScenario['medians'][string]) => number, format: (n: number) => string): string[] {
+  const [raw, rx] = [pick(s.medians[RAW.label]!), pick(s.medians[RXWS.label]!)];
+  return [format(raw), format(rx), ratio(rx / raw)];
+}
+
+function both(s: EchoScenario, format: (m: EchoScenario['medians'][string]) => string): string[] {
+  return [format(s.medians[RAW.label]!), format(s.medians[RXWS.label]!)];
+}
+
+function idle(variants: readonly IdleVariant[] | undefined, label: string): IdleVariant | undefined {
+  return variants?.find((v) => v.label === label);
+}
+
+function table(header: readonly string[], rows: readonly string[][], align: string): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => (align[i] === 'r' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (align[i] === 'r' ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => `${n.toFixed(2)} ms`;
+const pct = (n: number) => `${n.toFixed(0)} %`;
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+const ratio = (n: number) => `${n.toFixed(2)}×`;

@@ -1,0 +1,113 @@
+/** The shape of the bench's results: what the scenarios produce and report.ts prints and saves. */
+
+/** One measured echo run against one server. */
+export interface EchoSample {
+  readonly round: number;
+  /** Echo round trips per second. */
+  readonly rate: number;
+  /** Round-trip latency percentiles, ms. */
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  /** CPU of the server process while measured, % of one core. */
+  readonly serverCpu: number;
+  /** CPU of the load client (all its threads) while measured, % of one core. */
+  readonly clientCpu: number;
+  /** CPU used by everything else on the machine meanwhile, % of one core (should be ~0). */
+  readonly otherCpu: number;
+  readonly echoes: number;
+}
+
+/** The medians of a server's samples. */
+export type EchoMedians = Omit<EchoSample, 'round' | 'echoes'>;
+
+export interface EchoScenario {
+  readonly connections: number;
+  readonly window: number;
+  readonly size: number;
+  readonly binary: boolean;
+  readonly rounds: number;
+  readonly durationMs: number;
+  /** By server label. */
+  readonly samples: Readonly<Record<string, readonly EchoSample[]>>;
+  readonly medians: Readonly<Record<string, EchoMedians>>;
+}
+
+/** One round of opening and closing connections against one server. */
+export interface HandshakeSample {
+  /** Connections opened (and closed) per second. */
+  readonly rate: number;
+  /** CPU of the server process meanwhile, % of one core. */
+  readonly serverCpu: number;
+  /** Server CPU time per connection opened and closed, µs. */
+  readonly cpuMicrosPerConnection: number;
+}
+
+export interface HandshakeScenario {
+  readonly connections: number;
+  readonly parallel: number;
+  readonly rounds: number;
+  /** By server label. */
+  readonly samples: Readonly<Record<string, readonly HandshakeSample[]>>;
+  readonly medians: Readonly<Record<string, HandshakeSample>>;
+}
+
+/** Server memory with `connections` idle sockets open, after a full GC. */
+export interface MemoryLevel {
+  readonly connections: number;
+  readonly rss: number;
+  readonly heapUsed: number;
+  /** Above the baseline, per connection, bytes. */
+  readonly rssPerConnection: number;
+  readonly heapPerConnection: number;
+}
+
+export interface IdleVariant {
+  readonly label: string;
+  readonly baseline: { readonly rss: number; readonly heapUsed: number };
+  readonly levels: readonly MemoryLevel[];
+  /** Server CPU with the most sockets open and nothing sent, % of one core. */
+  readonly idleCpu: number;
+  readonly idleCpuMs: number;
+  /** Pings the client saw during the idle CPU window. */
+  readonly pings: number;
+}
+
+export interface Machine {
+  readonly cpus: number;
+  readonly model: string;
+  readonly memoryBytes: number;
+  readonly platform: string;
+  readonly node: string;
+  readonly ws: string;
+  readonly rxjs: string;
+  /** 1-, 5- and 15-minute load averages when the bench started (other work on the machine skews the figures). */
+  readonly loadAverage: readonly number[];
+}
+
+export interface Verdict {
+  readonly name: string;
+  readonly ratio: number;
+  readonly op: '>=' | '<=';
+  readonly target: number;
+  readonly pass: boolean;
+}
+
+export interface BenchResults {
+  readonly command: string;
+  /** The rxws revision measured: the git commit, `+dirty` when src/ has uncommitted changes. */
+  readonly revision: string;
+  readonly date: string;
+  readonly machine: Machine;
+  /** Worker threads of the load client. */
+  readonly clientThreads: number;
+  readonly durationMs: number;
+  readonly small?: EchoScenario;
+  readonly large?: EchoScenario;
+  readonly handshakes?: HandshakeScenario;
+  readonly idle?: readonly IdleVariant[];
+  readonly scaling?: readonly EchoScenario[];
+  readonly verdicts: readonly Verdict[];
+  /** Integrity failures or crashes; the bench exits non-zero when there is any. */
+  readonly failures: readonly string[];
+}

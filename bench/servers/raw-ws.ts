@@ -1,0 +1,19 @@
+/**
+ * The floor: the plainest `ws` echo server, as its README would write it.
+ * No corking, no batching; text stays text, binary stays binary.
+ */
+import { WebSocketServer } from 'ws';
+import { control } from './control';
+
+const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+
+wss.on('connection', (ws) => {
+  ws.on('error', () => {});
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+});
+
+const listening = new Promise<number>((resolve, reject) => {
+  wss.once('listening', () => resolve((wss.address() as { port: number }).port));
+  wss.once('error', reject);
+});
+control(listening, () => wss.clients.size);

@@ -1,0 +1,31 @@
+/**
+ * The rxws echo server with default options (protocol heartbeat on, every
+ * limit at its default). `--heartbeat=off` turns the heartbeat off and
+ * `--heartbeat=<ms>` sets its interval, for the heartbeat scale measurement;
+ * `--batch-writes=off` turns off per-tick batching, to show what it buys.
+ */
+import { serve, type HeartbeatOptions, type ServeOptions } from 'rxws';
+import { control } from './control';
+
+const argv = process.argv.slice(2);
+const server = serve({ port: 0, ...heartbeatFlag(argv), ...batchFlag(argv) });
+
+server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
+
+control(
+  server.listening.then((address) => address.port),
+  () => server.sockets.size,
+);
+
+function batchFlag(argv: readonly string[]): Pick<ServeOptions, 'outbound'> {
+  return argv.includes('--batch-writes=off') ? { outbound: { batchWrites: false } } : {};
+}
+
+function heartbeatFlag(argv: readonly string[]): { heartbeat?: HeartbeatOptions | false } {
+  const value = argv.find((arg) => arg.startsWith('--heartbeat='))?.slice('--heartbeat='.length);
+  if (value === undefined || value === 'default') return {};
+  if (value === 'off') return { heartbeat: false };
+  const interval = Number(value);
+  if (!Number.isInteger(interval) || interval < 1) throw new Error(`--heartbeat: expected off, default or an interval in ms, got ${value}`);
+  return { heartbeat: { interval } };
+}
