@@ -87,7 +87,7 @@ export function parseArgs(argv: readonly string[], resultsDir: string): BenchCon
     resultsDir,
     small: { connections: 50, window: 8, size: 64, binary: false, rounds: q(3, 1), durationMs: q(5000, 1000), ...timing },
     large: { connections: 4, window: 2, size: 1024 * 1024, binary: true, rounds: q(3, 1), durationMs: q(2000, 500), ...timing },
-    handshakes: { connections: q(2000, 500), parallel: 64, rounds: q(7, 1), warmup: q(4000, 500) },
+    handshakes: { connections: q(2000, 500), parallel: 64, rounds: q(11, 1), warmup: q(4000, 500) },
     scaling: { levels: [10, 100, 1000], window: 8, size: 64, binary: false, rounds: q(2, 1), durationMs: q(1500, 500), ...timing },
     idle: { levels: quick ? [200, 1000, 2000] : [1000, 5000, 10_000], parallel: 128, cpuMs: q(5000, 1000), shortIntervalMs: 1000 },
   };

@@ -50,6 +50,11 @@ export interface HandshakeScenario {
   /** By server label. */
   readonly samples: Readonly<Record<string, readonly HandshakeSample[]>>;
   readonly medians: Readonly<Record<string, HandshakeSample>>;
+  /**
+   * Median over rounds of rxws's rate / raw's rate in the same round: pairs
+   * measurements taken seconds apart, so slow drift of the machine cancels.
+   */
+  readonly pairedRatio: number;
 }
 
 /** Server memory with `connections` idle sockets open, after a full GC. */

@@ -18,7 +18,8 @@ export async function compareHandshakes(
   for (const server of servers) await client.handshakes(server.port, params.warmup, params.parallel);
   const samples: Record<string, HandshakeSample[]> = Object.fromEntries(servers.map((s) => [s.spec.label, []]));
   for (let round = 1; round <= params.rounds; round++) {
-    for (const server of servers) {
+    // A B, then B A: neither server always runs on the heels of the other.
+    for (const server of round % 2 === 1 ? servers : [...servers].reverse()) {
       const before = await server.stats('cpu');
       const rate = await client.handshakes(server.port, params.connections, params.parallel);
       const after = await server.stats('cpu');
@@ -42,5 +43,7 @@ export async function compareHandshakes(
       },
     ]),
   );
-  return { connections: params.connections, parallel: params.parallel, rounds: params.rounds, samples, medians };
+  const [first, second] = servers.map((s) => samples[s.spec.label]!);
+  const ratios = first!.map((raw, i) => second![i]!.rate / raw.rate);
+  return { connections: params.connections, parallel: params.parallel, rounds: params.rounds, samples, medians, pairedRatio: median(ratios) };
 }
