@@ -605,7 +605,7 @@ describe('faults', () => {
     expect(s.closes).toEqual([{ code: 1006, reason: '', wasClean: false }]);
     expect(victim.state).toBe('closed');
     expect(ended).toEqual(['error SocketCloseError', 'errors$ complete']);
-    expect(['message', 'close', 'error', 'open', 'pong'].map((e) => victim.ws.listenerCount(e))).toEqual([0, 0, 0, 0, 0]);
+    expect(['message', 'close', 'error', 'open', 'ping', 'pong'].map((e) => victim.ws.listenerCount(e))).toEqual([0, 0, 0, 0, 0, 0]);
     expect(tcpOf(victim).destroyed).toBe(true);
     expect(s.lines).toEqual(['socket from 127.0.0.1 closed 1006']);
     await expectEcho(healthy, 'still here');

@@ -126,7 +126,7 @@ describe('heartbeat option on a socket (virtual time)', () => {
       expect(fake.listenerCount('pong')).toBe(1);
       fake.receiveClose(1000);
       expect(HeartbeatMonitor.size).toBe(before);
-      expect(listenerCounts(fake)).toEqual([0, 0, 0, 0, 0]);
+      expect(listenerCounts(fake)).toEqual([0, 0, 0, 0, 0, 0]);
       flush(1000);
       expect(fake.pings).toHaveLength(0);
     });

@@ -330,7 +330,7 @@ describe('teardown over real sockets', () => {
     expect(live).toBe(0);
     for (const socket of seen) {
       expect(socket.state).toBe('closed');
-      expect(['message', 'close', 'error', 'open'].map((e) => socket.ws.listenerCount(e))).toEqual([0, 0, 0, 0]);
+      expect(['message', 'close', 'error', 'open', 'ping', 'pong'].map((e) => socket.ws.listenerCount(e))).toEqual([0, 0, 0, 0, 0, 0]);
     }
     expect(new Set(seen.map((s) => s.closeInfo?.code))).toEqual(new Set([1000, 1006]));
     await server.close();

@@ -150,7 +150,7 @@ describe('RxSocket close$', () => {
     const { socket } = fakeSocket(undefined, fake);
     expect(socket.state).toBe('closed');
     expect(collect<CloseInfo>(socket.close$).values).toEqual([{ code: 1006, reason: '', wasClean: false }]);
-    expect(listenerCounts(fake)).toEqual([0, 0, 0, 0, 0]);
+    expect(listenerCounts(fake)).toEqual([0, 0, 0, 0, 0, 0]);
   });
 });
 
@@ -327,7 +327,7 @@ describe('RxSocket teardown', () => {
       fake.receive('x');
       if (i % 2) fake.receiveClose(1000);
       else socket.terminate();
-      expect(listenerCounts(fake)).toEqual([0, 0, 0, 0, 0]);
+      expect(listenerCounts(fake)).toEqual([0, 0, 0, 0, 0, 0]);
     }
     expect(live).toBe(0);
   });

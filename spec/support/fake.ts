@@ -10,5 +10,5 @@ export function fakeSocket<A = undefined>(options?: RxSocketOptions<A>, fake = n
 
 /** Listener counts of the events rxws listens to on a ws. */
 export function listenerCounts(ws: { listenerCount(event: string): number }) {
-  return ['message', 'close', 'error', 'open', 'pong'].map((e) => ws.listenerCount(e));
+  return ['message', 'close', 'error', 'open', 'ping', 'pong'].map((e) => ws.listenerCount(e));
 }
