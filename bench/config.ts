@@ -1,4 +1,5 @@
 /** What the bench runs: scenario parameters, and the command-line flags that change them. */
+import { availableParallelism } from 'node:os';
 import type { ServerKind } from './server-process';
 
 export const SCENARIOS = ['small', 'large', 'handshakes', 'scaling', 'idle'] as const;
@@ -47,10 +48,11 @@ const USAGE = `Usage: npm run bench -- [--only=small,large,handshakes,scaling,id
   --only            run these scenarios (default: all)
   --quick           one short round of each (a smoke test; the figures are not for the README)
   --unbatched       small messages also against rxws with outbound.batchWrites false (what batching buys)
-  --client-threads  worker threads of the load client (default 2)
+  --client-threads  worker threads of the load client (default: 2, or 1 on a 2-core machine)
   --cpu-prof        run these servers under node --cpu-prof and print their top functions`;
 
-const DEFAULT_CLIENT_THREADS = 2;
+// The servers need a core; on a 2-core machine a second client thread only fights them for the other one (latency tails).
+const DEFAULT_CLIENT_THREADS = Math.max(1, Math.min(2, availableParallelism() - 1));
 
 export function parseArgs(argv: readonly string[], resultsDir: string): BenchConfig {
   let only: ReadonlySet<ScenarioName> = new Set(SCENARIOS);

@@ -380,8 +380,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       state.life(now);
     }
     const due = state.step(now, config.interval, config.timeout);
-    if (due === 'ping') this.#ws.ping();
-    else if (due === 'timeout') {
+    if (due === 'ping') {
+      // Pongs only matter once we ping: most short-lived sockets never need the listener.
+      if (state.pings === 1) this.#ws.on('pong', onPong);
+      this.#ws.ping();
+    } else if (due === 'timeout') {
       this.#timedOut = state.error(config.timeout);
       this.#ws.terminate();
     }
@@ -423,7 +426,6 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     const config = this.#heartbeat;
     if (config !== null) {
       this.#beat = new HeartbeatState(config.scheduler.now());
-      this.#ws.on('pong', onPong);
       HeartbeatMonitor.for(config).add(this);
     }
   }
