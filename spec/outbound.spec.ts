@@ -2,6 +2,7 @@ import { map } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { WebSocket } from 'ws';
 import { BackpressureError, FrameDroppedError, InvalidArgumentError, type CloseInfo, type OutboundOptions, type RxwsError } from '../src';
+import { testSocket } from '../src/testing';
 import { FakeWebSocket } from '../src/testing/fake-ws';
 import { fakeSocket } from './support/fake';
 
@@ -187,3 +188,38 @@ describe('outbound flow control', () => {
     });
   });
 });
+
+describe('outbound policies in virtual time (rxws/testing)', () => {
+  const run = (body: (scheduler: TestScheduler) => void) => {
+    const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
+    scheduler.run(() => body(scheduler));
+  };
+
+  it("'error' refuses the frame that does not fit, keeps reading, and sends the rest at 'drain'", () => {
+    run((scheduler) => {
+      const t = testSocket(scheduler, { outbound: { policy: 'error', maxMessages: 2 } });
+      t.inbound('s-----r', { s: { stall: true }, r: { drain: true } });
+      const offered = cold(scheduler, '-abc');
+      offered.subscribe((v) => t.socket.next(v));
+      scheduler.schedule(() => expect(t.ws.isPaused).toBe(false), 4);
+      scheduler.expectObservable(t.socket.errors$.pipe(map((e) => e.code))).toBe('---e------|', { e: 'RXWS_OUTBOUND_FULL' });
+      t.expectSent('------(ab)(t|)', { a: 'a', b: 'b', t: { terminate: true } });
+      scheduler.schedule(() => t.socket.terminate(), 10);
+    });
+  });
+
+  it("'drop-oldest' keeps the newest frames while the peer stalls", () => {
+    run((scheduler) => {
+      const t = testSocket(scheduler, { outbound: { policy: 'drop-oldest', maxMessages: 2 } });
+      t.inbound('s-----r', { s: { stall: true }, r: { drain: true } });
+      cold(scheduler, '-abcd').subscribe((v) => t.socket.next(v));
+      scheduler.expectObservable(t.socket.errors$.pipe(map((e) => (e as FrameDroppedError).why))).toBe('---oo-----|', { o: 'drop-oldest' });
+      t.expectSent('------(cd)(t|)', { c: 'c', d: 'd', t: { terminate: true } });
+      scheduler.schedule(() => t.socket.terminate(), 10);
+    });
+  });
+});
+
+function cold(scheduler: TestScheduler, marbles: string) {
+  return scheduler.createColdObservable<string>(marbles);
+}
