@@ -173,6 +173,9 @@ describe("rxws's connect() against Python's websockets server (e2e)", () => {
     client.next('before');
     await until(client, 'open');
     await first.next('open');
+    // Wait for the echo: what is in flight when a connection dies abruptly may be lost (no acks in WebSocket).
+    for (let i = 0; i < 200 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(got).toEqual(['before']);
 
     await first.kill('SIGKILL'); // no close frame: 1006, retried
     const reconnecting = await until(client, 'reconnecting');
