@@ -988,3 +988,21 @@ function recording(into: WebSocket[]): WebSocketFactory {
     }
   };
 }
+
+describe('closing a client between connections', () => {
+  it('completes messages$ (no error) when the app closes while a connection attempt fails', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => resolve(free)); // nothing listens there now: refused
+      });
+    });
+    const client = connect(`ws://127.0.0.1:${port}/ws`, { reconnect: { initialDelay: 10_000 } });
+    let ended: string | undefined;
+    client.messages$.subscribe({ error: (e: Error) => (ended = `error ${e.message}`), complete: () => (ended = 'complete') });
+    client.close();
+    await firstValueFrom(client.close$);
+    expect(ended).toBe('complete');
+    expect(HeartbeatMonitor.timers).toBe(0);
+  });
+});

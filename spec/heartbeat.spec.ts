@@ -86,19 +86,26 @@ describe('heartbeat option on a socket (virtual time)', () => {
     });
   });
 
-  it('does not time out a socket paused because nobody reads messages$ (its pongs cannot be read)', () => {
+  it('excuses a socket paused because nobody reads messages$ for 3 × (interval + timeout), then judges it', () => {
     virtual(({ scheduler, flush }) => {
-      const fake = new FakeWebSocket();
-      const socket = new RxSocket(fake as unknown as WebSocket, { heartbeat: { interval: 100, timeout: 50, scheduler }, inboundHold: 1 });
-      made.push(socket);
-      fake.receive('held');
-      expect(fake.isPaused).toBe(true);
-      flush(1000);
-      expect(socket.state).toBe('open');
-      socket.messages$.subscribe({ error: () => {} });
-      expect(fake.isPaused).toBe(false);
-      flush(150);
-      expect(socket.state).toBe('closed');
+      const make = () => {
+        const fake = new FakeWebSocket();
+        const socket = new RxSocket(fake as unknown as WebSocket, { heartbeat: { interval: 100, timeout: 50, scheduler }, inboundHold: 1 });
+        made.push(socket);
+        fake.receive('held');
+        return { fake, socket };
+      };
+      const read = make();
+      const unread = make();
+      expect(unread.fake.isPaused).toBe(true);
+      flush(400); // its pongs cannot be read: no ping, no verdict yet
+      expect(unread.fake.pings).toHaveLength(0);
+      read.socket.messages$.subscribe({ error: () => {} });
+      expect(read.fake.isPaused).toBe(false);
+      flush(300); // excused until 450; then pinged at ~550 and given up at ~600
+      expect(unread.fake.pings).toHaveLength(1);
+      expect(unread.socket.closeInfo).toEqual({ code: 1006, reason: 'Heartbeat timeout', wasClean: false });
+      expect(read.socket.state).toBe('closed'); // read again, it was judged normally: no pong came either
     });
   });
 

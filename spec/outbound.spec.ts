@@ -104,18 +104,21 @@ describe('outbound flow control', () => {
     expect(sent()).toEqual(['3', '4']);
   });
 
-  it("policy 'drop-oldest' drops a frame bigger than the whole queue", () => {
-    const { socket, errors } = congested({ policy: 'drop-oldest', maxBytes: 4 });
+  it("policy 'drop-oldest' drops a frame bigger than the whole queue, and only that frame", () => {
+    const { socket, fake, errors, sent } = congested({ policy: 'drop-oldest', maxBytes: 4 });
     socket.next('ab');
     socket.next('too big');
-    expect(errors).toEqual([new FrameDroppedError('drop-oldest', 2)]);
-    expect(socket.bufferedAmount).toBe(0);
+    expect(errors).toEqual([new FrameDroppedError('drop-oldest', 1)]);
+    expect(socket.bufferedAmount).toBe(2);
+    fake._socket.drain();
+    expect(sent()).toEqual(['ab']);
   });
 
   it("policy 'drop-newest' keeps the oldest frames", () => {
     const { socket, fake, errors, sent } = congested({ policy: 'drop-newest', maxMessages: 2 });
     for (const f of ['1', '2', '3', '4']) socket.next(f);
     expect(errors).toEqual([new FrameDroppedError('drop-newest', 1), new FrameDroppedError('drop-newest', 1)]);
+    expect(socket.stats).toMatchObject({ sent: 2, dropped: 2 }); // a dropped frame is not counted as sent
     fake._socket.drain();
     expect(sent()).toEqual(['1', '2']);
   });
@@ -223,3 +226,17 @@ describe('outbound policies in virtual time (rxws/testing)', () => {
 function cold(scheduler: TestScheduler, marbles: string) {
   return scheduler.createColdObservable<string>(marbles);
 }
+
+describe('frames queued when the peer has started closing', () => {
+  it('are reported as dropped, not handed to ws (which would drop them without a word)', () => {
+    const { socket, fake, errors } = congested({});
+    socket.next('a');
+    socket.next('b');
+    fake.readyState = WebSocket.CLOSING; // the peer's close frame arrived
+    socket.close(1000);
+    expect(fake.sent).toEqual([]);
+    fake.receiveClose(1000);
+    expect(errors).toEqual([new FrameDroppedError('closed', 2)]);
+    expect(socket.stats).toMatchObject({ sent: 2, dropped: 2 });
+  });
+});

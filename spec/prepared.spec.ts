@@ -59,3 +59,14 @@ describe('prepare() and PreparedFrame', () => {
     expect(prepare('x')).toBeInstanceOf(PreparedFrame);
   });
 });
+
+describe('prepare() copies', () => {
+  it('is not changed when its source changes afterwards, and payload is a view of bytes', () => {
+    const source = Buffer.from('hello');
+    const frame = prepare(source);
+    source[0] = 0x4a; // 'J'
+    expect(frame.payload.toString()).toBe('hello');
+    expect(frame.bytes.subarray(2).toString()).toBe('hello');
+    expect(frame.payload.buffer).toBe(frame.bytes.buffer);
+  });
+});

@@ -145,3 +145,33 @@ describe('socket.process()', () => {
     await delay(10);
   }, 60_000);
 });
+
+describe('socket.process() with a handler that fails outright', () => {
+  it('errors the pipeline (not the process) when the handler throws or returns nothing usable', () => {
+    for (const handler of [
+      () => {
+        throw new Error('thrown');
+      },
+      () => undefined as never,
+    ]) {
+      const { socket, fake } = fakeSocket();
+      let error: unknown;
+      socket.process(handler).subscribe({ error: (e) => (error = e) });
+      fake.receive('a');
+      expect(error).toBeInstanceOf(Error);
+      expect(fake.isPaused).toBe(false);
+    }
+  });
+
+  it('counts backlog pauses per pipeline: one resuming does not let the other overflow', () => {
+    const { socket, fake } = fakeSocket();
+    const hold = () => new Subject<void>();
+    const a = socket.process(hold, { highWaterMark: 1, lowWaterMark: 0 }).subscribe();
+    socket.process(hold, { highWaterMark: 1, lowWaterMark: 0 }).subscribe();
+    fake.receive('1');
+    fake.receive('2');
+    expect(fake.isPaused).toBe(true);
+    a.unsubscribe();
+    expect(fake.isPaused).toBe(true); // the second pipeline still has a backlog
+  });
+});

@@ -61,6 +61,18 @@ describe('rate limit (virtual time)', () => {
   it('validates the options when the socket is made', () => {
     expect(() => fakeSocket({ rateLimit: {} })).toThrow('Expected `rateLimit` to set `messages` or `bytes` (per second)');
     expect(() => fakeSocket({ rateLimit: { messages: 0 } })).toThrow(InvalidArgumentError);
-    expect(() => fakeSocket({ rateLimit: { bytes: 2.5 } })).toThrow('Expected `rateLimit.bytes` to be an integer > 0, got `2.5` (number)');
+    expect(() => fakeSocket({ rateLimit: { bytes: 2.5 } })).toThrow('Expected `rateLimit.bytes` to be an integer >= 1, got `2.5` (number)');
+  });
+});
+
+describe('rate limit close policy', () => {
+  it('leaves no gap: the frame over the budget is delivered like those after it, then the socket closes', () => {
+    const scheduler = newScheduler();
+    scheduler.run(({ expectObservable }) => {
+      const t = testSocket(scheduler, { rateLimit: { messages: 2, scheduler }, answerClose: false });
+      t.inbound('(abcde)');
+      expectObservable(t.socket.messages$).toBe('(abcde)');
+      t.expectSent('(c)', { c: { close: 1008, reason: 'Rate limit exceeded' } });
+    });
   });
 });

@@ -336,3 +336,46 @@ describe('teardown over real sockets', () => {
     await server.close();
   });
 });
+
+describe('review fixes', () => {
+  it('refuses upgrade-time options with an adopted wss instead of ignoring them', () => {
+    const wss = new WebSocketServer({ noServer: true });
+    expect(() => serve({ wss, authenticate: () => false })).toThrow(/`authenticate` option\(s\) act on upgrades/);
+    expect(() => serve({ wss, origin: 'any', maxPayload: 10 })).toThrow(/`origin`, `maxPayload`/);
+    const server = serve({ wss });
+    expect(server.address()).toBeNull(); // a noServer wss has no address, and asking does not throw
+    return server.close();
+  });
+
+  it('validates close() arguments at the call, leaving the server untouched', async () => {
+    const { server, url } = await listen();
+    expect(() => server.close({ code: 999 })).toThrow(/Expected `code` to be a close code/);
+    expect(() => server.close({ timeout: -1 })).toThrow(/Expected `timeout`/);
+    const client = await open(url());
+    expect(client.readyState).toBe(WebSocket.OPEN);
+    await server.close();
+  });
+
+  it('keeps held sockets for the next subscriber when the first takes one and leaves', async () => {
+    const { server, url } = await listen();
+    await Promise.all([open(url()), open(url()), open(url())]);
+    await delay(20);
+    const first = await firstValueFrom(server.connections$);
+    const rest: RxSocket[] = [];
+    server.connections$.subscribe((s) => rest.push(s));
+    expect(rest).toHaveLength(2);
+    expect(rest).not.toContain(first);
+  });
+
+  it('forgets a held socket once it has closed', async () => {
+    const { server, url } = await listen();
+    const client = await open(url());
+    await delay(20);
+    client.close();
+    await closed(client);
+    await delay(20);
+    const seen: RxSocket[] = [];
+    server.connections$.subscribe((s) => seen.push(s));
+    expect(seen).toEqual([]);
+  });
+});

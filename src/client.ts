@@ -267,7 +267,8 @@ export class RxClient implements SocketLike {
     if (invalid !== undefined) return invalid;
     const refused = this.#offline.offer(frame);
     this.#updateWritable();
-    return refused === 'close' ? undefined : refused; // 'close' cannot happen: the policy is refused at connect()
+    // 'dropped' is reported through the queue's onDrop; 'close' cannot happen (the policy is refused at connect()).
+    return typeof refused === 'string' ? undefined : refused;
   }
 
   #push(frame: Inbound): void {
@@ -321,7 +322,8 @@ export class RxClient implements SocketLike {
     connection.add(
       socket.writable$.subscribe((writable) => {
         this.#socketWritable = writable;
-        if (writable) this.#drain();
+        // Until the client has said 'open' (status$ subscribers may send first), the queue waits.
+        if (writable && this.#status.state === 'open') this.#drain();
         else this.#updateWritable();
       }),
     );
@@ -382,7 +384,8 @@ export class RxClient implements SocketLike {
       }
     }
     if (this.#closeInfo !== null) return; // the app closed the client from shouldReconnect
-    if (!retry) return this.#finish(info, error);
+    // The app asked to close: how the last connection ended is no failure of the client's.
+    if (!retry) return this.#finish(info, this.#closeRequest !== null ? undefined : error);
     const attempt = ++this.#attempt;
     const delay = backoffDelay(attempt, backoff!);
     // Scheduled before anyone hears of it: a status$ or writable$ subscriber may close the client, which cancels it.

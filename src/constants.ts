@@ -59,6 +59,8 @@ export const Defaults = {
   closeTimeout: 5_000,
   /** Frames held while `messages$` has no subscriber before the socket is paused. */
   inboundHoldMessages: 1_024,
+  /** Bytes held while `messages$` has no subscriber before the socket is paused. */
+  inboundHoldBytes: 1024 * 1024,
   /** How long an HTTP upgrade may take to arrive in full, in ms (slowloris guard). */
   handshakeTimeout: 10_000,
 } as const;

@@ -22,11 +22,6 @@ interface TopicPresence {
 export class Presence {
   readonly #topics = new Map<string, TopicPresence>();
 
-  /** Members of `topic` in every process, as far as this one knows. */
-  total(topic: string): number {
-    return this.#topics.get(topic)?.total ?? 0;
-  }
-
   /** Whether anyone watches `topic`. */
   watched(topic: string): boolean {
     return this.#topics.get(topic)?.watchers != null;

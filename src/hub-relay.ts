@@ -1,7 +1,7 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import type { AdapterLink, EnvelopeKind, HubEnvelope } from './hub-adapter';
 import type { Presence } from './hub-presence';
-import { PreparedFrame } from './prepared';
+import { prepareBytes, type PreparedFrame } from './prepared';
 
 const EMPTY = Buffer.alloc(0);
 /** A process that has not announced its members for this many presence intervals is counted out. */
@@ -106,7 +106,7 @@ export class Relay {
     }
     if (envelope.kind === 'text' || envelope.kind === 'binary') {
       this.received++;
-      if (this.#host.members.has(topic)) this.#host.deliver(topic, new PreparedFrame(envelope.payload, envelope.kind === 'binary'));
+      if (this.#host.members.has(topic)) this.#host.deliver(topic, prepareBytes(envelope.payload, envelope.kind === 'binary'));
       return;
     }
     this.#presence.setRemote(topic, origin, envelope.count, now);

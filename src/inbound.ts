@@ -1,4 +1,5 @@
 import { Observable, type Subscriber } from 'rxjs';
+import { Defaults } from './constants';
 import { Fanout } from './fanout';
 import type { Inbound } from './types';
 
@@ -15,6 +16,7 @@ export class InboundChannel<O = unknown> {
   readonly #owner: O;
   readonly #hold: (owner: O, on: boolean) => void;
   #held: Inbound[] = [];
+  #heldBytes = 0;
   #ended = false;
   #failure: unknown;
 
@@ -33,8 +35,14 @@ export class InboundChannel<O = unknown> {
   }
 
   push(frame: Inbound): void {
-    if (this.#subscribers.size > 0) this.#subscribers.next(frame);
-    else if (this.#held.push(frame) === this.#holdLimit) this.#hold(this.#owner, true);
+    if (this.#subscribers.size > 0) return this.#subscribers.next(frame);
+    const count = this.#held.push(frame);
+    const was = this.#heldBytes;
+    this.#heldBytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
+    // Bounded by count and by bytes (a thousand 16 MiB frames must not be held).
+    if (count === this.#holdLimit || (was < Defaults.inboundHoldBytes && this.#heldBytes >= Defaults.inboundHoldBytes)) {
+      this.#hold(this.#owner, true);
+    }
   }
 
   /** The socket closed: complete, or error with `failure`. Held frames stay for a late subscriber. */
@@ -51,6 +59,7 @@ export class InboundChannel<O = unknown> {
       // Stop if the subscriber leaves mid-flush (take(1)): the rest waits for the next one.
       while (i < held.length && !subscriber.closed) subscriber.next(held[i++]!);
       held.splice(0, i);
+      this.#heldBytes = held.reduce((n, f) => n + (typeof f === 'string' ? Buffer.byteLength(f) : f.length), 0);
       if (subscriber.closed) return undefined;
     }
     if (this.#ended) {

@@ -128,15 +128,18 @@ export class OutboundChannel<O = unknown> {
   /** The socket is open: frames queued before now go out first. */
   open(raw: Socket): void {
     this.#raw = raw;
+    const ws = this.#ws as WebSocket & { _isServer?: boolean };
+    this.#prepared = ws.extensions === '' && ws._isServer !== false;
     if (this.#onDrain !== null) raw.on('drain', this.#onDrain);
     if (this.queuedMessages > 0) this.#flush();
   }
 
   /**
-   * Sends or queues `frame`. Returns an error when the frame was refused;
-   * frames dropped by policy are reported to the host instead.
+   * Sends or queues `frame`: returns `undefined` when it was taken, the error
+   * when it was refused, `null` when the policy dropped it (reported to the
+   * host already).
    */
-  write(frame: Outbound): RxwsError | undefined {
+  write(frame: Outbound): RxwsError | null | undefined {
     const raw = this.#raw;
     const queue = this.#queue;
     if (raw !== null && (queue === null || queue.length === 0) && !raw.writableNeedDrain) {
@@ -149,8 +152,9 @@ export class OutboundChannel<O = unknown> {
     if (result === 'close') {
       this.#settle();
       this.#host.overflow(this.#owner);
-      return undefined;
+      return null;
     }
+    if (result === 'dropped') return null;
     if (result === undefined && wasEmpty && q.length > 0) {
       this.#attach();
       this.#host.congestion(this.#owner, true);
@@ -162,7 +166,8 @@ export class OutboundChannel<O = unknown> {
   flushAll(): void {
     const raw = this.#raw;
     const queue = this.#queue;
-    if (raw === null || queue === null) return;
+    // Once ws is CLOSING it would drop them without a word: they stay queued and are reported at the end.
+    if (raw === null || queue === null || this.#ws.readyState !== WebSocket.OPEN) return;
     while (queue.length > 0) this.#send(raw, queue.shift());
     this.#settle();
   }
@@ -180,15 +185,12 @@ export class OutboundChannel<O = unknown> {
       if (OutboundChannel.#toUncork.push(this) === 1) process.nextTick(OutboundChannel.#uncorkAll);
     }
     if (!(frame instanceof PreparedFrame)) this.#ws.send(frame);
-    else if (this.#raw !== null && this.#prepared) raw.write(frame.bytes);
+    else if (this.#prepared) raw.write(frame.bytes);
     else this.#ws.send(frame.payload, { binary: frame.binary });
   }
 
-  /** Whether prepared frames can go to the TCP socket as they are (a server socket without extensions). */
-  get #prepared(): boolean {
-    const ws = this.#ws as WebSocket & { _isServer?: boolean };
-    return ws.extensions === '' && ws._isServer !== false && this.#ws.readyState === WebSocket.OPEN;
-  }
+  /** Whether prepared frames can go to the TCP socket as they are: a server socket without extensions (known at open). */
+  #prepared = false;
 
   static #uncorkAll(this: void): void {
     const list = OutboundChannel.#toUncork;

@@ -13,18 +13,18 @@ import { InvalidFrameError } from './errors';
  * for (const socket of server.sockets) socket.next(frame);
  */
 export class PreparedFrame {
-  /** The whole frame: header then payload. */
+  /** The whole frame: header then payload, in one buffer of its own. */
   readonly bytes: Buffer;
-  /** The payload alone. */
+  /** The payload alone (a view into `bytes`). */
   readonly payload: Buffer;
   /** True for a binary frame, false for text. */
   readonly binary: boolean;
 
   /** Use `prepare()`. */
-  constructor(payload: Buffer, binary: boolean) {
-    this.payload = payload;
+  constructor(bytes: Buffer, headerLength: number, binary: boolean) {
+    this.bytes = bytes;
+    this.payload = bytes.subarray(headerLength);
     this.binary = binary;
-    this.bytes = Buffer.concat([header(binary ? 0x2 : 0x1, payload.length), payload]);
   }
 
   /** Bytes this frame puts on the wire. */
@@ -40,27 +40,44 @@ export function invalidFrame(frame: unknown): InvalidFrameError | undefined {
   return new InvalidFrameError(`Expected a string or binary data (Buffer, typed array, ArrayBuffer), got ${type}`);
 }
 
-/** Encodes `frame` once for many sockets: a string as a text frame, binary data as a binary frame. */
+/**
+ * Encodes `frame` once for many sockets: a string as a text frame, binary data
+ * as a binary frame. The frame is a copy: changing the source afterwards does
+ * not change it.
+ */
 export function prepare(frame: string | ArrayBufferView | ArrayBuffer): PreparedFrame {
-  if (typeof frame === 'string') return new PreparedFrame(Buffer.from(frame), false);
-  if (ArrayBuffer.isView(frame)) return new PreparedFrame(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), true);
-  if (isAnyArrayBuffer(frame)) return new PreparedFrame(Buffer.from(frame), true);
-  throw new InvalidFrameError(`Expected a string or binary data to prepare, got ${frame === null ? 'null' : typeof frame}`);
+  if (typeof frame === 'string') {
+    const length = Buffer.byteLength(frame);
+    const bytes = framed(0x1, length);
+    bytes.write(frame, bytes.length - length);
+    return new PreparedFrame(bytes, bytes.length - length, false);
+  }
+  let source: Uint8Array;
+  if (ArrayBuffer.isView(frame)) source = new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
+  else if (isAnyArrayBuffer(frame)) source = new Uint8Array(frame);
+  else throw new InvalidFrameError(`Expected a string or binary data to prepare, got ${frame === null ? 'null' : typeof frame}`);
+  return prepareBytes(source, true);
 }
 
-/** RFC 6455 §5.2 header of a final, unmasked frame. */
-function header(opcode: number, length: number): Buffer {
-  if (length < 126) return Buffer.from([0x80 | opcode, length]);
-  if (length < 65536) {
-    const b = Buffer.allocUnsafe(4);
-    b[0] = 0x80 | opcode;
-    b[1] = 126;
-    b.writeUInt16BE(length, 2);
-    return b;
+/** @internal A frame of `payload` as it is (text frames: UTF-8 the sender already checked). */
+export function prepareBytes(payload: Uint8Array, binary: boolean): PreparedFrame {
+  const bytes = framed(binary ? 0x2 : 0x1, payload.length);
+  bytes.set(payload, bytes.length - payload.length);
+  return new PreparedFrame(bytes, bytes.length - payload.length, binary);
+}
+
+/** A buffer for a final, unmasked frame of `length` payload bytes, with its RFC 6455 §5.2 header written. */
+function framed(opcode: number, length: number): Buffer {
+  const head = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const bytes = Buffer.allocUnsafe(head + length);
+  bytes[0] = 0x80 | opcode;
+  if (head === 2) bytes[1] = length;
+  else if (head === 4) {
+    bytes[1] = 126;
+    bytes.writeUInt16BE(length, 2);
+  } else {
+    bytes[1] = 127;
+    bytes.writeBigUInt64BE(BigInt(length), 2);
   }
-  const b = Buffer.allocUnsafe(10);
-  b[0] = 0x80 | opcode;
-  b[1] = 127;
-  b.writeBigUInt64BE(BigInt(length), 2);
-  return b;
+  return bytes;
 }

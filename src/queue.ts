@@ -33,28 +33,28 @@ export class FrameQueue {
   /**
    * Queues `frame`, or applies the policy when it does not fit: returns the
    * `BackpressureError` that refuses it (`buffer`, `error`), `'close'` when
-   * the queue was discarded for the `close` policy, else `undefined` (queued,
-   * or dropped and reported through `onDrop`).
+   * the queue (and it) was discarded for the `close` policy, `'dropped'` when
+   * the policy discarded it (reported through `onDrop`), else `undefined`:
+   * queued.
    */
-  offer(frame: Outbound): BackpressureError | 'close' | undefined {
+  offer(frame: Outbound): BackpressureError | 'close' | 'dropped' | undefined {
     const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
-    const { policy, maxBytes, maxMessages } = this.#limits;
-    const fits = () => this.length < maxMessages && this.#bytes + size <= maxBytes;
-    if (!fits()) {
+    const { policy, maxBytes } = this.#limits;
+    if (!this.#fits(size)) {
       switch (policy) {
         case 'drop-newest':
           this.#onDrop(new FrameDroppedError('drop-newest', 1));
-          return undefined;
+          return 'dropped';
         case 'drop-oldest': {
+          if (size > maxBytes) {
+            // It could never fit: dropping the queue for it would lose frames for nothing.
+            this.#onDrop(new FrameDroppedError('drop-oldest', 1));
+            return 'dropped';
+          }
           let dropped = 0;
-          while (this.length > 0 && !fits()) {
+          while (this.length > 0 && !this.#fits(size)) {
             this.shift();
             dropped++;
-          }
-          if (!fits()) {
-            // Larger than the whole queue may hold: it can never fit, so it goes too.
-            this.#onDrop(new FrameDroppedError('drop-oldest', dropped + 1));
-            return undefined;
           }
           this.#onDrop(new FrameDroppedError('drop-oldest', dropped));
           break;
@@ -70,6 +70,10 @@ export class FrameQueue {
     this.#sizes.push(size);
     this.#bytes += size;
     return undefined;
+  }
+
+  #fits(size: number): boolean {
+    return this.length < this.#limits.maxMessages && this.#bytes + size <= this.#limits.maxBytes;
   }
 
   /** Takes the oldest frame; the queue must not be empty. */

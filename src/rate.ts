@@ -1,6 +1,6 @@
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { InvalidArgumentError } from './errors';
-import { expectNumber, expectObject, expectOneOf, expectScheduler } from './validation';
+import { expectInteger, expectObject, expectOneOf, expectScheduler } from './validation';
 
 /** Inbound rate limit per socket. */
 export interface RateLimitOptions {
@@ -38,19 +38,13 @@ export function resolveRate(options: RateLimitOptions | ResolvedRate | undefined
     throw new InvalidArgumentError('Expected `rateLimit` to set `messages` or `bytes` (per second)');
   }
   const rate: ResolvedRate = Object.freeze({
-    messages: o.messages === undefined ? Infinity : positiveInteger('rateLimit.messages', o.messages),
-    bytes: o.bytes === undefined ? Infinity : positiveInteger('rateLimit.bytes', o.bytes),
+    messages: o.messages === undefined ? Infinity : expectInteger('rateLimit.messages', o.messages, 1),
+    bytes: o.bytes === undefined ? Infinity : expectInteger('rateLimit.bytes', o.bytes, 1),
     policy: o.policy === undefined ? 'close' : expectOneOf('rateLimit.policy', o.policy, ['close', 'pause'] as const),
     scheduler: o.scheduler === undefined ? scheduler : expectScheduler('rateLimit.scheduler', o.scheduler),
   });
   resolved.add(rate);
   return rate;
-}
-
-function positiveInteger(name: string, value: unknown): number {
-  expectNumber(name, value, 0, true);
-  if (!Number.isInteger(value)) throw new InvalidArgumentError(`Expected \`${name}\` to be an integer > 0, got \`${String(value)}\` (number)`);
-  return value as number;
 }
 
 /**

@@ -2,7 +2,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpSe
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, TimeoutError, type SchedulerLike, type Subscription } from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, Defaults } from './constants';
 import { Fanout } from './fanout';
@@ -12,7 +12,8 @@ import { resolveHeartbeat, type HeartbeatOptions } from './heartbeat';
 import { resolveRate, type RateLimitOptions } from './rate';
 import { RxSocket, type RxSocketOptions } from './socket';
 import { originCheck, pathOf, refuseUpgrade, UpgradeRefusedError, type OriginPolicy } from './upgrade';
-import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler } from './validation';
+import { MAX_TIMER_DELAY } from './operators/heartbeat';
+import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler, validateClose } from './validation';
 
 /** What `authenticate` may return: the value itself, a Promise or an Observable of it, or `false` to refuse (401). */
 export type AuthResult<A> = A | false | PromiseLike<A | false> | Observable<A | false>;
@@ -95,7 +96,7 @@ export function serve<A = undefined>(options: ServeOptions<A>): RxServer<A> {
 export class RxServer<A = undefined> {
   /** The HTTP(S) server that carries the upgrades. */
   readonly http: HttpServer | HttpsServer | undefined;
-  /** Resolves with the bound address once listening; rejects if listening failed. */
+  /** Resolves with the bound address once listening; rejects if listening failed (`null` for an adopted `noServer` wss). */
   readonly listening: Promise<AddressInfo>;
 
   readonly #sockets = new Set<RxSocket<A>>();
@@ -134,7 +135,11 @@ export class RxServer<A = undefined> {
       throw new InvalidArgumentError(`Expected \`path\` to be a string starting with "/", got ${describe(o.path)}`);
     }
     if (o.authenticate !== undefined) expectFunction('authenticate', o.authenticate);
-    if (o.request !== undefined) expectFunction('request', o.request);
+    if (o.request !== undefined) {
+      expectFunction('request', o.request);
+      // Without a path every request is for the WebSocket (400): the handler would never be called.
+      if (o.path === undefined) throw new InvalidArgumentError('The `request` option needs `path`: without it every path is the WebSocket endpoint');
+    }
     if (o.log !== undefined) expectFunction('log', o.log);
     this.#keepRequest = o.keepRequest === undefined ? false : expectBoolean('keepRequest', o.keepRequest);
     const maxPayload = o.maxPayload === undefined ? Defaults.maxPayload : expectInteger('maxPayload', o.maxPayload, 1);
@@ -142,8 +147,8 @@ export class RxServer<A = undefined> {
     this.#maxPerAddress =
       o.maxConnectionsPerAddress === undefined ? this.#maxConnections : expectInteger('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1);
     this.#handshakeTimeout =
-      o.handshakeTimeout === undefined ? Defaults.handshakeTimeout : expectInteger('handshakeTimeout', o.handshakeTimeout, 1);
-    this.#closeTimeout = o.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', o.closeTimeout, 0);
+      o.handshakeTimeout === undefined ? Defaults.handshakeTimeout : expectInteger('handshakeTimeout', o.handshakeTimeout, 1, MAX_TIMER_DELAY);
+    this.#closeTimeout = o.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', o.closeTimeout, 0, MAX_TIMER_DELAY);
     this.#socketOptions = {
       heartbeat: resolveHeartbeat(o.heartbeat) ?? false,
       onClose: (socket) => this.#release(socket as RxSocket<A>),
@@ -159,11 +164,28 @@ export class RxServer<A = undefined> {
     this.#options = o;
 
     if (o.wss !== undefined) {
+      // The adopted server does its own upgrades: options that act on upgrades would be silently ignored.
+      const ignored = UPGRADE_OPTIONS.filter((name) => o[name] !== undefined);
+      if (ignored.length > 0) {
+        throw new InvalidArgumentError(
+          `The ${ignored.map((n) => `\`${n}\``).join(', ')} option(s) act on upgrades, which an adopted \`wss\` does itself: set them on the WebSocketServer (e.g. verifyClient, maxPayload) or use \`server\`/\`port\``,
+        );
+      }
       this.#wss = o.wss;
       this.#owned = false;
       this.http = undefined;
       o.wss.on('connection', this.#onConnection);
-      this.listening = Promise.resolve(o.wss.address() as AddressInfo);
+      const address = wssAddress(o.wss);
+      const wss = o.wss as WebSocketServer & { options?: { noServer?: boolean } };
+      // A wss with a port of its own may still be binding; a noServer one never has an address (null).
+      this.listening =
+        address !== null || wss.options?.noServer === true
+          ? Promise.resolve(address as AddressInfo)
+          : new Promise<AddressInfo>((resolve, reject) => {
+              wss.once('listening', () => resolve(wssAddress(wss) as AddressInfo));
+              wss.once('error', reject);
+            });
+      this.listening.catch((err: Error) => this.#fail(err));
       return;
     }
     // maxFragments and closeTimeout are ws >= 8.23 options that @types/ws does not list yet.
@@ -202,9 +224,11 @@ export class RxServer<A = undefined> {
    * no subscriber are held for the first one. Completes after `close()`.
    */
   readonly connections$: Observable<RxSocket<A>> = new Observable<RxSocket<A>>((subscriber) => {
+    // Hand over what was held; if the subscriber leaves half-way (take(1)), the rest waits for the next one.
     const held = this.#held;
-    this.#held = [];
-    for (const socket of held) subscriber.next(socket);
+    let i = 0;
+    while (i < held.length && !subscriber.closed) subscriber.next(held[i++]!);
+    held.splice(0, i);
     if (this.#failure !== null) subscriber.error(this.#failure);
     else if (this.#ended) subscriber.complete();
     return subscriber.closed ? undefined : this.#subscribers.add(subscriber);
@@ -217,7 +241,7 @@ export class RxServer<A = undefined> {
 
   /** The bound address, or `null` before listening. */
   address(): AddressInfo | null {
-    const address = this.http?.address() ?? this.#wss.address();
+    const address = this.http !== undefined ? this.http.address() : wssAddress(this.#wss);
     return address !== null && typeof address === 'object' ? address : null;
   }
 
@@ -228,25 +252,31 @@ export class RxServer<A = undefined> {
    * (when rxws created it) are released. Idempotent.
    */
   close(options: ServerCloseOptions = {}): Promise<void> {
-    return (this.#closed ??= this.#shutdown(options));
+    if (this.#closed !== null) return this.#closed;
+    // Checked now, so a bad argument throws here instead of half-closing the server.
+    const o = expectObject('options', options) as ServerCloseOptions;
+    const code = o.code ?? CloseCode.GOING_AWAY;
+    const reason = o.reason ?? 'Server shutting down';
+    validateClose(code, reason);
+    const deadline = o.timeout === undefined ? this.#closeTimeout : expectInteger('timeout', o.timeout, 0, MAX_TIMER_DELAY);
+    return (this.#closed = this.#shutdown(code, reason, deadline));
   }
 
-  async #shutdown(options: ServerCloseOptions): Promise<void> {
-    const code = options.code ?? CloseCode.GOING_AWAY;
-    const reason = options.reason ?? 'Server shutting down';
-    const deadline = options.timeout === undefined ? this.#closeTimeout : expectInteger('timeout', options.timeout, 0);
+  async #shutdown(code: number, reason: string, deadline: number): Promise<void> {
     const http = this.http;
     // close() right after serve(): wait for listen() to finish, or the server would start listening after we are done.
     if (this.#owned && http !== undefined && !http.listening && this.#failure === null) await this.listening.catch(() => undefined);
-    if (this.#owned && http !== undefined && http.listening) http.close();
+    const httpClosed =
+      this.#owned && http !== undefined && http.listening ? new Promise<void>((resolve) => http.close(() => resolve())) : Promise.resolve();
     for (const socket of this.#sockets) socket.close(code, reason);
     await this.#drain(deadline);
     http?.removeListener('upgrade', this.#onUpgrade);
     this.#wss.removeListener('connection', this.#onConnection);
     if (this.#owned) {
       this.#wss.close();
+      // Idle keep-alive HTTP connections would hold http.close() open: end them now.
       if (http !== undefined && 'closeAllConnections' in http) http.closeAllConnections();
-      if (http?.listening) await new Promise<void>((resolve) => http.once('close', () => resolve()));
+      await httpClosed;
     }
     this.#ended = true;
     this.#subscribers.end();
@@ -330,25 +360,28 @@ export class RxServer<A = undefined> {
       return this.#complete(request, socket, head, result);
     }
     const release = this.#reserve(request.socket.remoteAddress ?? '');
+    let onClose: (() => void) | null = null;
+    // Once authenticate has answered, nothing may keep this upgrade's request alive for the socket's lifetime.
+    const settle = () => {
+      release();
+      if (onClose !== null) socket.removeListener('close', onClose);
+    };
     const subscription = from(result)
       .pipe(take(1), defaultIfEmpty(false as const), timeout({ first: this.#handshakeTimeout, scheduler: this.#scheduler }))
       .subscribe({
         next: (value) => {
-          release(); // #complete accepts synchronously: the place goes straight to the socket
+          settle(); // #complete accepts synchronously: the place goes straight to the socket
           if (value === false) return refuseWith(401, 'Unauthorized', 'authenticate gave no user');
           if (socket.destroyed) return;
           if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
           this.#complete(request, socket, head, value);
         },
         error: (err: unknown) => {
-          release();
+          settle();
           this.#refuseAuth(err, refuseWith);
         },
       });
-    socket.once('close', () => {
-      release();
-      subscription.unsubscribe();
-    });
+    if (!subscription.closed) socket.once('close', (onClose = cancelOnClose(release, subscription)));
   }
 
   /** Holds a place under the caps while authenticate decides; returns its (idempotent) release. */
@@ -368,7 +401,7 @@ export class RxServer<A = undefined> {
 
   #refuseAuth(err: unknown, refuseWith: (status: number, message: string, why: string) => void): void {
     if (err instanceof UpgradeRefusedError) return refuseWith(err.status, err.message, 'authenticate refused');
-    if (err instanceof Error && err.name === 'TimeoutError') return refuseWith(503, 'Service Unavailable', 'authenticate timed out');
+    if (err instanceof TimeoutError) return refuseWith(503, 'Service Unavailable', 'authenticate timed out');
     refuseWith(500, 'Internal Server Error', `authenticate failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 
@@ -407,6 +440,10 @@ export class RxServer<A = undefined> {
   /** Bookkeeping when a socket has closed: one function for all sockets instead of a subscription each. */
   #release(socket: RxSocket<A>): void {
     if (!this.#sockets.delete(socket)) return;
+    if (this.#held.length > 0) {
+      const at = this.#held.indexOf(socket);
+      if (at >= 0) this.#held.splice(at, 1);
+    }
     if (this.#maxPerAddress < this.#maxConnections) {
       const address = socket.remoteAddress ?? '';
       const n = (this.#perAddress.get(address) ?? 1) - 1;
@@ -426,7 +463,36 @@ export class RxServer<A = undefined> {
   }
 }
 
+/** Options that only mean something when rxws handles the upgrade (not with an adopted `wss`). */
+const UPGRADE_OPTIONS = [
+  'path',
+  'origin',
+  'authenticate',
+  'maxPayload',
+  'maxConnections',
+  'maxConnectionsPerAddress',
+  'handshakeTimeout',
+  'request',
+] as const;
+
+/** A ws server's address, or null (a `noServer` ws server has none: its address() throws). */
+function wssAddress(wss: WebSocketServer): AddressInfo | string | null {
+  try {
+    return wss.address();
+  } catch {
+    return null;
+  }
+}
+
 function ignore(): void {}
+
+/** Gives up a pending authenticate when the client leaves; made here so it holds nothing else of the upgrade. */
+function cancelOnClose(release: () => void, subscription: Subscription): () => void {
+  return () => {
+    release();
+    subscription.unsubscribe();
+  };
+}
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';

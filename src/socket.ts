@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { Observable, type ObservableInput, type Observer, type SchedulerAction, type Subscription } from 'rxjs';
 import { WebSocket } from 'ws';
 import { CloseCode, Defaults, Pause, type SocketState } from './constants';
-import { FrameDroppedError, withoutStack, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
+import { describe, FrameDroppedError, InvalidArgumentError, withoutStack, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from './errors';
 import { Fanout } from './fanout';
 import { HeartbeatMonitor, resolveHeartbeat, type HeartbeatOptions, type ResolvedHeartbeat } from './heartbeat';
 import { InboundChannel } from './inbound';
@@ -131,12 +131,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #errorWatchers: Fanout<RxwsError> | null = null;
   #writableWatchers: Fanout<boolean> | null = null;
   #pauses = 0;
+  #backlogs = 0;
   #closing = false;
   #congested = false;
   #beat: HeartbeatState | null = null;
   #alive = false;
   #ponged = false;
   #drainsSeen = 0;
+  #pausedAt = -1;
   #received = 0;
   #sent = 0;
   #refused = 0;
@@ -150,6 +152,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * once, so no frame is lost before `messages$` is first subscribed.
    */
   constructor(ws: WebSocket, options: RxSocketOptions<A> = {}) {
+    const w = ws as Partial<Tagged> | null;
+    if (w === null || typeof w !== 'object' || typeof w.on !== 'function' || typeof w.send !== 'function' || typeof w.readyState !== 'number') {
+      throw new InvalidArgumentError(`Expected \`ws\` to be a WebSocket from 'ws', got ${describe(ws)}`);
+    }
+    if (w[kSocket] !== undefined) {
+      throw new InvalidArgumentError('This WebSocket is already wrapped by an RxSocket: wrap it once and share that RxSocket');
+    }
     const limits = resolveOutbound(options.outbound);
     const hold = options.inboundHold === undefined ? Defaults.inboundHoldMessages : expectInteger('inboundHold', options.inboundHold, 1);
     this.#heartbeat = resolveHeartbeat(options.heartbeat ?? false);
@@ -170,6 +179,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       return;
     }
     this.#ws[kSocket] = this as RxSocket<unknown>;
+    ws.binaryType = 'nodebuffer'; // binary frames are Buffers, whatever the ws was set to
     ws.on('message', onMessage);
     ws.on('close', onClose);
     ws.on('error', onError);
@@ -351,8 +361,9 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     return processMessages(this, handler, options);
   }
 
-  /** @internal Adds a reason to stop reading from the peer. */
+  /** @internal Adds a reason to stop reading from the peer. Backlog pauses are counted: each `process()` has its own. */
   pause(reason: Pause): void {
+    if (reason === Pause.Backlog && this.#backlogs++ > 0) return;
     const was = this.#pauses;
     this.#pauses |= reason;
     if (was === 0 && this.#ws.readyState === WebSocket.OPEN) this.#ws.pause();
@@ -360,6 +371,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** @internal Removes a reason to stop reading; reads again when none is left. */
   resume(reason: Pause): void {
+    if (reason === Pause.Backlog && (this.#backlogs === 0 || --this.#backlogs > 0)) return;
     if ((this.#pauses & reason) === 0) return;
     this.#pauses &= ~reason;
     if (this.#pauses === 0 && this.#ws.readyState === WebSocket.OPEN) this.#ws.resume();
@@ -371,10 +383,16 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     const config = this.#heartbeat;
     if (state === null || config === null) return;
     const drains = this.#out.drains;
-    // Life: a frame or pong since the last tick; or, while congested, the peer reading
-    // our bytes; or a pause of our own making, during which pongs cannot be read.
+    // A pause of our own making hides pongs, so it counts as life. A rate-limit pause ends by
+    // itself; one because nobody reads (no subscriber, a stuck process()) is excused for
+    // 3 × (interval + timeout), then the socket is pinged and judged like any other.
+    const ownPause = (this.#pauses & ~Pause.Outbound) !== 0;
+    if ((this.#pauses & (Pause.Hold | Pause.Backlog)) === 0) this.#pausedAt = -1;
+    else if (this.#pausedAt < 0) this.#pausedAt = now;
+    const excused = ownPause && (this.#pausedAt < 0 || now - this.#pausedAt < 3 * (config.interval + config.timeout));
+    // Life: a frame or pong since the last tick; or, while congested, the peer reading our bytes.
     const life = this.#ponged || (this.#alive && config.life === 'any');
-    if (life || drains !== this.#drainsSeen || (this.#pauses & ~Pause.Outbound) !== 0) {
+    if (life || drains !== this.#drainsSeen || excused) {
       this.#alive = this.#ponged = false;
       this.#drainsSeen = drains;
       state.life(now);
@@ -397,7 +415,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (invalid !== undefined) return invalid;
     const error = this.#out.write(frame);
     if (error === undefined) this.#sent++;
-    return error;
+    return error ?? undefined; // null: dropped by the policy, reported and counted already
   }
 
   #report(error: RxwsError): void {
@@ -407,7 +425,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   #writable(): boolean {
-    return !this.#congested && !this.#closing && this.#closeInfo === null;
+    return !this.#congested && !this.#closing && this.#ws.readyState === WebSocket.OPEN;
   }
 
   #setCongested(congested: boolean): void {
@@ -423,6 +441,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     const raw = (this.#ws as unknown as { _socket: Socket })._socket;
     if (this.#pauses !== 0) this.#ws.pause();
     this.#out.open(raw);
+    this.#writableWatchers?.next(this.#writable());
     const config = this.#heartbeat;
     if (config !== null) {
       this.#beat = new HeartbeatState(config.scheduler.now());
@@ -464,6 +483,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     const wait = this.#bucket!.take(size);
     if (wait === 0 || this.#closing) return this.#in.push(frame);
     if (this.#rate!.policy === 'close') {
+      // Delivered like the frames after it (read before our close frame goes out): no gap in the stream.
+      this.#in.push(frame);
       this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (rate limit exceeded)`);
       this.close(CloseCode.POLICY_VIOLATION, 'Rate limit exceeded');
       return;

@@ -30,7 +30,7 @@ export function expectOneOf<T extends string>(name: string, value: unknown, allo
   return value as T;
 }
 
-/** Throws unless `value` is a function (or undefined, when `optional`). */
+/** Throws unless `value` is a function. */
 export function expectFunction(name: string, value: unknown): void {
   if (typeof value !== 'function') {
     throw new InvalidArgumentError(`Expected \`${name}\` to be a function, got ${describe(value)}`);

@@ -1,5 +1,6 @@
 import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs';
 import { describe, InvalidArgumentError } from '../errors';
+import { MAX_TIMER_DELAY } from './heartbeat';
 import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf, expectScheduler } from '../validation';
 
 const DEFAULT_INITIAL_DELAY = 500;
@@ -52,8 +53,8 @@ export function backoffDelay(attempt: number, config: ResolvedBackoff): number {
 /** Fills in the defaults of `config`, validates it and freezes the result; throws {@link InvalidArgumentError}. */
 export function resolveBackoff(config?: BackoffConfig): ResolvedBackoff {
   const c = expectObject('config', config);
-  const initialDelay = expectInteger('initialDelay', orDefault(c.initialDelay, DEFAULT_INITIAL_DELAY));
-  const maxDelay = expectInteger('maxDelay', orDefault(c.maxDelay, Math.max(DEFAULT_MAX_DELAY, initialDelay)), initialDelay);
+  const initialDelay = expectInteger('initialDelay', orDefault(c.initialDelay, DEFAULT_INITIAL_DELAY), 0, MAX_TIMER_DELAY);
+  const maxDelay = expectInteger('maxDelay', orDefault(c.maxDelay, Math.max(DEFAULT_MAX_DELAY, initialDelay)), initialDelay, MAX_TIMER_DELAY);
   const factor = expectNumber('factor', orDefault(c.factor, DEFAULT_FACTOR), 1);
   const maxAttempts = orDefault(c.maxAttempts, Infinity);
   if (maxAttempts !== Infinity) {

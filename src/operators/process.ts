@@ -65,9 +65,18 @@ export function processMessages<R>(
       while (active < concurrency && waiting.length > 0 && !subscriber.closed) {
         const frame = waiting.shift()!;
         active++;
+        let work: Observable<R>;
+        try {
+          // A handler that throws, or returns nothing from() can take, fails this pipeline, not the process.
+          work = from(handler(frame, index++));
+        } catch (err) {
+          starting = false;
+          subscriber.error(err);
+          return;
+        }
         let inner: Subscription | undefined;
         let done = false;
-        inner = from(handler(frame, index++)).subscribe({
+        inner = work.subscribe({
           next: (value) => subscriber.next(value),
           error: (err: unknown) => subscriber.error(err),
           complete: () => {
