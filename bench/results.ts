@@ -1,4 +1,5 @@
 /** The shape of the bench's results: what the scenarios produce and report.ts prints and saves. */
+import type { EchoParams } from './config';
 
 /** One measured echo run against one server. */
 export interface EchoSample {
@@ -21,13 +22,8 @@ export interface EchoSample {
 /** The medians of a server's samples. */
 export type EchoMedians = Omit<EchoSample, 'round' | 'echoes'>;
 
-export interface EchoScenario {
-  readonly connections: number;
-  readonly window: number;
-  readonly size: number;
-  readonly binary: boolean;
-  readonly rounds: number;
-  readonly durationMs: number;
+/** An echo scenario's parameters (as configured) and what it measured. */
+export interface EchoScenario extends Pick<EchoParams, 'connections' | 'window' | 'size' | 'binary' | 'rounds' | 'durationMs'> {
   /** By server label. */
   readonly samples: Readonly<Record<string, readonly EchoSample[]>>;
   readonly medians: Readonly<Record<string, EchoMedians>>;

@@ -109,6 +109,8 @@ export class RxServer<A = undefined> {
   readonly #maxConnections: number;
   readonly #keepRequest: boolean;
   readonly #maxPerAddress: number;
+  /** Whether a per-address limit is set: only then is a peer's address needed at the upgrade (a system call). */
+  readonly #limitedPerAddress: boolean;
   readonly #handshakeTimeout: number;
   readonly #closeTimeout: number;
   readonly #scheduler: SchedulerLike;
@@ -123,7 +125,6 @@ export class RxServer<A = undefined> {
   #failure: Error | null = null;
   /** Upgrades past the caps whose authenticate has not answered yet: they hold a place. */
   #pending = 0;
-  readonly #pendingPerAddress = new Map<string, number>();
 
   constructor(options: ServeOptions<A>) {
     const o = expectObject('options', options) as ServeOptions<A>;
@@ -146,6 +147,7 @@ export class RxServer<A = undefined> {
     this.#maxConnections = o.maxConnections === undefined ? 10_000 : expectInteger('maxConnections', o.maxConnections, 1);
     this.#maxPerAddress =
       o.maxConnectionsPerAddress === undefined ? this.#maxConnections : expectInteger('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1);
+    this.#limitedPerAddress = this.#maxPerAddress < this.#maxConnections;
     this.#handshakeTimeout =
       o.handshakeTimeout === undefined ? Defaults.handshakeTimeout : expectInteger('handshakeTimeout', o.handshakeTimeout, 1, MAX_TIMER_DELAY);
     this.#closeTimeout = o.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', o.closeTimeout, 0, MAX_TIMER_DELAY);
@@ -344,7 +346,7 @@ export class RxServer<A = undefined> {
     if (!this.#allowOrigin(request)) return refuseWith(403, 'Forbidden', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
     if (this.#sockets.size + this.#pending >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'connection limit');
     // Only a per-address limit needs the peer's address here (a system call per upgrade).
-    if (this.#maxPerAddress < this.#maxConnections && (this.#perAddress.get(request.socket.remoteAddress ?? '') ?? 0) + (this.#pendingPerAddress.get(request.socket.remoteAddress ?? '') ?? 0) >= this.#maxPerAddress) {
+    if (this.#limitedPerAddress && (this.#perAddress.get(request.socket.remoteAddress ?? '') ?? 0) >= this.#maxPerAddress) {
       return refuseWith(503, 'Service Unavailable', 'per-address connection limit');
     }
     const authenticate = this.#options.authenticate;
@@ -359,7 +361,7 @@ export class RxServer<A = undefined> {
       if (result === false) return refuseWith(401, 'Unauthorized', 'authenticate returned false');
       return this.#complete(request, socket, head, result);
     }
-    const release = this.#reserve(request.socket.remoteAddress ?? '');
+    const release = this.#reserve(this.#limitedPerAddress ? (request.socket.remoteAddress ?? '') : null);
     let onClose: (() => void) | null = null;
     // Once authenticate has answered, nothing may keep this upgrade's request alive for the socket's lifetime.
     const settle = () => {
@@ -385,19 +387,18 @@ export class RxServer<A = undefined> {
   }
 
   /** Holds a place under the caps while authenticate decides; returns its (idempotent) release. */
-  #reserve(address: string): () => void {
+  #reserve(address: string | null): () => void {
     this.#pending++;
-    this.#pendingPerAddress.set(address, (this.#pendingPerAddress.get(address) ?? 0) + 1);
+    if (address !== null) tally(this.#perAddress, address, 1);
     let held = true;
     return () => {
       if (!held) return;
       held = false;
       this.#pending--;
-      const n = (this.#pendingPerAddress.get(address) ?? 1) - 1;
-      if (n === 0) this.#pendingPerAddress.delete(address);
-      else this.#pendingPerAddress.set(address, n);
+      if (address !== null) tally(this.#perAddress, address, -1);
     };
   }
+
 
   #refuseAuth(err: unknown, refuseWith: (status: number, message: string, why: string) => void): void {
     if (err instanceof UpgradeRefusedError) return refuseWith(err.status, err.message, 'authenticate refused');
@@ -412,7 +413,7 @@ export class RxServer<A = undefined> {
   }
 
   #accept(ws: WebSocket, request: IncomingMessage, auth: A): void {
-    const perAddress = this.#maxPerAddress < this.#maxConnections;
+    const perAddress = this.#limitedPerAddress;
     // A literal of one shape for every socket: cheaper to build and to read than a spread or a prototype chain.
     const shared = this.#socketOptions;
     const options: RxSocketOptions<A> = {
@@ -431,7 +432,7 @@ export class RxServer<A = undefined> {
     };
     const socket = new RxSocket<A>(ws, options);
     this.#sockets.add(socket);
-    if (perAddress) this.#perAddress.set(options.remoteAddress!, (this.#perAddress.get(options.remoteAddress!) ?? 0) + 1);
+    if (perAddress) tally(this.#perAddress, options.remoteAddress!, 1);
     if (this.#closed !== null) socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
     if (this.#subscribers.size === 0) this.#held.push(socket);
     else this.#subscribers.next(socket);
@@ -444,12 +445,7 @@ export class RxServer<A = undefined> {
       const at = this.#held.indexOf(socket);
       if (at >= 0) this.#held.splice(at, 1);
     }
-    if (this.#maxPerAddress < this.#maxConnections) {
-      const address = socket.remoteAddress ?? '';
-      const n = (this.#perAddress.get(address) ?? 1) - 1;
-      if (n === 0) this.#perAddress.delete(address);
-      else this.#perAddress.set(address, n);
-    }
+    if (this.#limitedPerAddress) tally(this.#perAddress, socket.remoteAddress ?? '', -1);
     const info = socket.closeInfo!;
     if (!info.wasClean) {
       this.#log(`socket from ${socket.remoteAddress ?? 'unknown'} closed ${info.code}${info.reason ? ` (${info.reason})` : ''}`);
@@ -485,6 +481,13 @@ function wssAddress(wss: WebSocketServer): AddressInfo | string | null {
 }
 
 function ignore(): void {}
+
+/** Adds `delta` to a count in `map`, forgetting keys that reach 0. */
+function tally(map: Map<string, number>, key: string, delta: number): void {
+  const n = (map.get(key) ?? 0) + delta;
+  if (n <= 0) map.delete(key);
+  else map.set(key, n);
+}
 
 /** Gives up a pending authenticate when the client leaves; made here so it holds nothing else of the upgrade. */
 function cancelOnClose(release: () => void, subscription: Subscription): () => void {

@@ -118,13 +118,24 @@ export function frame(opcode: number, payload: Buffer | string, { fin = true, ma
   return Buffer.concat([Buffer.from(header), key, masked]);
 }
 
-/** Parses server frames (unmasked) from a buffer; returns complete frames. */
-export function parseFrames(buffer: Buffer): { opcode: number; payload: Buffer }[] {
-  const frames: { opcode: number; payload: Buffer }[] = [];
+/** One frame as the server sent it. */
+export interface ServerFrame {
+  readonly fin: boolean;
+  readonly rsv: number;
+  readonly opcode: number;
+  readonly masked: boolean;
+  readonly payload: Buffer;
+}
+
+/** Parses complete frames off the front of `buffer`; returns them and the bytes left over. */
+export function parseServerFrames(buffer: Buffer): { frames: ServerFrame[]; rest: Buffer } {
+  const frames: ServerFrame[] = [];
   let at = 0;
-  while (buffer.length - at >= 2) {
-    const opcode = buffer[at]! & 0x0f;
-    let len = buffer[at + 1]! & 0x7f;
+  for (;;) {
+    if (buffer.length - at < 2) break;
+    const b0 = buffer[at]!;
+    const b1 = buffer[at + 1]!;
+    let len = b1 & 0x7f;
     let offset = at + 2;
     if (len === 126) {
       if (buffer.length - at < 4) break;
@@ -135,11 +146,23 @@ export function parseFrames(buffer: Buffer): { opcode: number; payload: Buffer }
       len = Number(buffer.readBigUInt64BE(at + 2));
       offset = at + 10;
     }
+    const masked = (b1 & 0x80) !== 0;
+    if (masked) offset += 4;
     if (buffer.length < offset + len) break;
-    frames.push({ opcode, payload: buffer.subarray(offset, offset + len) });
+    let payload = buffer.subarray(offset, offset + len);
+    if (masked) {
+      const key = buffer.subarray(offset - 4, offset);
+      payload = Buffer.from(payload.map((byte, i) => byte ^ key[i & 3]!));
+    }
+    frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, payload });
     at = offset + len;
   }
-  return frames;
+  return { frames, rest: buffer.subarray(at) };
+}
+
+/** Complete server frames from a buffer (what a raw client read), as opcode and payload. */
+export function parseFrames(buffer: Buffer): ServerFrame[] {
+  return parseServerFrames(buffer).frames;
 }
 
 /** Closes every client and the server. */

@@ -10,7 +10,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { opened } from './net';
+import { opened, parseServerFrames, type ServerFrame } from './net';
+
+export { parseServerFrames, type ServerFrame };
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -65,48 +67,6 @@ export function closePayload(code: number, reason: Buffer | string = ''): Buffer
   const b = Buffer.alloc(2);
   b.writeUInt16BE(code, 0);
   return Buffer.concat([b, typeof reason === 'string' ? Buffer.from(reason) : reason]);
-}
-
-/** One frame as the server sent it. */
-export interface ServerFrame {
-  readonly fin: boolean;
-  readonly rsv: number;
-  readonly opcode: number;
-  readonly masked: boolean;
-  readonly payload: Buffer;
-}
-
-/** Parses complete frames off the front of `buffer`; returns them and the bytes left over. */
-export function parseServerFrames(buffer: Buffer): { frames: ServerFrame[]; rest: Buffer } {
-  const frames: ServerFrame[] = [];
-  let at = 0;
-  for (;;) {
-    if (buffer.length - at < 2) break;
-    const b0 = buffer[at]!;
-    const b1 = buffer[at + 1]!;
-    let len = b1 & 0x7f;
-    let offset = at + 2;
-    if (len === 126) {
-      if (buffer.length - at < 4) break;
-      len = buffer.readUInt16BE(at + 2);
-      offset = at + 4;
-    } else if (len === 127) {
-      if (buffer.length - at < 10) break;
-      len = Number(buffer.readBigUInt64BE(at + 2));
-      offset = at + 10;
-    }
-    const masked = (b1 & 0x80) !== 0;
-    if (masked) offset += 4;
-    if (buffer.length < offset + len) break;
-    let payload = buffer.subarray(offset, offset + len);
-    if (masked) {
-      const key = buffer.subarray(offset - 4, offset);
-      payload = Buffer.from(payload.map((byte, i) => byte ^ key[i & 3]!));
-    }
-    frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, payload });
-    at = offset + len;
-  }
-  return { frames, rest: buffer.subarray(at) };
 }
 
 /** The close code in a close frame's payload, or `null` for an empty close frame. */
