@@ -1,4 +1,4 @@
-import type { CloseInfo } from './types';
+import type { CloseInfo } from './socket/types';
 
 /**
  * Base class of every error rxws raises. `code` is stable across releases and

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { filter, firstValueFrom, ReplaySubject, take, toArray } from 'rxjs';
 import { webSocket } from 'rxjs/webSocket';
 import { WebSocket } from 'ws';
-import { connect, type ClientStatus, type RxClient } from '../../src/client';
+import { connect, type ClientStatus, type RxClient } from '../../src/client/client';
 import type { CloseInfo, Inbound } from '../../src';
 import { listen } from '../support/net';
 

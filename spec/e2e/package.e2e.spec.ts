@@ -55,7 +55,7 @@ describe('the installed package', () => {
       const { testSocket } = require('rxws/testing');
       const { WebSocket } = require('ws');
       let deep;
-      try { require('rxws/dist/src/socket.js'); } catch (e) { deep = e.code; }
+      try { require('rxws/dist/src/socket/socket.js'); } catch (e) { deep = e.code; }
       (async () => {
         const server = serve({ port: 0 });
         server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));

@@ -6,9 +6,9 @@
 import { Observable, of, type OperatorFunction } from 'rxjs';
 import type { Inbound, RxSocket } from 'rxws';
 import { testSocket, type TestSocket, type WireEvent } from 'rxws/testing';
-import { json, type BinaryCodec, type Codec, type TextCodec } from '../../src/codec';
-import { typed, type TypedSocket } from '../../src/typed';
-import { decode, encode } from '../../src/operators/codec';
+import { json, type BinaryCodec, type Codec, type TextCodec } from '../../src/codec/codec';
+import { typed, type TypedSocket } from '../../src/codec/typed';
+import { decode, encode } from '../../src/codec/operators';
 
 /** `true` only when X and Y are the same type (not merely assignable, and never `any`). */
 type Equal<X, Y> = (<G>() => G extends X ? 1 : 2) extends <G>() => G extends Y ? 1 : 2 ? true : false;

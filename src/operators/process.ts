@@ -1,7 +1,7 @@
 import { from, Observable, Subscription, type ObservableInput } from 'rxjs';
 import { Pause } from '../constants';
 import { InvalidArgumentError } from '../errors';
-import type { Inbound } from '../types';
+import type { Inbound } from '../socket/types';
 import { expectFunction, expectInteger, expectObject } from '../validation';
 
 /** Options of `socket.process()`. */

@@ -2,7 +2,7 @@ import { ReplaySubject, type Observable } from 'rxjs';
 import type { TestScheduler } from 'rxjs/testing';
 import type { WebSocket } from 'ws';
 import { describe, InvalidArgumentError } from '../errors';
-import { RxSocket, type RxSocketOptions } from '../socket';
+import { RxSocket, type RxSocketOptions } from '../socket/socket';
 import { expectBoolean, expectInteger, expectObject } from '../validation';
 import { FakeWebSocket, type WireEvent } from './fake-ws';
 

@@ -1,0 +1,78 @@
+import { TestScheduler } from 'rxjs/testing';
+import { InvalidArgumentError, type RateLimitOptions } from '../../src';
+import { testSocket } from '../../src/testing';
+import { fakeSocket } from '../support/fake';
+
+const newScheduler = () => new TestScheduler((a, b) => expect(a).toEqual(b));
+
+describe('rate limit (virtual time)', () => {
+  it("'pause' delivers a burst of one second's budget at once, then one frame per 1/rate, in order", () => {
+    const scheduler = newScheduler();
+    scheduler.run(({ expectObservable }) => {
+      const rateLimit: RateLimitOptions = { messages: 2, policy: 'pause', scheduler };
+      const t = testSocket(scheduler, { rateLimit });
+      t.inbound('(abcde)');
+      // Budget 2: a and b at 0; then one every 500 ms.
+      expectObservable(t.socket.messages$).toBe('(ab) 496ms c 499ms d 499ms e');
+      scheduler.schedule(() => expect(t.ws.isPaused).toBe(true), 1);
+      scheduler.schedule(() => expect(t.ws.isPaused).toBe(false), 1501);
+    });
+  });
+
+  it("'pause' limits bytes too: a frame waits until the budget holds it", () => {
+    const scheduler = newScheduler();
+    scheduler.run(({ expectObservable }) => {
+      const t = testSocket(scheduler, { rateLimit: { bytes: 100, policy: 'pause', scheduler } });
+      const big = 'x'.repeat(100);
+      t.inbound('(ab)', { a: big, b: big });
+      expectObservable(t.socket.messages$).toBe('a 999ms b', { a: big, b: big });
+    });
+  });
+
+  it("'close' closes with 1008 on the first frame over the budget", () => {
+    const scheduler = newScheduler();
+    scheduler.run(() => {
+      const t = testSocket(scheduler, { rateLimit: { messages: 3, scheduler }, answerClose: false });
+      // 3 at once, then 3 more a second later (refilled), then the 7th at that same moment is one too many.
+      t.inbound('abc 997ms d');
+      t.inbound('1s (efghi)');
+      t.expectSent('1s e', { e: { close: 1008, reason: 'Rate limit exceeded' } });
+    });
+  });
+
+  it('a frame within the budget after a quiet spell goes straight through', () => {
+    const scheduler = newScheduler();
+    scheduler.run(({ expectObservable }) => {
+      const t = testSocket(scheduler, { rateLimit: { messages: 1, policy: 'pause', scheduler } });
+      t.inbound('a 2s b');
+      expectObservable(t.socket.messages$).toBe('a 2s b');
+    });
+  });
+
+  it('delivers frames still held when the connection ends, and cancels the timer', () => {
+    const scheduler = newScheduler();
+    scheduler.run(({ expectObservable }) => {
+      const t = testSocket(scheduler, { rateLimit: { messages: 1, policy: 'pause', scheduler } });
+      t.inbound('(abc) 10ms #');
+      expectObservable(t.socket.messages$).toBe('a 14ms (bc#)', undefined, expect.anything());
+    });
+  });
+
+  it('validates the options when the socket is made', () => {
+    expect(() => fakeSocket({ rateLimit: {} })).toThrow('Expected `rateLimit` to set `messages` or `bytes` (per second)');
+    expect(() => fakeSocket({ rateLimit: { messages: 0 } })).toThrow(InvalidArgumentError);
+    expect(() => fakeSocket({ rateLimit: { bytes: 2.5 } })).toThrow('Expected `rateLimit.bytes` to be an integer >= 1, got `2.5` (number)');
+  });
+});
+
+describe('rate limit close policy', () => {
+  it('leaves no gap: the frame over the budget is delivered like those after it, then the socket closes', () => {
+    const scheduler = newScheduler();
+    scheduler.run(({ expectObservable }) => {
+      const t = testSocket(scheduler, { rateLimit: { messages: 2, scheduler }, answerClose: false });
+      t.inbound('(abcde)');
+      expectObservable(t.socket.messages$).toBe('(abcde)');
+      t.expectSent('(c)', { c: { close: 1008, reason: 'Rate limit exceeded' } });
+    });
+  });
+});

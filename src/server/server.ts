@@ -1,0 +1,517 @@
+import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, TimeoutError, type SchedulerLike, type Subscription } from 'rxjs';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCode, Defaults } from '../constants';
+import { Fanout } from '../socket/fanout';
+import { describe, InvalidArgumentError } from '../errors';
+import { resolveOutbound, type OutboundOptions } from '../socket/outbound';
+import { resolveHeartbeat, type HeartbeatOptions } from '../socket/heartbeat';
+import { resolveRate, type RateLimitOptions } from '../socket/rate';
+import { RxSocket, type RxSocketOptions } from '../socket/socket';
+import { originCheck, pathOf, refuseUpgrade, UpgradeRefusedError, type OriginPolicy } from './upgrade';
+import { MAX_TIMER_DELAY } from '../operators/heartbeat';
+import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler, validateClose } from '../validation';
+
+/** What `authenticate` may return: the value itself, a Promise or an Observable of it, or `false` to refuse (401). */
+export type AuthResult<A> = A | false | PromiseLike<A | false> | Observable<A | false>;
+
+/** Options of `serve()`. Exactly one of `port`, `server` or `wss`. */
+export interface ServeOptions<A = undefined> {
+  /** Port for a new HTTP server (0 picks a free one). */
+  readonly port?: number;
+  /** Host for the new HTTP server. @default '127.0.0.1' */
+  readonly host?: string;
+  /** An existing HTTP(S) server to attach to (its other routes stay its own). */
+  readonly server?: HttpServer | HttpsServer;
+  /** An existing `ws` server: its connections are adopted as they come (its own options apply to upgrades). */
+  readonly wss?: WebSocketServer;
+  /** The only path that upgrades; others get 404. @default any path */
+  readonly path?: string;
+  /** Which browser origins may connect. @default 'same-origin' */
+  readonly origin?: OriginPolicy;
+  /**
+   * Runs before the upgrade; refuse with `false` (401) or by throwing
+   * `refuse(status)`. Its value is `socket.auth`.
+   */
+  readonly authenticate?: (request: IncomingMessage) => AuthResult<A>;
+  /** Largest inbound message in bytes; a bigger one closes that socket with 1009. @default 16 MiB */
+  readonly maxPayload?: number;
+  /** Open sockets at most; upgrades past it get HTTP 503. @default 10000 */
+  readonly maxConnections?: number;
+  /** Open sockets per remote address at most; past it, HTTP 503. @default maxConnections */
+  readonly maxConnectionsPerAddress?: number;
+  /** How long upgrade headers and `authenticate` may take, in ms (slowloris guard). @default 10000 */
+  readonly handshakeTimeout?: number;
+  /** How long `close()` waits for closing handshakes before terminating, in ms. @default 5000 */
+  readonly closeTimeout?: number;
+  /** Protocol heartbeat for every socket (one shared timer); `false` turns it off. @default { interval: 30000, timeout: 10000 } */
+  readonly heartbeat?: HeartbeatOptions | false;
+  /** Outbound flow control for every socket. */
+  readonly outbound?: OutboundOptions;
+  /** Inbound rate limit per socket (messages/s, bytes/s): close with 1008 or pause. @default none */
+  readonly rateLimit?: RateLimitOptions;
+  /** Inbound frames held per socket while `messages$` has no subscriber. @default 1024 */
+  readonly inboundHold?: number;
+  /**
+   * Keep the upgrade request on `socket.request` for the socket's lifetime.
+   * It costs about 2 KB per socket (headers and all), so it is off:
+   * `socket.url`, `socket.remoteAddress` and `authenticate` (which sees the
+   * whole request and can return what you need as `socket.auth`) cover most uses.
+   * @default false
+   */
+  readonly keepRequest?: boolean;
+  /** Handler for plain HTTP requests to other paths, when rxws owns the server. @default 404 */
+  readonly request?: (request: IncomingMessage, response: ServerResponse) => void;
+  /** One line per refused upgrade or failed socket; off by default. */
+  readonly log?: (line: string) => void;
+  /** Scheduler for timeouts (tests pass a `TestScheduler`). @default asyncScheduler */
+  readonly scheduler?: SchedulerLike;
+}
+
+/** Options of `RxServer.close()`. */
+export interface ServerCloseOptions {
+  /** Close code sent to every client. @default 1001 (GOING_AWAY) */
+  readonly code?: number;
+  /** Close reason sent to every client. @default 'Server shutting down' */
+  readonly reason?: string;
+  /** Deadline for closing handshakes in ms; the rest are terminated. @default the server's `closeTimeout` */
+  readonly timeout?: number;
+}
+
+/**
+ * Starts (or attaches) a WebSocket server whose connections are `RxSocket`s.
+ *
+ * @example
+ * const server = serve({ port: 8080, path: '/ws' });
+ * server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
+ */
+export function serve<A = undefined>(options: ServeOptions<A>): RxServer<A> {
+  return new RxServer(options);
+}
+
+/** A WebSocket server as a stream of `RxSocket`s. Create it with `serve()`. */
+export class RxServer<A = undefined> {
+  /** The HTTP(S) server that carries the upgrades. */
+  readonly http: HttpServer | HttpsServer | undefined;
+  /** Resolves with the bound address once listening; rejects if listening failed (`null` for an adopted `noServer` wss). */
+  readonly listening: Promise<AddressInfo>;
+
+  readonly #sockets = new Set<RxSocket<A>>();
+  readonly #perAddress = new Map<string, number>();
+  readonly #wss: WebSocketServer;
+  readonly #owned: boolean;
+  readonly #options: ServeOptions<A>;
+  readonly #allowOrigin: (request: IncomingMessage) => boolean;
+  readonly #socketOptions: RxSocketOptions<A>;
+  readonly #maxConnections: number;
+  readonly #keepRequest: boolean;
+  readonly #maxPerAddress: number;
+  /** Whether a per-address limit is set: only then is a peer's address needed at the upgrade (a system call). */
+  readonly #limitedPerAddress: boolean;
+  readonly #handshakeTimeout: number;
+  readonly #closeTimeout: number;
+  readonly #scheduler: SchedulerLike;
+  readonly #log: (line: string) => void;
+  readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head);
+  readonly #onConnection = (ws: WebSocket, request: IncomingMessage) => this.#accept(ws, request, undefined as A);
+  readonly #subscribers = new Fanout<RxSocket<A>>();
+  #ended = false;
+  #held: RxSocket<A>[] = [];
+  #closed: Promise<void> | null = null;
+  #onEmpty: (() => void) | null = null;
+  #failure: Error | null = null;
+  /** Upgrades past the caps whose authenticate has not answered yet: they hold a place. */
+  #pending = 0;
+
+  constructor(options: ServeOptions<A>) {
+    const o = expectObject('options', options) as ServeOptions<A>;
+    const given = [o.port !== undefined, o.server !== undefined, o.wss !== undefined].filter(Boolean).length;
+    if (given !== 1) {
+      throw new InvalidArgumentError('Expected exactly one of the `port`, `server` or `wss` options');
+    }
+    if (o.path !== undefined && (typeof o.path !== 'string' || !o.path.startsWith('/'))) {
+      throw new InvalidArgumentError(`Expected \`path\` to be a string starting with "/", got ${describe(o.path)}`);
+    }
+    if (o.authenticate !== undefined) expectFunction('authenticate', o.authenticate);
+    if (o.request !== undefined) {
+      expectFunction('request', o.request);
+      // Without a path every request is for the WebSocket (400): the handler would never be called.
+      if (o.path === undefined) throw new InvalidArgumentError('The `request` option needs `path`: without it every path is the WebSocket endpoint');
+    }
+    if (o.log !== undefined) expectFunction('log', o.log);
+    this.#keepRequest = o.keepRequest === undefined ? false : expectBoolean('keepRequest', o.keepRequest);
+    const maxPayload = o.maxPayload === undefined ? Defaults.maxPayload : expectInteger('maxPayload', o.maxPayload, 1);
+    this.#maxConnections = o.maxConnections === undefined ? 10_000 : expectInteger('maxConnections', o.maxConnections, 1);
+    this.#maxPerAddress =
+      o.maxConnectionsPerAddress === undefined ? this.#maxConnections : expectInteger('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1);
+    this.#limitedPerAddress = this.#maxPerAddress < this.#maxConnections;
+    this.#handshakeTimeout =
+      o.handshakeTimeout === undefined ? Defaults.handshakeTimeout : expectInteger('handshakeTimeout', o.handshakeTimeout, 1, MAX_TIMER_DELAY);
+    this.#closeTimeout = o.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', o.closeTimeout, 0, MAX_TIMER_DELAY);
+    this.#socketOptions = {
+      heartbeat: resolveHeartbeat(o.heartbeat) ?? false,
+      onClose: (socket) => this.#release(socket as RxSocket<A>),
+      rateLimit: resolveRate(o.rateLimit, o.scheduler) ?? undefined,
+      log: o.log,
+      answerPings: o.wss === undefined, // an adopted wss keeps its own autoPong
+      outbound: resolveOutbound(o.outbound),
+      inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
+    };
+    this.#allowOrigin = originCheck(o.origin);
+    this.#scheduler = o.scheduler === undefined ? asyncScheduler : expectScheduler('scheduler', o.scheduler);
+    this.#log = o.log ?? (() => {});
+    this.#options = o;
+
+    if (o.wss !== undefined) {
+      // The adopted server does its own upgrades: options that act on upgrades would be silently ignored.
+      const ignored = UPGRADE_OPTIONS.filter((name) => o[name] !== undefined);
+      if (ignored.length > 0) {
+        throw new InvalidArgumentError(
+          `The ${ignored.map((n) => `\`${n}\``).join(', ')} option(s) act on upgrades, which an adopted \`wss\` does itself: set them on the WebSocketServer (e.g. verifyClient, maxPayload) or use \`server\`/\`port\``,
+        );
+      }
+      this.#wss = o.wss;
+      this.#owned = false;
+      this.http = undefined;
+      o.wss.on('connection', this.#onConnection);
+      const address = wssAddress(o.wss);
+      const wss = o.wss as WebSocketServer & { options?: { noServer?: boolean } };
+      // A wss with a port of its own may still be binding; a noServer one never has an address (null).
+      this.listening =
+        address !== null || wss.options?.noServer === true
+          ? Promise.resolve(address as AddressInfo)
+          : new Promise<AddressInfo>((resolve, reject) => {
+              wss.once('listening', () => resolve(wssAddress(wss) as AddressInfo));
+              wss.once('error', reject);
+            });
+      this.listening.catch((err: Error) => this.#fail(err));
+      return;
+    }
+    // maxFragments and closeTimeout are ws >= 8.23 options that @types/ws does not list yet.
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload,
+      maxFragments: Math.ceil(maxPayload / Defaults.minFragmentBytes),
+      autoPong: false, // RxSocket answers pings, and closes 1008 on a flood instead of ws's bare terminate
+      closeTimeout: this.#closeTimeout,
+    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    if (o.server !== undefined) {
+      this.#owned = false;
+      this.http = o.server;
+      this.listening = o.server.listening ? Promise.resolve(o.server.address() as AddressInfo) : once(o.server);
+    } else {
+      expectInteger('port', o.port, 0, 65535);
+      this.#owned = true;
+      const http = createServer({
+        headersTimeout: this.#handshakeTimeout,
+        requestTimeout: this.#handshakeTimeout,
+        connectionsCheckingInterval: Math.min(1000, this.#handshakeTimeout),
+      });
+      http.on('request', (req, res) => this.#request(req, res));
+      http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket as Socket));
+      this.http = http;
+      this.listening = once(http);
+      http.listen(o.port, o.host ?? '127.0.0.1');
+    }
+    this.http.on('upgrade', this.#onUpgrade);
+    this.listening.catch((err: Error) => this.#fail(err));
+  }
+
+  /**
+   * Every accepted connection, as it opens. Hot; sockets accepted while it has
+   * no subscriber are held for the first one. Completes after `close()`.
+   */
+  readonly connections$: Observable<RxSocket<A>> = new Observable<RxSocket<A>>((subscriber) => {
+    // Hand over what was held; if the subscriber leaves half-way (take(1)), the rest waits for the next one.
+    const held = this.#held;
+    let i = 0;
+    while (i < held.length && !subscriber.closed) subscriber.next(held[i++]!);
+    held.splice(0, i);
+    if (this.#failure !== null) subscriber.error(this.#failure);
+    else if (this.#ended) subscriber.complete();
+    return subscriber.closed ? undefined : this.#subscribers.add(subscriber);
+  });
+
+  /** The open sockets. */
+  get sockets(): ReadonlySet<RxSocket<A>> {
+    return this.#sockets;
+  }
+
+  /** The bound address, or `null` before listening. */
+  address(): AddressInfo | null {
+    const address = this.http !== undefined ? this.http.address() : wssAddress(this.#wss);
+    return address !== null && typeof address === 'object' ? address : null;
+  }
+
+  /**
+   * Closes gracefully: no new connections; every client gets `code` (1001)
+   * after its queued frames; closing handshakes may take `timeout` ms, then
+   * the rest are terminated. Resolves when every socket and the HTTP server
+   * (when rxws created it) are released. Idempotent.
+   */
+  close(options: ServerCloseOptions = {}): Promise<void> {
+    if (this.#closed !== null) return this.#closed;
+    // Checked now, so a bad argument throws here instead of half-closing the server.
+    const o = expectObject('options', options) as ServerCloseOptions;
+    const code = o.code ?? CloseCode.GOING_AWAY;
+    const reason = o.reason ?? 'Server shutting down';
+    validateClose(code, reason);
+    const deadline = o.timeout === undefined ? this.#closeTimeout : expectInteger('timeout', o.timeout, 0, MAX_TIMER_DELAY);
+    return (this.#closed = this.#shutdown(code, reason, deadline));
+  }
+
+  async #shutdown(code: number, reason: string, deadline: number): Promise<void> {
+    const http = this.http;
+    // close() right after serve(): wait for listen() to finish, or the server would start listening after we are done.
+    if (this.#owned && http !== undefined && !http.listening && this.#failure === null) await this.listening.catch(() => undefined);
+    const httpClosed =
+      this.#owned && http !== undefined && http.listening ? new Promise<void>((resolve) => http.close(() => resolve())) : Promise.resolve();
+    for (const socket of this.#sockets) socket.close(code, reason);
+    await this.#drain(deadline);
+    http?.removeListener('upgrade', this.#onUpgrade);
+    this.#wss.removeListener('connection', this.#onConnection);
+    if (this.#owned) {
+      this.#wss.close();
+      // Idle keep-alive HTTP connections would hold http.close() open: end them now.
+      if (http !== undefined && 'closeAllConnections' in http) http.closeAllConnections();
+      await httpClosed;
+    }
+    this.#ended = true;
+    this.#subscribers.end();
+  }
+
+  /** Waits until every socket has closed, terminating the rest at the deadline. */
+  #drain(deadline: number): Promise<void> {
+    if (this.#sockets.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = this.#scheduler.schedule(() => {
+        for (const socket of this.#sockets) socket.terminate();
+      }, deadline);
+      this.#onEmpty = () => {
+        this.#onEmpty = null;
+        timer.unsubscribe();
+        resolve();
+      };
+    });
+  }
+
+  /** Node's answer to a request it could not parse or that took too long, plus one log line. */
+  #clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) return void socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    this.#log(`request refused ${status} from ${socket.remoteAddress ?? 'unknown'}: ${err.code ?? err.message}`);
+    if (socket.bytesWritten === 0) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    socket.destroy();
+  }
+
+  #request(request: IncomingMessage, response: ServerResponse): void {
+    const path = pathOf(request.url);
+    if (path !== null && (this.#options.path === undefined || path === this.#options.path)) {
+      const body = 'Bad Request: this is a WebSocket endpoint; connect with a WebSocket client (Upgrade: websocket)\n';
+      response.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+      response.end(body);
+      return;
+    }
+    if (this.#options.request !== undefined) return this.#options.request(request, response);
+    response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+    response.end('Not Found\n');
+  }
+
+  #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', ignore);
+    const path = pathOf(request.url);
+    const refuseWith = (status: number, message: string, why: string, headers?: Record<string, string>) => {
+      this.#log(`upgrade refused ${status} from ${request.socket.remoteAddress ?? 'unknown'} ${path ?? ''}: ${why}`);
+      refuseUpgrade(socket, status, message, headers);
+    };
+    if (this.#options.path !== undefined && path !== this.#options.path) {
+      // Leave other paths to other upgrade listeners on a shared server.
+      if (this.http !== undefined && this.http.listenerCount('upgrade') > 1) return void socket.removeListener('error', ignore);
+      return refuseWith(404, 'Not Found', 'unknown path');
+    }
+    // The checks ws would make in handleUpgrade, made here so they are logged and come before authenticate.
+    if (request.method !== 'GET') return refuseWith(405, 'Method Not Allowed', `method ${request.method}`);
+    if (request.headers.upgrade?.toLowerCase() !== 'websocket') return refuseWith(400, 'Bad Request', 'invalid Upgrade header');
+    const key = request.headers['sec-websocket-key'];
+    if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) return refuseWith(400, 'Bad Request', 'missing or invalid Sec-WebSocket-Key');
+    const version = request.headers['sec-websocket-version'];
+    if (version !== '13' && version !== '8') {
+      return refuseWith(400, 'Bad Request', 'missing or unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
+    }
+    if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
+    if (!this.#allowOrigin(request)) return refuseWith(403, 'Forbidden', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
+    if (this.#sockets.size + this.#pending >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'connection limit');
+    // Only a per-address limit needs the peer's address here (a system call per upgrade).
+    if (this.#limitedPerAddress && (this.#perAddress.get(request.socket.remoteAddress ?? '') ?? 0) >= this.#maxPerAddress) {
+      return refuseWith(503, 'Service Unavailable', 'per-address connection limit');
+    }
+    const authenticate = this.#options.authenticate;
+    if (authenticate === undefined) return this.#complete(request, socket, head, undefined as A);
+    let result: AuthResult<A>;
+    try {
+      result = authenticate(request);
+    } catch (err) {
+      return this.#refuseAuth(err, refuseWith);
+    }
+    if (!isObservable(result) && !isPromiseLike(result)) {
+      if (result === false) return refuseWith(401, 'Unauthorized', 'authenticate returned false');
+      return this.#complete(request, socket, head, result);
+    }
+    const release = this.#reserve(this.#limitedPerAddress ? (request.socket.remoteAddress ?? '') : null);
+    let onClose: (() => void) | null = null;
+    // Once authenticate has answered, nothing may keep this upgrade's request alive for the socket's lifetime.
+    const settle = () => {
+      release();
+      if (onClose !== null) socket.removeListener('close', onClose);
+    };
+    const subscription = from(result)
+      .pipe(take(1), defaultIfEmpty(false as const), timeout({ first: this.#handshakeTimeout, scheduler: this.#scheduler }))
+      .subscribe({
+        next: (value) => {
+          settle(); // #complete accepts synchronously: the place goes straight to the socket
+          if (value === false) return refuseWith(401, 'Unauthorized', 'authenticate gave no user');
+          if (socket.destroyed) return;
+          if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
+          this.#complete(request, socket, head, value);
+        },
+        error: (err: unknown) => {
+          settle();
+          this.#refuseAuth(err, refuseWith);
+        },
+      });
+    if (!subscription.closed) socket.once('close', (onClose = cancelOnClose(release, subscription)));
+  }
+
+  /** Holds a place under the caps while authenticate decides; returns its (idempotent) release. */
+  #reserve(address: string | null): () => void {
+    this.#pending++;
+    if (address !== null) tally(this.#perAddress, address, 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#pending--;
+      if (address !== null) tally(this.#perAddress, address, -1);
+    };
+  }
+
+
+  #refuseAuth(err: unknown, refuseWith: (status: number, message: string, why: string) => void): void {
+    if (err instanceof UpgradeRefusedError) return refuseWith(err.status, err.message, 'authenticate refused');
+    if (err instanceof TimeoutError) return refuseWith(503, 'Service Unavailable', 'authenticate timed out');
+    refuseWith(500, 'Internal Server Error', `authenticate failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  #complete(request: IncomingMessage, socket: Duplex, head: Buffer, auth: A): void {
+    if (socket.destroyed) return;
+    socket.removeListener('error', ignore);
+    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request, auth));
+  }
+
+  #accept(ws: WebSocket, request: IncomingMessage, auth: A): void {
+    const perAddress = this.#limitedPerAddress;
+    // A literal of one shape for every socket: cheaper to build and to read than a spread or a prototype chain.
+    const shared = this.#socketOptions;
+    const options: RxSocketOptions<A> = {
+      heartbeat: shared.heartbeat,
+      outbound: shared.outbound,
+      inboundHold: shared.inboundHold,
+      rateLimit: shared.rateLimit,
+      log: shared.log,
+      answerPings: shared.answerPings,
+      onClose: shared.onClose,
+      url: request.url,
+      auth,
+      request: this.#keepRequest ? request : undefined,
+      // Read the address now only if something needs it after the connection is gone.
+      remoteAddress: perAddress || shared.log !== undefined ? (request.socket.remoteAddress ?? '') : undefined,
+    };
+    const socket = new RxSocket<A>(ws, options);
+    this.#sockets.add(socket);
+    if (perAddress) tally(this.#perAddress, options.remoteAddress!, 1);
+    if (this.#closed !== null) socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
+    if (this.#subscribers.size === 0) this.#held.push(socket);
+    else this.#subscribers.next(socket);
+  }
+
+  /** Bookkeeping when a socket has closed: one function for all sockets instead of a subscription each. */
+  #release(socket: RxSocket<A>): void {
+    if (!this.#sockets.delete(socket)) return;
+    if (this.#held.length > 0) {
+      const at = this.#held.indexOf(socket);
+      if (at >= 0) this.#held.splice(at, 1);
+    }
+    if (this.#limitedPerAddress) tally(this.#perAddress, socket.remoteAddress ?? '', -1);
+    const info = socket.closeInfo!;
+    if (!info.wasClean) {
+      this.#log(`socket from ${socket.remoteAddress ?? 'unknown'} closed ${info.code}${info.reason ? ` (${info.reason})` : ''}`);
+    }
+    if (this.#sockets.size === 0) this.#onEmpty?.();
+  }
+
+  #fail(err: Error): void {
+    this.#failure = err;
+    this.#subscribers.end(err);
+  }
+}
+
+/** Options that only mean something when rxws handles the upgrade (not with an adopted `wss`). */
+const UPGRADE_OPTIONS = [
+  'path',
+  'origin',
+  'authenticate',
+  'maxPayload',
+  'maxConnections',
+  'maxConnectionsPerAddress',
+  'handshakeTimeout',
+  'request',
+] as const;
+
+/** A ws server's address, or null (a `noServer` ws server has none: its address() throws). */
+function wssAddress(wss: WebSocketServer): AddressInfo | string | null {
+  try {
+    return wss.address();
+  } catch {
+    return null;
+  }
+}
+
+function ignore(): void {}
+
+/** Adds `delta` to a count in `map`, forgetting keys that reach 0. */
+function tally(map: Map<string, number>, key: string, delta: number): void {
+  const n = (map.get(key) ?? 0) + delta;
+  if (n <= 0) map.delete(key);
+  else map.set(key, n);
+}
+
+/** Gives up a pending authenticate when the client leaves; made here so it holds nothing else of the upgrade. */
+function cancelOnClose(release: () => void, subscription: Subscription): () => void {
+  return () => {
+    release();
+    subscription.unsubscribe();
+  };
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function once(server: HttpServer | HttpsServer): Promise<AddressInfo> {
+  return new Promise<AddressInfo>((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.removeListener('listening', onListening);
+      reject(err);
+    };
+    const onListening = () => {
+      server.removeListener('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+  });
+}

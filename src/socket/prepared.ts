@@ -1,0 +1,83 @@
+import { isAnyArrayBuffer } from 'node:util/types';
+import { InvalidFrameError } from '../errors';
+
+/**
+ * A frame encoded once and written as-is to many sockets: the WebSocket
+ * header and payload of an unmasked (server-to-client) frame, in one buffer.
+ * Broadcasting a `PreparedFrame` to 10,000 sockets frames it once instead of
+ * 10,000 times. Sockets that must frame per connection (clients, which mask;
+ * sockets with permessage-deflate) send its payload the usual way.
+ *
+ * @example
+ * const frame = prepare(JSON.stringify(update));
+ * for (const socket of server.sockets) socket.next(frame);
+ */
+export class PreparedFrame {
+  /** The whole frame: header then payload, in one buffer of its own. */
+  readonly bytes: Buffer;
+  /** The payload alone (a view into `bytes`). */
+  readonly payload: Buffer;
+  /** True for a binary frame, false for text. */
+  readonly binary: boolean;
+
+  /** Use `prepare()`. */
+  constructor(bytes: Buffer, headerLength: number, binary: boolean) {
+    this.bytes = bytes;
+    this.payload = bytes.subarray(headerLength);
+    this.binary = binary;
+  }
+
+  /** Bytes this frame puts on the wire. */
+  get byteLength(): number {
+    return this.bytes.length;
+  }
+}
+
+/** @internal The error for a value that is not an outbound frame, or `undefined` when it is one. */
+export function invalidFrame(frame: unknown): InvalidFrameError | undefined {
+  if (typeof frame === 'string' || ArrayBuffer.isView(frame) || isAnyArrayBuffer(frame) || frame instanceof PreparedFrame) return undefined;
+  const type = frame === null ? 'null' : typeof frame === 'object' ? ((frame as object).constructor?.name ?? 'object') : typeof frame;
+  return new InvalidFrameError(`Expected a string or binary data (Buffer, typed array, ArrayBuffer), got ${type}`);
+}
+
+/**
+ * Encodes `frame` once for many sockets: a string as a text frame, binary data
+ * as a binary frame. The frame is a copy: changing the source afterwards does
+ * not change it.
+ */
+export function prepare(frame: string | ArrayBufferView | ArrayBuffer): PreparedFrame {
+  if (typeof frame === 'string') {
+    const length = Buffer.byteLength(frame);
+    const bytes = framed(0x1, length);
+    bytes.write(frame, bytes.length - length);
+    return new PreparedFrame(bytes, bytes.length - length, false);
+  }
+  let source: Uint8Array;
+  if (ArrayBuffer.isView(frame)) source = new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength);
+  else if (isAnyArrayBuffer(frame)) source = new Uint8Array(frame);
+  else throw new InvalidFrameError(`Expected a string or binary data to prepare, got ${frame === null ? 'null' : typeof frame}`);
+  return prepareBytes(source, true);
+}
+
+/** @internal A frame of `payload` as it is (text frames: UTF-8 the sender already checked). */
+export function prepareBytes(payload: Uint8Array, binary: boolean): PreparedFrame {
+  const bytes = framed(binary ? 0x2 : 0x1, payload.length);
+  bytes.set(payload, bytes.length - payload.length);
+  return new PreparedFrame(bytes, bytes.length - payload.length, binary);
+}
+
+/** A buffer for a final, unmasked frame of `length` payload bytes, with its RFC 6455 §5.2 header written. */
+function framed(opcode: number, length: number): Buffer {
+  const head = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const bytes = Buffer.allocUnsafe(head + length);
+  bytes[0] = 0x80 | opcode;
+  if (head === 2) bytes[1] = length;
+  else if (head === 4) {
+    bytes[1] = 126;
+    bytes.writeUInt16BE(length, 2);
+  } else {
+    bytes[1] = 127;
+    bytes.writeBigUInt64BE(BigInt(length), 2);
+  }
+  return bytes;
+}
