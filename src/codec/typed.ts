@@ -44,7 +44,7 @@ export interface TypedSocket<T, U = T, S extends FrameSocket = FrameSocket> exte
    * subscribers (so frames wait in the socket until the first one comes).
    */
   readonly messages$: Observable<T>;
-  /** The socket's `errors$`, plus `DecodeError`s and the `EncodeError`s of `next()`. Completes with it. */
+  /** The socket's `errors$`, plus `DecodeError`s and the `EncodeError`s of `next()`. Ends when the socket's does; unsubscribing lets go of it. */
   readonly errors$: Observable<RxwsError>;
   /** The socket's `close$`. */
   readonly close$: Observable<CloseInfo>;
@@ -92,6 +92,7 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
   #subscribers: readonly Subscriber<T>[] = [];
   #errorWatchers: readonly Subscriber<RxwsError>[] = [];
   #upstream: Subscriber<Inbound> | null = null;
+  #delivering = false;
 
   constructor(socket: S, codec: Codec<T, U>, closeOnInvalid: boolean) {
     this.socket = socket;
@@ -101,7 +102,9 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
     this.errors$ = new Observable<RxwsError>((subscriber) => {
       this.#errorWatchers = [...this.#errorWatchers, subscriber];
       subscriber.add(() => (this.#errorWatchers = this.#errorWatchers.filter((s) => s !== subscriber)));
-      socket.errors$.subscribe(subscriber); // and end when the socket's errors$ ends
+      // The Subscriber itself, so that the socket's errors$ ends it when it ends, and its
+      // teardown is the subscriber's: leaving lets go of the socket, ended or not.
+      socket.errors$.subscribe(subscriber);
     });
   }
 
@@ -139,11 +142,10 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
     this.#subscribers = [...this.#subscribers, subscriber];
     subscriber.add(() => {
       this.#subscribers = this.#subscribers.filter((s) => s !== subscriber);
-      if (this.#subscribers.length === 0 && this.#upstream !== null) {
-        const upstream = this.#upstream;
-        this.#upstream = null;
-        upstream.unsubscribe(); // the socket holds frames again until the next subscriber
-      }
+      // Mid-delivery, wait for it to return: a subscriber that comes meanwhile (one
+      // handler taking over from another) goes on from the same place in the stream,
+      // rather than subscribing to the socket again while it is handing out held frames.
+      if (!this.#delivering) this.#releaseIfIdle();
     });
     if (this.#upstream !== null || subscriber.closed) return;
     // Through an Observable of our own, to hold the very Subscriber the socket delivers to
@@ -160,6 +162,17 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
   }
 
   #onFrame(frame: Inbound): void {
+    const outer = this.#delivering;
+    this.#delivering = true;
+    try {
+      this.#deliver(frame);
+    } finally {
+      this.#delivering = outer;
+      if (!outer) this.#releaseIfIdle();
+    }
+  }
+
+  #deliver(frame: Inbound): void {
     let value: T;
     try {
       value = decodeFrame(this.#codec, frame);
@@ -171,6 +184,14 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
     }
     const list = this.#subscribers;
     for (let i = 0; i < list.length; i++) list[i]!.next(value);
+  }
+
+  /** With no subscriber left, lets go of the socket, which holds its frames again until the next one. */
+  #releaseIfIdle(): void {
+    if (this.#subscribers.length > 0 || this.#upstream === null) return;
+    const upstream = this.#upstream;
+    this.#upstream = null;
+    upstream.unsubscribe();
   }
 
   #end(err: unknown, failed: boolean): void {
