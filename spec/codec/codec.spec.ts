@@ -346,22 +346,58 @@ describe('typed()', () => {
 });
 
 describe('decode() and encode() operators', () => {
-  it('decode errors on a bad frame by default, and skips it with onInvalid', () => {
+  it('decode skips a frame that does not decode and goes on; onInvalid gets its DecodeError', () => {
+    const positive = (v: unknown): v is number => {
+      if (v === 0) throw new RangeError('zero'); // a guard that throws refuses the frame as one that returns false
+      return typeof v === 'number' && v > 0;
+    };
+    const skipped: DecodeError[] = [];
     scheduler.run(({ cold, expectObservable }) => {
-      const frames = cold('-a-x-b|', { a: '1', x: '{', b: '2' });
-      expectObservable(frames.pipe(decode(json<number>()))).toBe('-a-#', { a: 1 }, new DecodeError('{'));
-      const skipped: string[] = [];
-      const lenient = frames.pipe(decode(json<number>(), { onInvalid: (e) => skipped.push(e.frame as string) }));
-      expectObservable(lenient).toBe('-a---b|', { a: 1, b: 2 });
-      scheduler.schedule(() => expect(skipped).toEqual(['{']), 10);
+      const frames = cold('-a-x-y-z-b|', { a: '1', x: '{', y: '-1', z: '0', b: '2' });
+      expectObservable(frames.pipe(decode(json({ guard: positive })))).toBe('-a-------b|', { a: 1, b: 2 });
+      expectObservable(frames.pipe(decode(json({ guard: positive }), { onInvalid: (e) => skipped.push(e) }))).toBe('-a-------b|', { a: 1, b: 2 });
     });
+    expect(skipped.map((e) => [e.constructor, e.code, e.frame, (e.cause as Error).name])).toEqual([
+      [DecodeError, 'RXWS_DECODE_FAILED', '{', 'SyntaxError'],
+      [DecodeError, 'RXWS_DECODE_FAILED', '-1', 'TypeError'],
+      [DecodeError, 'RXWS_DECODE_FAILED', '0', 'RangeError'],
+    ]);
+  });
+
+  it('a bad frame from the peer cannot crash a handler that has no error callback', () => {
+    const got: number[] = [];
+    scheduler.run(() => {
+      const t = testSocket(scheduler);
+      t.socket.messages$.pipe(decode(json<number>())).subscribe((n) => got.push(n));
+      t.inbound('-a-x-y-b-|', { a: '1', x: 'not json', y: Buffer.from('2'), b: '3' });
+    });
+    expect(got).toEqual([1, 3]);
+    expect(escaped).toEqual([]);
+  });
+
+  it('a throw from onInvalid errors the output (and lets go of the source) rather than escaping', () => {
+    const boom = new Error('onInvalid failed');
+    const fail = () => {
+      throw boom;
+    };
+    scheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+      const frames = cold('-a-x-b|', { a: '1', x: '{', b: '2' });
+      expectObservable(frames.pipe(decode(json<number>(), { onInvalid: fail }))).toBe('-a-#', { a: 1 }, boom);
+      expectSubscriptions(frames.subscriptions).toBe('^--!');
+      const values = cold('-a-x-b|', { a: 1 as unknown, x: 1n, b: 'b' });
+      expectObservable(values.pipe(encode(json<never, unknown>(), { onInvalid: fail }))).toBe('-a-#', { a: '1' }, boom);
+      expectSubscriptions(values.subscriptions).toBe('^--!');
+    });
+    expect(escaped).toEqual([]);
   });
 
   it('encode errors on a value it cannot encode by default, and skips it with onInvalid', () => {
     scheduler.run(({ cold, expectObservable }) => {
       const values = cold('-a-x-b|', { a: 1 as unknown, x: 1n, b: 'b' });
       expectObservable(values.pipe(encode(json<never, unknown>()))).toBe('-a-#', { a: '1' }, new EncodeError({ cause: new TypeError('Do not know how to serialize a BigInt') }));
-      expectObservable(values.pipe(encode(json<never, unknown>(), { onInvalid: () => {} }))).toBe('-a---b|', { a: '1', b: '"b"' });
+      const skipped: EncodeError[] = [];
+      expectObservable(values.pipe(encode(json<never, unknown>(), { onInvalid: (e) => skipped.push(e) }))).toBe('-a---b|', { a: '1', b: '"b"' });
+      scheduler.schedule(() => expect(skipped.map((e) => [e.constructor, e.message])).toEqual([[EncodeError, 'Could not encode the value: Do not know how to serialize a BigInt']]), 10);
     });
   });
 
@@ -380,5 +416,53 @@ describe('decode() and encode() operators', () => {
   it('checks its arguments when called', () => {
     expect(() => decode({} as never)).toThrow(InvalidArgumentError);
     expect(() => encode(json(), { onInvalid: 'log' as never })).toThrow('Expected `config.onInvalid` to be a function, got `"log"` (string)');
+  });
+});
+
+describe('README: operators, as written there', () => {
+  interface ChatIn {
+    readonly text: string;
+  }
+  interface Update {
+    readonly n: number;
+  }
+  const isChatIn = (v: unknown): v is ChatIn => typeof (v as ChatIn | null)?.text === 'string';
+
+  it('skips a bad frame and closes with 1007 through onInvalid; skips and reports a value it cannot encode', () => {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
+    const error = jest.spyOn(console, 'error').mockImplementation(() => {});
+    const rendered: ChatIn[] = [];
+    const render = (m: ChatIn) => rendered.push(m);
+    try {
+      scheduler.run(({ cold }) => {
+        const t = testSocket(scheduler);
+        const socket = t.socket;
+        const updates$ = cold('-a-x-b', { a: { n: 1 }, x: { n: 1n } as unknown as Update, b: { n: 2 } });
+
+        socket.messages$
+          .pipe(decode(json<ChatIn>({ guard: isChatIn }), { onInvalid: (e) => socket.close(CloseCode.INVALID_PAYLOAD, e.message) }))
+          .subscribe({
+            next: render,
+            error: () => {}, // the socket closed abnormally: see close$
+          });
+
+        updates$
+          .pipe(encode(json<Update>(), { onInvalid: (e) => console.warn('not sent:', e.message) }))
+          .subscribe({
+            next: (frame) => socket.next(frame),
+            error: (e) => console.error('updates$ failed:', e),
+          });
+
+        t.inbound('--a---x-b', { a: '{"text":"hi"}', x: '{"txt":"hi"}', b: '{"text":"too late"}' });
+        t.expectSent('-a---b(c|)', { a: '{"n":1}', b: '{"n":2}', c: { close: CloseCode.INVALID_PAYLOAD, reason: 'Could not decode a text frame of 12 bytes' } });
+      });
+      expect(rendered).toEqual([{ text: 'hi' }]);
+      expect(warn.mock.calls).toEqual([['not sent:', 'Could not encode the value: Do not know how to serialize a BigInt']]);
+      expect(error).not.toHaveBeenCalled();
+      expect(escaped).toEqual([]);
+    } finally {
+      warn.mockRestore();
+      error.mockRestore();
+    }
   });
 });

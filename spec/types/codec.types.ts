@@ -4,7 +4,7 @@
  * itself an error (TS2578), so a type that grew too loose fails the build too.
  */
 import { Observable, of, type OperatorFunction } from 'rxjs';
-import type { Inbound, RxSocket } from 'rxws';
+import type { DecodeError, EncodeError, Inbound, RxSocket } from 'rxws';
 import { testSocket, type TestSocket, type WireEvent } from 'rxws/testing';
 import { json, type BinaryCodec, type Codec, type TextCodec } from '../../src/codec/codec';
 import { typed, type TypedSocket } from '../../src/codec/typed';
@@ -51,6 +51,12 @@ export function decodingGivesObservableOfT(): void {
   expectType<Equal<typeof operator, OperatorFunction<Inbound, ChatIn>>>(true);
   const encoder = encode(json<ChatIn, ChatOut>());
   expectType<Equal<typeof encoder, OperatorFunction<ChatOut, string | Uint8Array>>>(true);
+
+  // onInvalid hears of the error its operator skips, with its type.
+  decode(json<ChatIn>(), { onInvalid: (e) => expectType<Equal<typeof e, DecodeError>>(true) });
+  encode(json<ChatIn, ChatOut>(), { onInvalid: (e) => expectType<Equal<typeof e, EncodeError>>(true) });
+  // @ts-expect-error decode's onInvalid gets a DecodeError, never an EncodeError
+  decode(json<ChatIn>(), { onInvalid: (e: EncodeError) => e });
 }
 
 export function theSinkAcceptsOnlyU(): void {
