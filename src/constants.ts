@@ -61,6 +61,11 @@ export const Defaults = {
   inboundHoldMessages: 1_024,
   /** Bytes held while `messages$` has no subscriber before the socket is paused. */
   inboundHoldBytes: 1024 * 1024,
+  /**
+   * Pings a peer may send per second (and at once): `ws` answers each with a
+   * pong; past this, the socket closes with 1008 "Too many pings".
+   */
+  pingsPerSecond: 100,
   /** How long an HTTP upgrade may take to arrive in full, in ms (slowloris guard). */
   handshakeTimeout: 10_000,
 } as const;

@@ -1,4 +1,4 @@
-import type { CloseInfo } from './socket/types';
+import type { CloseInfo } from './types';
 
 /**
  * Base class of every error rxws raises. `code` is stable across releases and
@@ -43,9 +43,11 @@ export class InvalidFrameError extends RxwsError {
 }
 
 /**
- * The connection ended abnormally: without a closing handshake (1006), after a
- * protocol error, or with a close code other than 1000/1001/1005. `messages$`
- * errors with it; `info` is what `close$` emitted.
+ * A client's connection ended abnormally: without a closing handshake (1006),
+ * after a protocol error, or with a close code other than 1000/1001/1005.
+ * `RxClient.messages$` errors with it when the client gives up, and
+ * `shouldReconnect` sees it; `info` is what that connection's `close$`
+ * emitted (its `error`, if any, is the `cause`).
  */
 export class SocketCloseError extends RxwsError {
   readonly code = 'RXWS_CLOSED_ABNORMALLY';
@@ -94,11 +96,11 @@ export function describe(value: unknown): string {
 }
 
 /** Which outbound policy turned a frame away. */
-export type OutboundPolicy = 'buffer' | 'drop-oldest' | 'drop-newest' | 'close' | 'error';
+export type OutboundPolicy = 'error' | 'drop-oldest' | 'drop-newest' | 'close';
 
 /**
- * The outbound queue was full (policy `buffer` or `error`): this frame was
- * not accepted. Wait for `socket.writable$` before offering more.
+ * The outbound queue was full (policy `error`): this frame was not accepted.
+ * Wait for `socket.writable$` before offering more.
  */
 export class BackpressureError extends RxwsError {
   readonly code = 'RXWS_OUTBOUND_FULL';
@@ -114,21 +116,25 @@ export class BackpressureError extends RxwsError {
 }
 
 /**
- * A frame was discarded by the `drop-oldest`/`drop-newest` policy, or left
- * unsent in the queue when the connection ended. Reported on `errors$`.
+ * Frames were discarded: by the `drop-oldest`/`drop-newest`/`close` outbound
+ * policy, left unsent in the queue when the connection ended (`closed`), or,
+ * on a client, received from connections that ended while nobody subscribed
+ * to `messages$`, past `inboundHold` (`unread`). Reported on `errors$`.
  */
 export class FrameDroppedError extends RxwsError {
   readonly code = 'RXWS_FRAME_DROPPED';
   constructor(
-    /** Why: the policy that dropped it, or `'closed'` if the socket ended first. */
-    readonly why: 'drop-oldest' | 'drop-newest' | 'close' | 'closed',
+    /** Why: the policy that dropped them, `'closed'` if the connection ended first, `'unread'` for inbound frames nobody took. */
+    readonly why: 'drop-oldest' | 'drop-newest' | 'close' | 'closed' | 'unread',
     /** How many frames this report covers. */
     readonly count: number,
   ) {
     super(
       why === 'closed'
         ? `${count} queued frame(s) were not sent: the connection ended first`
-        : `${count} frame(s) dropped by the outbound policy "${why}"`,
+        : why === 'unread'
+          ? `${count} received frame(s) discarded: nobody subscribed to messages$ and the hold was full`
+          : `${count} frame(s) dropped by the outbound policy "${why}"`,
     );
   }
 }

@@ -30,6 +30,9 @@ const server = serve({
   path,
   origin: originFlag(flags.origin!),
   heartbeat: pingInterval > 0 && { interval: pingInterval, timeout: pingTimeout },
+  // An echo's output is its input: while a client does not read its echoes, stop reading what it sends
+  // (TCP slows it down), so the queue stays small; one that still overflows it is closed with 1013, not ignored.
+  outbound: { pauseReading: true, policy: 'close' },
   log,
   request: pages('echo'),
 });

@@ -228,7 +228,7 @@ describe('reconnect schedule (marbles, through status$)', () => {
         x: { state: 'closed', attempt: 3, ...refused },
       });
       expectObservable(client.messages$).toBe('660ms #', undefined, expect.any(SocketCloseError));
-      expectObservable(client.close$).toBe('660ms (c|)', { c: { code: 1006, reason: '', wasClean: false } });
+      expectObservable(client.close$).toBe('660ms (c|)', { c: { code: 1006, reason: '', wasClean: false, error: expect.objectContaining({ code: 'ECONNREFUSED' }) } });
       testScheduler.flush();
       expect(made).toHaveLength(6);
       const cause = (client.status.error as SocketCloseError).cause as { code: string };
@@ -483,19 +483,36 @@ describe('offline queue', () => {
     scheduler.flush();
     expect(client.state).toBe('closed');
     expect(errors.values).toEqual([new FrameDroppedError('closed', 2)]);
-    expect(errors.result.done).toBe(true);
     expect(client.stats.dropped).toBe(2);
+    // errors$ stays open: a frame offered after the end is reported, not lost in silence.
+    client.next('c');
+    expect(errors.values).toEqual([new FrameDroppedError('closed', 2), new SocketClosedError(client.closeInfo)]);
+    expect(client.stats.refused).toBe(1);
   });
 
-  it("forwards each connection's errors$, including frames a dying connection never sent", () => {
-    const { client, made } = fakeClient();
+  it("forwards each connection's errors$", () => {
+    const { client, made } = fakeClient({ outbound: { maxMessages: 1 } });
     made[0]!.open();
     const errors = collect<RxwsError>(client.errors$);
     made[0]!._socket.writableNeedDrain = true;
-    client.next('x'); // handed to the connection, stuck in its own queue
-    made[0]!.drop();
-    expect(errors.values).toEqual([new FrameDroppedError('closed', 1)]);
-    expect(client.stats.dropped).toBe(1);
+    client.next('x');
+    client.next('refused by the connection');
+    expect(errors.values).toEqual([expect.any(BackpressureError)]);
+    client.terminate();
+  });
+
+  it('puts the frames a dying connection never sent back in the offline queue, ahead of later ones: no gap, no loss', () => {
+    const { client, made, scheduler } = fakeClient({ offline: { policy: 'error' } });
+    made[0]!.open();
+    const errors = collect<RxwsError>(client.errors$);
+    made[0]!._socket.writableNeedDrain = true;
+    for (const m of ['1', '2', '3']) client.next(m); // handed to the connection, stuck in its own queue
+    made[0]!.receiveClose(1001); // the server shuts down gracefully
+    client.next('4'); // offered between connections
+    scheduler.flush();
+    made[1]!.open();
+    expect(sent(made[1]!)).toEqual(['1', '2', '3', '4']);
+    expect(errors.values).toEqual([]);
     client.terminate();
   });
 });
@@ -590,7 +607,7 @@ describe('teardown', () => {
   it('leaves no listener, subscription or timer after 200 connections', () => {
     const { client, scheduler, made } = fakeClient({ heartbeat: { interval: 1000, timeout: 500 } });
     let live = 0;
-    for (const stream of [client.messages$, client.close$, client.errors$, client.writable$, client.status$] as Observable<unknown>[]) {
+    for (const stream of [client.messages$, client.close$, client.writable$, client.status$] as Observable<unknown>[]) {
       live++;
       stream.subscribe({ error: () => live--, complete: () => live-- });
     }
@@ -831,7 +848,7 @@ describe('connect() over real sockets', () => {
       };
     }
 
-    it('buffer: holds up to its limits, then BackpressureError to send() (errors$ for next())', async () => {
+    it('error: holds up to its limits, then BackpressureError to send() (errors$ for next())', async () => {
       const down = await downServer();
       const client = dial(down.url, { offline: { maxMessages: 3, maxBytes: 100 } });
       const errors = collect<RxwsError>(client.errors$);
@@ -839,7 +856,7 @@ describe('connect() over real sockets', () => {
       for (const m of ['1', '2', '3']) client.send(m);
       expect(() => client.send('4')).toThrow(BackpressureError);
       client.next('5');
-      expect(errors.values).toEqual([expect.objectContaining({ name: 'BackpressureError', policy: 'buffer' })]);
+      expect(errors.values).toEqual([expect.objectContaining({ name: 'BackpressureError', policy: 'error' })]);
       expect(client.bufferedAmount).toBe(3);
       await down.start();
       await until(client, 'open');
@@ -956,7 +973,7 @@ describe('connect() over real sockets', () => {
     const made: WebSocket[] = [];
     const client = dial(url, { WebSocket: recording(made) });
     let live = 0;
-    for (const stream of [client.messages$, client.close$, client.errors$, client.writable$, client.status$] as Observable<unknown>[]) {
+    for (const stream of [client.messages$, client.close$, client.writable$, client.status$] as Observable<unknown>[]) {
       live++;
       stream.subscribe({ error: () => live--, complete: () => live-- });
     }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { config, map, Observable, Subject, take, takeUntil, type Subscriber } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { CloseCode, DecodeError, EncodeError, InvalidArgumentError, SocketClosedError, SocketCloseError, type CloseInfo, type Inbound, type Outbound, type RxwsError } from 'rxws';
+import { CloseCode, DecodeError, EncodeError, InvalidArgumentError, SocketClosedError, type CloseInfo, type Inbound, type Outbound, type RxwsError } from 'rxws';
 import { testSocket } from 'rxws/testing';
 import { json, type BinaryCodec, type Codec } from '../../src/codec/codec';
 import { typed, type FrameSocket } from '../../src/codec/typed';
@@ -115,15 +115,16 @@ describe('typed()', () => {
     });
   });
 
-  it("closes with 1007 on a frame that does not decode (default); messages$ then ends as the socket's does", () => {
+  it("closes with 1007 on a frame that does not decode (default); messages$ then completes as the socket's does", () => {
     scheduler.run(({ expectObservable }) => {
       const t = testSocket(scheduler);
       const chat = typed(t.socket, json<number>());
       t.inbound('-a-x-b', { a: '1', x: 'not json', b: '2' });
       const info = { code: CloseCode.INVALID_PAYLOAD, reason: 'Could not decode a text frame of 8 bytes', wasClean: true };
       t.expectSent('---(c|)', { c: { close: info.code, reason: info.reason } });
-      expectObservable(chat.messages$).toBe('-a-#', { a: 1 }, new SocketCloseError(info));
-      expectObservable(chat.errors$.pipe(map((e) => [e.code, (e as DecodeError).frame]))).toBe('---(e|)', { e: ['RXWS_DECODE_FAILED', 'not json'] });
+      expectObservable(chat.messages$).toBe('-a-|', { a: 1 });
+      expectObservable(chat.close$).toBe('---(c|)', { c: info });
+      expectObservable(chat.errors$.pipe(map((e) => [e.code, (e as DecodeError).frame]))).toBe('---e', { e: ['RXWS_DECODE_FAILED', 'not json'] });
     });
   });
 
@@ -136,7 +137,7 @@ describe('typed()', () => {
       expectObservable(chat.messages$).toBe('-a-----a-|', { a: { sensor: 7, value: 21.5 } });
       expectObservable(chat.messages$).toBe('-a-----a-|', { a: { sensor: 7, value: 21.5 } });
       const causes = chat.errors$.pipe(map((e) => (e as DecodeError).cause instanceof TypeError && e.message));
-      expectObservable(causes).toBe('---x-y---|', { x: 'Could not decode a text frame of 4 bytes', y: 'Could not decode a binary frame of 3 bytes' });
+      expectObservable(causes).toBe('---x-y----', { x: 'Could not decode a text frame of 4 bytes', y: 'Could not decode a binary frame of 3 bytes' });
       t.expectSent('---------(c|)', { c: { close: 1000 } });
     });
   });
@@ -265,10 +266,10 @@ describe('typed()', () => {
       const t = testSocket(scheduler);
       const chat = typed(t.socket, json<string>());
       cold('-a-|').subscribe(chat);
-      cold('----x').subscribe(() => chat.next('late')); // refused, after errors$ ended
+      cold('----x').subscribe(() => chat.next('late')); // refused, and reported: errors$ outlives the close
       t.expectSent('-a-(c|)', { a: '"a"', c: { close: 1000 } });
       expectObservable(chat.close$).toBe('---(c|)', { c: { code: 1000, reason: '', wasClean: true } });
-      expectObservable(chat.errors$).toBe('---|');
+      expectObservable(chat.errors$.pipe(map((e) => e.code))).toBe('----e', { e: 'RXWS_SOCKET_CLOSED' });
       expect(chat.socket).toBe(t.socket);
     });
     const t = testSocket(scheduler, { answerClose: false });

@@ -311,7 +311,7 @@ describe('teardown over real sockets', () => {
     const seen: RxSocket[] = [];
     server.connections$.subscribe((socket) => {
       seen.push(socket);
-      for (const stream of [socket.messages$, socket.close$, socket.errors$, socket.writable$] as Observable<unknown>[]) {
+      for (const stream of [socket.messages$, socket.close$, socket.writable$] as Observable<unknown>[]) {
         live++;
         stream.subscribe({ error: () => live--, complete: () => live-- });
       }

@@ -71,8 +71,8 @@ describe('outbound flow control over a real socket', () => {
     expect(code).toBe(1013);
   });
 
-  it("'buffer' loses nothing it accepted: a slow client gets every accepted frame, in order", async () => {
-    const { socket, client, errors } = await slowReader({ policy: 'buffer', maxBytes: 128 * 1024, maxMessages: 4096 });
+  it("'error' loses nothing it accepted: a slow client gets every accepted frame, in order", async () => {
+    const { socket, client, errors } = await slowReader({ policy: 'error', maxBytes: 128 * 1024, maxMessages: 4096 });
     let accepted = 0;
     // Offer frames until the queue refuses one.
     for (let i = 0; errors.length === 0 && i < 100_000; i++) {

@@ -1,4 +1,4 @@
-import { map } from 'rxjs';
+import { map, takeUntil } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { WebSocket } from 'ws';
 import { BackpressureError, FrameDroppedError, InvalidArgumentError, type CloseInfo, type OutboundOptions, type RxwsError } from '../../src';
@@ -54,14 +54,13 @@ describe('outbound flow control', () => {
     expect(sent()).toEqual(['a', 'b']);
   });
 
-  describe("policy 'buffer' (default)", () => {
-    it('stops reading from the peer while frames queue, and reads again once drained', () => {
+  describe("policy 'error' (default)", () => {
+    it('keeps reading from the peer while frames queue: reading never waits on writing by default', () => {
       const { socket, fake } = congested({});
       socket.next('x');
-      expect(fake.isPaused).toBe(true);
-      fake._socket.drain();
       expect(fake.isPaused).toBe(false);
-      expect(socket.writable$).toBeDefined();
+      fake.receive('still read');
+      expect(socket.stats.received).toBe(1);
     });
 
     it('refuses frames past the message limit with BackpressureError, losing nothing it accepted', () => {
@@ -69,8 +68,8 @@ describe('outbound flow control', () => {
       for (const f of ['1', '2', '3']) socket.next(f);
       socket.next('4');
       expect(() => socket.send('5')).toThrow(BackpressureError);
-      expect(errors).toHaveLength(1);
-      expect(errors[0]).toMatchObject({ code: 'RXWS_OUTBOUND_FULL', policy: 'buffer', queued: { messages: 3, bytes: 3 } });
+      expect(errors).toHaveLength(1); // send() throws instead of reporting
+      expect(errors[0]).toMatchObject({ code: 'RXWS_OUTBOUND_FULL', policy: 'error', queued: { messages: 3, bytes: 3 } });
       expect(socket.stats).toMatchObject({ sent: 3, refused: 2 });
       fake._socket.drain();
       expect(sent()).toEqual(['1', '2', '3']);
@@ -84,14 +83,45 @@ describe('outbound flow control', () => {
       expect(errors.map((e) => e.code)).toEqual(['RXWS_OUTBOUND_FULL']);
       expect(socket.bufferedAmount).toBe(10);
     });
+
+    it('queues a frame bigger than the whole bound when the queue is empty, so no frame size is refused outright', () => {
+      const { socket, fake, errors, sent } = congested({ maxBytes: 4 });
+      socket.next('too big for the bound');
+      expect(errors).toEqual([]);
+      socket.next('x'); // the queue holds more than its bound already
+      expect(errors.map((e) => e.code)).toEqual(['RXWS_OUTBOUND_FULL']);
+      fake._socket.drain();
+      expect(sent()).toEqual(['too big for the bound']);
+    });
   });
 
-  it("policy 'error' refuses like buffer but never pauses inbound", () => {
-    const { socket, fake, errors } = congested({ policy: 'error', maxMessages: 1 });
-    socket.next('1');
-    expect(fake.isPaused).toBe(false);
-    expect(() => socket.send('2')).toThrow(BackpressureError);
-    expect(errors).toEqual([]); // send() throws instead of reporting
+  describe('pauseReading', () => {
+    it('stops reading from the peer while frames queue, and reads again once drained', () => {
+      const { socket, fake } = congested({ pauseReading: true });
+      socket.next('x');
+      expect(fake.isPaused).toBe(true);
+      fake._socket.drain();
+      expect(fake.isPaused).toBe(false);
+    });
+
+    it('is paused before writable$ says false, and a subscriber that writes on true leaves it paused while congested', () => {
+      const { socket, fake } = congested({ pauseReading: true });
+      const seen: [boolean, boolean][] = [];
+      socket.writable$.subscribe((w) => {
+        seen.push([w, fake.isPaused]);
+        // The README's recipe: write the next chunk as soon as it is writable; this congests it again.
+        if (w) {
+          fake._socket.writableNeedDrain = true;
+          socket.next('next chunk');
+        }
+      });
+      socket.next('first');
+      fake._socket.drain();
+      expect(fake.isPaused).toBe(true);
+      expect(socket.writable$).toBeDefined();
+      expect(seen[1]).toEqual([false, true]);
+      expect(seen[seen.length - 1]).toEqual([false, true]);
+    });
   });
 
   it("policy 'drop-oldest' keeps the newest frames and reports each drop", () => {
@@ -104,14 +134,14 @@ describe('outbound flow control', () => {
     expect(sent()).toEqual(['3', '4']);
   });
 
-  it("policy 'drop-oldest' drops a frame bigger than the whole queue, and only that frame", () => {
+  it("policy 'drop-oldest' makes room for a frame bigger than the whole queue by dropping everything older", () => {
     const { socket, fake, errors, sent } = congested({ policy: 'drop-oldest', maxBytes: 4 });
     socket.next('ab');
     socket.next('too big');
     expect(errors).toEqual([new FrameDroppedError('drop-oldest', 1)]);
-    expect(socket.bufferedAmount).toBe(2);
+    expect(socket.bufferedAmount).toBe(7);
     fake._socket.drain();
-    expect(sent()).toEqual(['ab']);
+    expect(sent()).toEqual(['too big']);
   });
 
   it("policy 'drop-newest' keeps the oldest frames", () => {
@@ -205,7 +235,7 @@ describe('outbound policies in virtual time (rxws/testing)', () => {
       const offered = cold(scheduler, '-abc');
       offered.subscribe((v) => t.socket.next(v));
       scheduler.schedule(() => expect(t.ws.isPaused).toBe(false), 4);
-      scheduler.expectObservable(t.socket.errors$.pipe(map((e) => e.code))).toBe('---e------|', { e: 'RXWS_OUTBOUND_FULL' });
+      scheduler.expectObservable(t.socket.errors$.pipe(map((e) => e.code), takeUntil(t.socket.close$))).toBe('---e------|', { e: 'RXWS_OUTBOUND_FULL' });
       t.expectSent('------(ab)(t|)', { a: 'a', b: 'b', t: { terminate: true } });
       scheduler.schedule(() => t.socket.terminate(), 10);
     });
@@ -216,7 +246,7 @@ describe('outbound policies in virtual time (rxws/testing)', () => {
       const t = testSocket(scheduler, { outbound: { policy: 'drop-oldest', maxMessages: 2 } });
       t.inbound('s-----r', { s: { stall: true }, r: { drain: true } });
       cold(scheduler, '-abcd').subscribe((v) => t.socket.next(v));
-      scheduler.expectObservable(t.socket.errors$.pipe(map((e) => (e as FrameDroppedError).why))).toBe('---oo-----|', { o: 'drop-oldest' });
+      scheduler.expectObservable(t.socket.errors$.pipe(map((e) => (e as FrameDroppedError).why), takeUntil(t.socket.close$))).toBe('---oo-----|', { o: 'drop-oldest' });
       t.expectSent('------(cd)(t|)', { c: 'c', d: 'd', t: { terminate: true } });
       scheduler.schedule(() => t.socket.terminate(), 10);
     });

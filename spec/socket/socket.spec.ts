@@ -7,7 +7,6 @@ import {
   InvalidFrameError,
   RxSocket,
   SocketClosedError,
-  SocketCloseError,
   type CloseInfo,
   type Inbound,
   type RxwsError,
@@ -92,32 +91,42 @@ describe('RxSocket inbound', () => {
     }
   });
 
-  it('errors messages$ with SocketCloseError carrying the code on an abnormal close', () => {
-    const { socket, fake } = fakeSocket();
-    const got = collect<Inbound>(socket.messages$);
-    fake.drop();
-    const error = got.result.error as SocketCloseError;
-    expect(error).toBeInstanceOf(SocketCloseError);
-    expect(error.code).toBe('RXWS_CLOSED_ABNORMALLY');
-    expect(error.info).toEqual({ code: 1006, reason: '', wasClean: false });
+  it('completes messages$ on any close, abnormal or with an application code: close$ says how it ended', () => {
+    const cases: [(fake: FakeWebSocket) => void, CloseInfo][] = [
+      [(fake) => fake.drop(), { code: 1006, reason: '', wasClean: false }],
+      [(fake) => fake.receiveClose(4001, 'kicked'), { code: 4001, reason: 'kicked', wasClean: true }],
+      [(fake) => fake.receiveClose(1011), { code: 1011, reason: '', wasClean: true }],
+    ];
+    for (const [end, info] of cases) {
+      const { socket, fake } = fakeSocket();
+      const got = collect<Inbound>(socket.messages$);
+      const closes = collect<CloseInfo>(socket.close$);
+      fake.receive('before');
+      end(fake);
+      expect(got.values).toEqual(['before']);
+      expect(got.result).toEqual({ done: true });
+      expect(closes.values).toEqual([info]);
+    }
   });
 
-  it('treats an application close code from the peer as an error with that code', () => {
+  it('completes messages$ of the side that closed with an application code (a subscriber without an error callback survives)', () => {
     const { socket, fake } = fakeSocket();
     const got = collect<Inbound>(socket.messages$);
-    fake.receiveClose(4001, 'kicked');
-    expect((got.result.error as SocketCloseError).info).toEqual({ code: 4001, reason: 'kicked', wasClean: true });
+    socket.close(4001, 'bye');
+    fake.receiveClose(4001, 'bye');
+    expect(got.result).toEqual({ done: true });
+    expect(socket.closeInfo).toEqual({ code: 4001, reason: 'bye', wasClean: true });
   });
 
-  it('reports the code it failed the connection with after a protocol error', () => {
+  it('reports the code it failed the connection with after a protocol error, with the ws error', () => {
     const { socket, fake } = fakeSocket();
     const got = collect<Inbound>(socket.messages$);
     const closes = collect<CloseInfo>(socket.close$);
     fake.fail('WS_ERR_INVALID_UTF8', 'Invalid UTF-8 sequence');
-    expect(closes.values).toEqual([{ code: CloseCode.INVALID_PAYLOAD, reason: 'Invalid UTF-8 sequence', wasClean: false }]);
-    const error = got.result.error as SocketCloseError;
-    expect(error.info.code).toBe(1007);
-    expect((error.cause as { code: string }).code).toBe('WS_ERR_INVALID_UTF8');
+    expect(closes.values).toEqual([
+      { code: CloseCode.INVALID_PAYLOAD, reason: 'Invalid UTF-8 sequence', wasClean: false, error: expect.objectContaining({ code: 'WS_ERR_INVALID_UTF8' }) },
+    ]);
+    expect(got.result).toEqual({ done: true });
   });
 });
 
@@ -276,13 +285,16 @@ describe('RxSocket teardown', () => {
     track(socket.messages$);
     track(socket.messages$);
     track(socket.close$);
-    track(socket.errors$);
     track(socket.writable$);
-    expect(live).toBe(5);
+    const errors = socket.errors$.subscribe();
+    expect(live).toBe(4);
     fake.receiveClose(1000);
     expect(live).toBe(0);
     expect(listenerCounts(fake)).toEqual(before);
     expect(fake._socket.listenerCount('drain')).toBe(0);
+    // errors$ stays open after the close: frames offered to a closed socket are reported there.
+    expect(errors.closed).toBe(false);
+    errors.unsubscribe();
   });
 
   it('marble: a producer piped with takeUntil(close$) is unsubscribed at the close', () => {
@@ -301,12 +313,12 @@ describe('RxSocket teardown', () => {
     });
   });
 
-  it('marble: an abnormal close errors messages$ at that frame', () => {
+  it('marble: an abnormal close completes messages$ at that frame, and close$ says 1006', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const { socket, fake } = fakeSocket();
       cold('-a-b-x').subscribe((v) => (v === 'x' ? fake.drop() : fake.receive(v)));
-      const info = { code: 1006, reason: '', wasClean: false };
-      expectObservable(socket.messages$).toBe('-a-b-#', undefined, new SocketCloseError(info));
+      expectObservable(socket.messages$).toBe('-a-b-|');
+      expectObservable(socket.close$).toBe('-----(c|)', { c: { code: 1006, reason: '', wasClean: false } });
     });
   });
 
@@ -315,7 +327,7 @@ describe('RxSocket teardown', () => {
     for (let i = 0; i < 1000; i++) {
       const fake = new FakeWebSocket();
       const socket = new RxSocket(fake as unknown as WebSocket);
-      for (const stream of [socket.messages$, socket.close$, socket.errors$, socket.writable$] as Observable<unknown>[]) {
+      for (const stream of [socket.messages$, socket.close$, socket.writable$] as Observable<unknown>[]) {
         live++;
         stream.subscribe({ error: () => live--, complete: () => live-- });
       }

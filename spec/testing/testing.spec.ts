@@ -11,7 +11,6 @@ import {
   HeartbeatTimeoutError,
   InvalidArgumentError,
   SocketClosedError,
-  SocketCloseError,
   type RxSocket,
 } from 'rxws';
 import { testSocket, type WireEvent } from 'rxws/testing';
@@ -49,7 +48,9 @@ describe('README: testing your handlers', () => {
         p: { ping: true },
         t: { terminate: true },
       });
-      expectObservable(t.socket.close$).toBe('4s (c|)', { c: { code: 1006, reason: 'Heartbeat timeout', wasClean: false } });
+      expectObservable(t.socket.close$).toBe('4s (c|)', {
+        c: { code: 1006, reason: 'Heartbeat timeout', wasClean: false, error: expect.any(HeartbeatTimeoutError) },
+      });
     });
   });
 });
@@ -72,12 +73,12 @@ describe('testSocket', () => {
     });
   });
 
-  it('# is a dropped connection: no close frame, close$ reports 1006, messages$ errors', () => {
+  it('# is a dropped connection: no close frame, close$ reports 1006, messages$ completes', () => {
     scheduler.run(({ expectObservable }) => {
       const t = testSocket(scheduler);
       t.inbound('--a-#');
       t.expectSent('----|');
-      expectObservable(t.socket.messages$).toBe('--a-#', undefined, new SocketCloseError({ code: 1006, reason: '', wasClean: false }));
+      expectObservable(t.socket.messages$).toBe('--a-|');
       expectObservable(t.socket.close$).toBe('----(c|)', closed(1006, '', false));
     });
   });
@@ -87,7 +88,8 @@ describe('testSocket', () => {
       const t = testSocket(scheduler);
       t.inbound('---k', { k: { close: 4001, reason: 'kicked' } });
       t.expectSent('---(c|)', { c: { close: 4001, reason: 'kicked' } });
-      expectObservable(t.socket.messages$).toBe('---#', undefined, new SocketCloseError({ code: 4001, reason: 'kicked', wasClean: true }));
+      expectObservable(t.socket.messages$).toBe('---|');
+      expectObservable(t.socket.close$).toBe('---(c|)', closed(4001, 'kicked'));
     });
   });
 
@@ -107,7 +109,7 @@ describe('testSocket', () => {
       cold('----y').subscribe(() => t.socket.next('too late'));
       t.inbound('------k', { k: { close: 1000 } });
       t.expectSent('--c---|', { c: { close: 1000 } });
-      expectObservable(t.socket.errors$.pipe(map((e) => e.constructor))).toBe('----e-|', { e: SocketClosedError });
+      expectObservable(t.socket.errors$.pipe(map((e) => e.constructor))).toBe('----e-', { e: SocketClosedError });
       expectObservable(t.socket.close$).toBe('------(c|)', closed(1000));
     });
   });
@@ -161,7 +163,8 @@ describe('heartbeat, through the kit', () => {
       t.inbound('1200ms p', { p: { pong: true } });
       t.expectSent('1s p 1199ms p 499ms (t|)', { p: { ping: true }, t: { terminate: true } });
       const error = new HeartbeatTimeoutError({ lastPongAt: 1200, missed: 1, timeout: 500 });
-      expectObservable(t.socket.messages$).toBe('2700ms #', undefined, error);
+      expectObservable(t.socket.messages$).toBe('2700ms |');
+      expectObservable(t.socket.close$).toBe('2700ms (c|)', { c: { code: 1006, reason: 'Heartbeat timeout', wasClean: false, error } });
     });
   });
 
@@ -191,20 +194,17 @@ describe('heartbeat, through the kit', () => {
 });
 
 describe('close, through the kit', () => {
-  it.each([
-    [CloseCode.NORMAL, 'completes'],
-    [CloseCode.GOING_AWAY, 'completes'],
-    [CloseCode.NO_STATUS, 'completes'],
-    [4001, 'errors'],
-    [CloseCode.INTERNAL_ERROR, 'errors'],
-  ])('a peer close with %p %s messages$', (code, ends) => {
-    scheduler.run(({ expectObservable }) => {
-      const t = testSocket(scheduler);
-      t.inbound('--k', { k: { close: code } });
-      const info = { code, reason: '', wasClean: true };
-      expectObservable(t.socket.messages$).toBe(ends === 'completes' ? '--|' : '--#', undefined, new SocketCloseError(info));
-    });
-  });
+  it.each([CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.NO_STATUS, 4001, CloseCode.INTERNAL_ERROR])(
+    'a peer close with %p completes messages$, and close$ carries the code',
+    (code) => {
+      scheduler.run(({ expectObservable }) => {
+        const t = testSocket(scheduler);
+        t.inbound('--k', { k: { close: code } });
+        expectObservable(t.socket.messages$).toBe('--|');
+        expectObservable(t.socket.close$).toBe('--(c|)', closed(code));
+      });
+    },
+  );
 
   it('complete() closes with 1000, error() with 1011 (and the error stays here)', () => {
     scheduler.run(({ cold }) => {
@@ -234,19 +234,21 @@ describe('flow control, through the kit', () => {
       t.socket.messages$.subscribe(t.socket);
       t.inbound('s-abcd-----r----e-|', { s: { stall: true }, a: 'a', b: 'b', c: 'c', d: 'd', r: { drain: true }, e: 'e' });
       t.expectSent('-----------(ab)-e-(c|)', { a: 'a', b: 'b', e: 'e', c: { close: 1000 } });
-      expectObservable(t.socket.errors$.pipe(map((e) => e instanceof FrameDroppedError && e.why))).toBe('----dd------------|', { d: 'drop-newest' });
-      expectObservable(t.socket.writable$).toBe('t-f--------t------|', { t: true, f: false });
+      expectObservable(t.socket.errors$.pipe(map((e) => e instanceof FrameDroppedError && e.why), takeUntil(t.socket.close$))).toBe('----dd------------|', {
+        d: 'drop-newest',
+      });
+      expectObservable(t.socket.writable$).toBe('t-f--------t------(f|)', { t: true, f: false });
     });
   });
 
-  it('buffer: a full queue refuses the frame (BackpressureError) and stops reading from the peer', () => {
+  it('error + pauseReading: a full queue refuses the frame (BackpressureError), and reading stops while frames wait', () => {
     scheduler.run(({ cold, expectObservable }) => {
-      const t = testSocket(scheduler, { outbound: { policy: 'buffer', maxMessages: 1 } });
+      const t = testSocket(scheduler, { outbound: { policy: 'error', maxMessages: 1, pauseReading: true } });
       t.inbound('s---r', { s: { stall: true }, r: { drain: true } });
       cold('-ab').subscribe((v) => t.socket.next(v));
       const paused = cold('---x----x').pipe(map(() => t.ws.isPaused));
       expectObservable(paused).toBe('---p----q', { p: true, q: false });
-      expectObservable(t.socket.errors$.pipe(map((e) => e instanceof BackpressureError))).toBe('--e-----|', { e: true });
+      expectObservable(t.socket.errors$.pipe(map((e) => e instanceof BackpressureError), takeUntil(t.socket.close$))).toBe('--e-----|', { e: true });
       t.expectSent('----a---(t|)', { a: 'a', t: { terminate: true } });
       cold('--------x').subscribe(() => t.socket.terminate());
     });

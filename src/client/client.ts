@@ -1,10 +1,10 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import { Observable, Subscription, type Observer } from 'rxjs';
+import { AsyncSubject, BehaviorSubject, Observable, Subject, Subscription, type Observer } from 'rxjs';
 import { WebSocket } from 'ws';
 import { resolveConnect, type ConnectOptions, type ResolvedConnect } from './options';
 import { CloseCode, type SocketState } from '../constants';
-import { FrameDroppedError, HandshakeError, SocketClosedError, type RxwsError } from '../errors';
-import { Fanout } from '../socket/fanout';
+import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
+import { current, Held } from '../socket/held';
 import { backoffDelay } from '../operators/backoff';
 import { invalidFrame } from '../socket/prepared';
 import { FrameQueue } from '../socket/queue';
@@ -79,15 +79,11 @@ export class RxClient implements SocketLike {
   readonly #config: ResolvedConnect;
   readonly #socketOptions: RxSocketOptions;
   readonly #offline: FrameQueue;
-  readonly #inbound = new Fanout<Inbound>();
-  readonly #unsubscribed = () => {
-    if (--this.#subscribers === 0) this.close(CloseCode.NORMAL);
-  };
-  readonly #statusWatchers = new Fanout<ClientStatus>();
-  readonly #closeWatchers = new Fanout<CloseInfo>();
-  readonly #errorWatchers = new Fanout<RxwsError>();
-  readonly #writableWatchers = new Fanout<boolean>();
-  #status: ClientStatus = { state: 'connecting', attempt: 0 };
+  readonly #inbound: ClientInbound;
+  readonly #status: BehaviorSubject<ClientStatus> = new BehaviorSubject<ClientStatus>({ state: 'connecting', attempt: 0 });
+  readonly #closed = new AsyncSubject<CloseInfo>();
+  readonly #errors = new Subject<RxwsError>();
+  readonly #writableSubject = new BehaviorSubject<boolean>(false);
   #socket: RxSocket | null = null;
   #connection: Subscription | null = null;
   #listen: (() => void) | null = null;
@@ -95,62 +91,60 @@ export class RxClient implements SocketLike {
   #closeRequest: { code: number; reason: string } | null = null;
   #closeInfo: CloseInfo | null = null;
   #socketWritable = false;
-  #writable = false;
-  #held: Inbound[] = [];
-  #failure: unknown;
   #subscribers = 0;
   #attempt = 0;
-  #past: SocketStats = { received: 0, sent: 0, refused: 0, dropped: 0 };
+  #past: SocketStats = { received: 0, sent: 0, refused: 0, dropped: 0, discarded: 0 };
   #refused = 0;
   #dropped = 0;
 
   /** Validates the options (throws `InvalidArgumentError`) and starts connecting at once. */
   constructor(url: string | URL, options?: ConnectOptions) {
     const config = (this.#config = resolveConnect(url, options));
-    this.#socketOptions = { heartbeat: config.heartbeat, outbound: config.outbound, inboundHold: config.inboundHold };
+    this.#socketOptions = {
+      heartbeat: config.heartbeat,
+      outbound: config.outbound,
+      inboundHold: config.inboundHold,
+      // Frames a connection never sent go back to the head of the offline queue, ahead of those offered since.
+      onUnsent: (frames) => this.#offline.requeue(frames),
+    };
     this.#offline = new FrameQueue(config.offline, (error) => this.#report(error));
+    this.#inbound = new ClientInbound(config.inboundHold, (error) => this.#report(error));
     this.#dial();
   }
 
   /**
    * Inbound frames of every connection, in one hot stream that reconnects do
    * not interrupt. Frames that arrive while nobody subscribes are held
-   * (`inboundHold`). Completes when the client closes normally; errors with
-   * `HandshakeError`, `SocketCloseError` or `HeartbeatTimeoutError` when it
-   * gives up. Unsubscribing its last subscriber closes the client with 1000.
+   * (`inboundHold`). Completes when the client was closed (by you, or by the
+   * server with a normal close it does not retry); errors with
+   * `HandshakeError`, `SocketCloseError` or `HeartbeatTimeoutError` only when
+   * it gives up. Unsubscribing its last subscriber closes the client with 1000.
    */
   readonly messages$: Observable<Inbound> = new Observable<Inbound>((subscriber) => {
     this.#subscribers++;
-    const held = this.#held;
-    let i = 0;
-    // Stop if the subscriber leaves mid-flush (take(1)): the rest waits for the next one.
-    while (i < held.length && !subscriber.closed) subscriber.next(held[i++]!);
-    held.splice(0, i);
-    if (subscriber.closed) return this.#unsubscribed;
-    if (this.#closeInfo !== null) {
-      if (this.#failure !== undefined) subscriber.error(this.#failure);
-      else subscriber.complete();
-      return this.#unsubscribed;
-    }
-    subscriber.add(this.#inbound.add(subscriber));
+    subscriber.add(this.#inbound.stream.subscribe(subscriber));
     // Read the live connection only now that someone takes its frames; until then it holds them (and TCP slows the peer).
-    this.#listen?.();
-    return this.#unsubscribed;
+    if (!subscriber.closed) this.#listen?.();
+    return () => {
+      if (--this.#subscribers === 0) this.close(CloseCode.NORMAL);
+    };
   });
 
   /** `{ state, attempt, delay?, lastClose?, error? }`: the current value first, then each change; completes after `closed`. */
-  readonly status$: Observable<ClientStatus> = this.#watch(this.#statusWatchers, (s) => s.next(this.#status));
+  readonly status$: Observable<ClientStatus> = this.#status.asObservable();
 
   /** Emits once when the client has closed for good (not on reconnects), then completes; replayed. */
-  readonly close$: Observable<CloseInfo> = this.#watch(this.#closeWatchers, (s) => {
-    if (this.#closeInfo !== null) s.next(this.#closeInfo);
-  });
+  readonly close$: Observable<CloseInfo> = this.#closed.asObservable();
 
-  /** Frames refused or dropped, by the offline queue or by any connection (`FrameDroppedError('closed')` for those a dying connection never sent). */
-  readonly errors$: Observable<RxwsError> = this.#watch(this.#errorWatchers, () => {});
+  /**
+   * Frames refused or dropped, by the offline queue or by any connection, and
+   * frames offered after the end (`SocketClosedError`). It never errors and
+   * does not complete: frames offered to a closed client are reported here too.
+   */
+  readonly errors$: Observable<RxwsError> = this.#errors.asObservable();
 
-  /** `true` while frames go straight to an open connection, `false` while they queue. Current value first. */
-  readonly writable$: Observable<boolean> = this.#watch(this.#writableWatchers, (s) => s.next(this.#writable));
+  /** `true` while frames go straight to an open connection, `false` while they queue. Current value first; completes after the end. */
+  readonly writable$: Observable<boolean> = current(this.#writableSubject, () => this.#closeInfo === null && this.#writableNow());
 
   /** `'open'` while a connection is open, `'connecting'` between connections, `'closing'` after `close()`, then `'closed'`. */
   get state(): SocketState {
@@ -161,7 +155,7 @@ export class RxClient implements SocketLike {
 
   /** The current status (what `status$` last emitted). */
   get status(): ClientStatus {
-    return this.#status;
+    return this.#status.value;
   }
 
   /** The current connection, or `null` between connections and after the end. */
@@ -182,11 +176,13 @@ export class RxClient implements SocketLike {
   /** Counters over all connections, plus frames the offline queue refused or dropped. */
   get stats(): SocketStats {
     const now = this.#socket?.stats;
+    const p = this.#past;
     return {
-      received: this.#past.received + (now?.received ?? 0),
-      sent: this.#past.sent + (now?.sent ?? 0),
-      refused: this.#past.refused + (now?.refused ?? 0) + this.#refused,
-      dropped: this.#past.dropped + (now?.dropped ?? 0) + this.#dropped,
+      received: p.received + (now?.received ?? 0),
+      sent: p.sent + (now?.sent ?? 0),
+      refused: p.refused + (now?.refused ?? 0) + this.#refused,
+      dropped: p.dropped + (now?.dropped ?? 0) + this.#dropped,
+      discarded: p.discarded + (now?.discarded ?? 0) + this.#inbound.discarded,
     };
   }
 
@@ -230,10 +226,12 @@ export class RxClient implements SocketLike {
     validateClose(code, reason);
     if (this.#closeRequest !== null || this.#closeInfo !== null) return;
     this.#closeRequest = { code, reason };
-    this.#updateWritable();
     const socket = this.#socket;
     if (socket === null) this.#finish(undefined, undefined);
-    else if (socket.state === 'open') this.#closeOpen(socket);
+    else {
+      if (socket.state === 'open') this.#closeOpen(socket);
+      this.#notifyWritable();
+    }
   }
 
   /** Ends at once: no closing handshake, queued frames dropped (`close$` reports 1006 if a connection existed). */
@@ -243,16 +241,6 @@ export class RxClient implements SocketLike {
     const socket = this.#socket;
     if (socket === null) this.#finish(undefined, undefined);
     else socket.terminate();
-  }
-
-  /** A hot stream over `watchers`: `first` greets each subscriber; once closed it completes at once. */
-  #watch<T>(watchers: Fanout<T>, first: (s: { next(v: T): void }) => void): Observable<T> {
-    return new Observable<T>((subscriber) => {
-      first(subscriber);
-      if (this.#closeInfo === null) return watchers.add(subscriber);
-      subscriber.complete();
-      return undefined;
-    });
   }
 
   /** The connection to hand a frame to directly: open, and nothing queued ahead of the frame. */
@@ -265,22 +253,17 @@ export class RxClient implements SocketLike {
     if (this.#closeRequest !== null || this.#closeInfo !== null) return new SocketClosedError(this.#closeInfo);
     const invalid = invalidFrame(frame);
     if (invalid !== undefined) return invalid;
-    const refused = this.#offline.offer(frame);
-    this.#updateWritable();
+    const offered = this.#offline.offer(frame);
+    this.#notifyWritable();
     // 'dropped' is reported through the queue's onDrop; 'close' cannot happen (the policy is refused at connect()).
-    return typeof refused === 'string' ? undefined : refused;
-  }
-
-  #push(frame: Inbound): void {
-    if (this.#inbound.size > 0) this.#inbound.next(frame);
-    // Only frames of a connection that ended (or is closing) come here unwatched; keep up to inboundHold of them.
-    else if (this.#held.length < this.#config.inboundHold) this.#held.push(frame);
+    return typeof offered === 'string' ? undefined : offered;
   }
 
   #report(error: RxwsError): void {
-    if (error instanceof FrameDroppedError) this.#dropped += error.count;
-    else this.#refused++;
-    this.#errorWatchers.next(error);
+    if (error instanceof FrameDroppedError) {
+      if (error.why !== 'unread') this.#dropped += error.count;
+    } else this.#refused++;
+    this.#errors.next(error);
   }
 
   /** Opens the next connection and wires it to the client until it closes. */
@@ -295,17 +278,11 @@ export class RxClient implements SocketLike {
     const socket = new RxSocket(ws, this.#socketOptions);
     const connection = new Subscription();
     let listening = false;
-    let failure: unknown;
     let refusal: { status: number; body: Buffer[] } | null = null;
     const listen = () => {
       if (listening) return;
       listening = true;
-      connection.add(
-        socket.messages$.subscribe({
-          next: (frame) => this.#push(frame),
-          error: (error: unknown) => (failure = error),
-        }),
-      );
+      connection.add(socket.messages$.subscribe((frame) => this.#inbound.push(frame)));
     };
     const onOpen = () => this.#opened(socket);
     const onRefused = (req: ClientRequest, res: IncomingMessage) => {
@@ -318,13 +295,13 @@ export class RxClient implements SocketLike {
       ws.removeListener('open', onOpen);
       ws.removeListener('unexpected-response', onRefused);
     });
-    connection.add(socket.errors$.subscribe((error) => this.#errorWatchers.next(error)));
+    connection.add(socket.errors$.subscribe((error) => this.#errors.next(error)));
     connection.add(
       socket.writable$.subscribe((writable) => {
         this.#socketWritable = writable;
         // Until the client has said 'open' (status$ subscribers may send first), the queue waits.
-        if (writable && this.#status.state === 'open') this.#drain();
-        else this.#updateWritable();
+        if (writable && this.#status.value.state === 'open') this.#drain();
+        else this.#notifyWritable();
       }),
     );
     this.#socket = socket;
@@ -333,8 +310,9 @@ export class RxClient implements SocketLike {
     if (this.#subscribers > 0) listen();
     connection.add(
       socket.close$.subscribe((info) => {
-        listen(); // collects the failure, and frames held for a subscriber yet to come
-        const error = refusal !== null ? new HandshakeError(refusal.status, Buffer.concat(refusal.body).toString()) : failure;
+        // Frames this connection holds for a subscriber yet to come move to the client's hold.
+        listen();
+        const error = refusal !== null ? new HandshakeError(refusal.status, Buffer.concat(refusal.body).toString()) : failureOf(info);
         this.#lost(info, error);
       }),
     );
@@ -350,13 +328,15 @@ export class RxClient implements SocketLike {
   /** Sends the offline queue in order while the connection takes it; the rest waits for `writable$`. */
   #drain(): void {
     const socket = this.#socket;
-    while (this.#offline.length > 0 && this.#socketWritable && socket?.state === 'open') socket.next(this.#offline.shift());
-    this.#updateWritable();
+    while (this.#offline.length > 0 && this.#socketWritable && this.#closeRequest === null && socket?.state === 'open') {
+      socket.next(this.#offline.shift());
+    }
+    this.#notifyWritable();
   }
 
   #closeOpen(socket: RxSocket): void {
     // The socket's own queue takes what is left, under its outbound policy, ahead of the close frame.
-    while (this.#offline.length > 0) socket.next(this.#offline.shift());
+    while (this.#offline.length > 0 && socket.state === 'open') socket.next(this.#offline.shift());
     const { code, reason } = this.#closeRequest!;
     if (code === CloseCode.ABNORMAL) socket.terminate();
     else socket.close(code, reason);
@@ -368,7 +348,13 @@ export class RxClient implements SocketLike {
     if (socket !== null) {
       const s = socket.stats;
       const p = this.#past;
-      this.#past = { received: p.received + s.received, sent: p.sent + s.sent, refused: p.refused + s.refused, dropped: p.dropped + s.dropped };
+      this.#past = {
+        received: p.received + s.received,
+        sent: p.sent + s.sent,
+        refused: p.refused + s.refused,
+        dropped: p.dropped + s.dropped,
+        discarded: p.discarded + s.discarded,
+      };
     }
     this.#connection?.unsubscribe();
     this.#socket = this.#connection = this.#listen = null;
@@ -393,7 +379,7 @@ export class RxClient implements SocketLike {
       this.#timer = null;
       if (this.#closeInfo === null) this.#dial();
     }, delay);
-    this.#updateWritable();
+    this.#notifyWritable();
     this.#setStatus({ state: 'reconnecting', attempt, delay, ...outcome(info, error) });
   }
 
@@ -407,30 +393,61 @@ export class RxClient implements SocketLike {
     const code = request?.code ?? CloseCode.ABNORMAL;
     const closeInfo = (this.#closeInfo = info ?? { code, reason: request?.reason ?? '', wasClean: code !== CloseCode.ABNORMAL });
     const unsent = this.#offline.clear();
+    // Settled; now tell.
     if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
-    this.#updateWritable();
+    this.#notifyWritable();
+    this.#writableSubject.complete();
     this.#setStatus({ state: 'closed', attempt: this.#attempt, ...outcome(info, error) });
-    this.#failure = error;
+    this.#status.complete();
     this.#inbound.end(error);
-    this.#statusWatchers.end();
-    this.#errorWatchers.end();
-    this.#writableWatchers.end();
-    this.#closeWatchers.next(closeInfo);
-    this.#closeWatchers.end();
+    this.#closed.next(closeInfo);
+    this.#closed.complete();
   }
 
   #setStatus(status: ClientStatus): void {
-    this.#status = status;
-    this.#statusWatchers.next(status);
+    this.#status.next(status);
   }
 
-  #updateWritable(): void {
-    const writable =
-      this.#closeRequest === null && this.#socketWritable && this.#offline.length === 0 && this.#socket?.state === 'open';
-    if (writable === this.#writable) return;
-    this.#writable = writable;
-    this.#writableWatchers.next(writable);
+  #writableNow(): boolean {
+    return this.#closeRequest === null && this.#socketWritable && this.#offline.length === 0 && this.#socket?.state === 'open';
   }
+
+  /** Tells `writable$` the new value, once the state that makes it is settled. */
+  #notifyWritable(): void {
+    const writable = this.#closeInfo === null && this.#writableNow();
+    if (writable !== this.#writableSubject.value && !this.#writableSubject.closed) this.#writableSubject.next(writable);
+  }
+}
+
+/**
+ * The client's inbound hold: frames of connections that ended before anyone
+ * subscribed. Bounded by `inboundHold` frames: past it the oldest are
+ * discarded and reported (`FrameDroppedError('unread')` on `errors$`).
+ */
+class ClientInbound extends Held<Inbound> {
+  readonly #max: number;
+  readonly #report: (error: FrameDroppedError) => void;
+  discarded = 0;
+
+  constructor(max: number, report: (error: FrameDroppedError) => void) {
+    super();
+    this.#max = max;
+    this.#report = report;
+  }
+
+  protected override held(): void {
+    if (this.length <= this.#max) return;
+    this.forgetOldest();
+    this.discarded++;
+    this.#report(new FrameDroppedError('unread', 1));
+  }
+}
+
+/** What a connection's end means to the client: nothing after a normal close, else the error that explains it. */
+function failureOf(info: CloseInfo): RxwsError | undefined {
+  if (info.error instanceof HeartbeatTimeoutError) return info.error;
+  const normal = info.wasClean && (info.code === CloseCode.NORMAL || info.code === CloseCode.GOING_AWAY || info.code === CloseCode.NO_STATUS);
+  return normal ? undefined : new SocketCloseError(info, info.error === undefined ? undefined : { cause: info.error });
 }
 
 /** The `lastClose` and `error` of a status, without keys for what is unknown (statuses compare and print cleanly). */

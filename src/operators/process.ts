@@ -1,7 +1,5 @@
-import { from, Observable, Subscription, type ObservableInput } from 'rxjs';
-import { Pause } from '../constants';
+import { from, Observable, type ObservableInput, type Subscription } from 'rxjs';
 import { InvalidArgumentError } from '../errors';
-import type { Inbound } from '../socket/types';
 import { expectFunction, expectInteger, expectObject } from '../validation';
 
 /** Options of `socket.process()`. */
@@ -14,25 +12,27 @@ export interface ProcessOptions {
   readonly lowWaterMark?: number;
 }
 
-/** @internal What `processMessages` needs from a socket. */
-export interface Pausable {
-  readonly messages$: Observable<Inbound>;
-  pause(reason: Pause): void;
-  resume(reason: Pause): void;
+/** @internal A brake on the source: `pause()` asks it to stop producing, `resume()` to go on. Each is called in turn. */
+export interface Brake {
+  pause(): void;
+  resume(): void;
 }
 
 /**
- * @internal Runs `handler` for every inbound frame, at most `concurrency` at a
- * time, and stops reading from the peer while more than `highWaterMark`
- * frames wait (so TCP slows a fast peer instead of memory growing); reads
- * again at `lowWaterMark`. Every frame is handled exactly once, in arrival
- * order. Emits what the handlers emit; completes when the socket closed and
- * every frame was handled; errors if a handler or the socket errors.
+ * @internal Runs `handler` for every value of `source`, at most `concurrency`
+ * at a time, and applies `brake` while more than `highWaterMark` values wait
+ * (so TCP slows a fast peer instead of memory growing); releases it at
+ * `lowWaterMark`. Every value is handled exactly once, in arrival order, even
+ * when the source ends (completes or errors) with values still waiting. Emits
+ * what the handlers emit; completes once the source completed and every value
+ * was handled; errors when a handler fails (at once) or, after every value
+ * was handled, with the source's error.
  */
-export function processMessages<R>(
-  socket: Pausable,
-  handler: (frame: Inbound, index: number) => ObservableInput<R>,
-  options: ProcessOptions = {},
+export function processWith<T, R>(
+  source: Observable<T>,
+  handler: (value: T, index: number) => ObservableInput<R>,
+  options: ProcessOptions | undefined,
+  brake: Brake,
 ): Observable<R> {
   expectFunction('handler', handler);
   const o = expectObject('options', options);
@@ -44,31 +44,34 @@ export function processMessages<R>(
   }
 
   return new Observable<R>((subscriber) => {
-    const waiting: Inbound[] = [];
+    const waiting: T[] = [];
     let active = 0;
     let index = 0;
-    let paused = false;
+    let braking = false;
     let ended = false;
+    let failure: { error: unknown } | null = null;
     let starting = false;
 
     const settle = () => {
-      if (paused && waiting.length <= low) {
-        paused = false;
-        socket.resume(Pause.Backlog);
+      if (braking && waiting.length <= low) {
+        braking = false;
+        brake.resume();
       }
-      if (ended && active === 0 && waiting.length === 0) subscriber.complete();
+      if (!ended || active > 0 || waiting.length > 0) return;
+      if (failure !== null) subscriber.error(failure.error);
+      else subscriber.complete();
     };
-    // A loop, not recursion: a handler that completes synchronously must not grow the stack per frame.
+    // A loop, not recursion: a handler that completes synchronously must not grow the stack per value.
     const start = () => {
       if (starting) return;
       starting = true;
       while (active < concurrency && waiting.length > 0 && !subscriber.closed) {
-        const frame = waiting.shift()!;
+        const value = waiting.shift()!;
         active++;
         let work: Observable<R>;
         try {
           // A handler that throws, or returns nothing from() can take, fails this pipeline, not the process.
-          work = from(handler(frame, index++));
+          work = from(handler(value, index++));
         } catch (err) {
           starting = false;
           subscriber.error(err);
@@ -77,7 +80,7 @@ export function processMessages<R>(
         let inner: Subscription | undefined;
         let done = false;
         inner = work.subscribe({
-          next: (value) => subscriber.next(value),
+          next: (result) => subscriber.next(result),
           error: (err: unknown) => subscriber.error(err),
           complete: () => {
             done = true;
@@ -88,23 +91,26 @@ export function processMessages<R>(
           },
         });
         if (!done) subscriber.add(inner);
-        else inner = undefined;
       }
       starting = false;
       settle();
     };
 
     subscriber.add(
-      socket.messages$.subscribe({
-        next: (frame) => {
-          waiting.push(frame);
-          if (!paused && waiting.length >= high) {
-            paused = true;
-            socket.pause(Pause.Backlog);
+      source.subscribe({
+        next: (value) => {
+          waiting.push(value);
+          if (!braking && waiting.length >= high) {
+            braking = true;
+            brake.pause();
           }
           start();
         },
-        error: (err: unknown) => subscriber.error(err),
+        error: (error: unknown) => {
+          ended = true;
+          failure = { error };
+          settle();
+        },
         complete: () => {
           ended = true;
           settle();
@@ -112,7 +118,10 @@ export function processMessages<R>(
       }),
     );
     return () => {
-      if (paused) socket.resume(Pause.Backlog);
+      if (braking) {
+        braking = false;
+        brake.resume();
+      }
     };
   });
 }

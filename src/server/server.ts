@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, TimeoutError, type SchedulerLike, type Subscription } from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, Defaults } from '../constants';
-import { Fanout } from '../socket/fanout';
+import { Held } from '../socket/held';
 import { describe, InvalidArgumentError } from '../errors';
 import { resolveOutbound, type OutboundOptions } from '../socket/outbound';
 import { resolveHeartbeat, type HeartbeatOptions } from '../socket/heartbeat';
@@ -117,9 +117,8 @@ export class RxServer<A = undefined> {
   readonly #log: (line: string) => void;
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head);
   readonly #onConnection = (ws: WebSocket, request: IncomingMessage) => this.#accept(ws, request, undefined as A);
-  readonly #subscribers = new Fanout<RxSocket<A>>();
-  #ended = false;
-  #held: RxSocket<A>[] = [];
+  // Typed without A, which would make RxServer<A> invariant in A for no gain: connections$ gives A back.
+  readonly #accepted = new Held<RxSocket<unknown>>();
   #closed: Promise<void> | null = null;
   #onEmpty: (() => void) | null = null;
   #failure: Error | null = null;
@@ -156,7 +155,6 @@ export class RxServer<A = undefined> {
       onClose: (socket) => this.#release(socket as RxSocket<A>),
       rateLimit: resolveRate(o.rateLimit, o.scheduler) ?? undefined,
       log: o.log,
-      answerPings: o.wss === undefined, // an adopted wss keeps its own autoPong
       outbound: resolveOutbound(o.outbound),
       inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
     };
@@ -196,8 +194,9 @@ export class RxServer<A = undefined> {
       clientTracking: false,
       maxPayload,
       maxFragments: Math.ceil(maxPayload / Defaults.minFragmentBytes),
-      autoPong: false, // RxSocket answers pings, and closes 1008 on a flood instead of ws's bare terminate
       closeTimeout: this.#closeTimeout,
+      // ws answers pings (autoPong); RxSocket closes with 1008 past Defaults.pingsPerSecond, well before ws's bare terminate.
+      maxPendingAutoPongs: 2 * Defaults.pingsPerSecond,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     if (o.server !== undefined) {
       this.#owned = false;
@@ -225,16 +224,9 @@ export class RxServer<A = undefined> {
    * Every accepted connection, as it opens. Hot; sockets accepted while it has
    * no subscriber are held for the first one. Completes after `close()`.
    */
-  readonly connections$: Observable<RxSocket<A>> = new Observable<RxSocket<A>>((subscriber) => {
-    // Hand over what was held; if the subscriber leaves half-way (take(1)), the rest waits for the next one.
-    const held = this.#held;
-    let i = 0;
-    while (i < held.length && !subscriber.closed) subscriber.next(held[i++]!);
-    held.splice(0, i);
-    if (this.#failure !== null) subscriber.error(this.#failure);
-    else if (this.#ended) subscriber.complete();
-    return subscriber.closed ? undefined : this.#subscribers.add(subscriber);
-  });
+  get connections$(): Observable<RxSocket<A>> {
+    return this.#accepted.stream as Observable<RxSocket<A>>;
+  }
 
   /** The open sockets. */
   get sockets(): ReadonlySet<RxSocket<A>> {
@@ -280,8 +272,7 @@ export class RxServer<A = undefined> {
       if (http !== undefined && 'closeAllConnections' in http) http.closeAllConnections();
       await httpClosed;
     }
-    this.#ended = true;
-    this.#subscribers.end();
+    this.#accepted.end();
   }
 
   /** Waits until every socket has closed, terminating the rest at the deadline. */
@@ -422,7 +413,6 @@ export class RxServer<A = undefined> {
       inboundHold: shared.inboundHold,
       rateLimit: shared.rateLimit,
       log: shared.log,
-      answerPings: shared.answerPings,
       onClose: shared.onClose,
       url: request.url,
       auth,
@@ -434,17 +424,13 @@ export class RxServer<A = undefined> {
     this.#sockets.add(socket);
     if (perAddress) tally(this.#perAddress, options.remoteAddress!, 1);
     if (this.#closed !== null) socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
-    if (this.#subscribers.size === 0) this.#held.push(socket);
-    else this.#subscribers.next(socket);
+    this.#accepted.push(socket as RxSocket<unknown>);
   }
 
   /** Bookkeeping when a socket has closed: one function for all sockets instead of a subscription each. */
   #release(socket: RxSocket<A>): void {
     if (!this.#sockets.delete(socket)) return;
-    if (this.#held.length > 0) {
-      const at = this.#held.indexOf(socket);
-      if (at >= 0) this.#held.splice(at, 1);
-    }
+    this.#accepted.forget(socket as RxSocket<unknown>);
     if (this.#limitedPerAddress) tally(this.#perAddress, socket.remoteAddress ?? '', -1);
     const info = socket.closeInfo!;
     if (!info.wasClean) {
@@ -455,7 +441,7 @@ export class RxServer<A = undefined> {
 
   #fail(err: Error): void {
     this.#failure = err;
-    this.#subscribers.end(err);
+    this.#accepted.end(err);
   }
 }
 

@@ -1,5 +1,6 @@
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
-import { MAX_TIMER_DELAY } from '../operators/heartbeat';
+import type { HeartbeatTimeoutError } from '../errors';
+import { HeartbeatState, MAX_TIMER_DELAY } from '../operators/heartbeat';
 import { expectInteger, expectObject, expectOneOf, expectScheduler } from '../validation';
 
 /** Protocol-level heartbeat of a socket: ping frames, and termination of a peer that stopped answering. */
@@ -108,5 +109,81 @@ export class HeartbeatMonitor {
     this.#timer?.unsubscribe();
     this.#timer = null;
     HeartbeatMonitor.#running.delete(this);
+  }
+}
+
+/** @internal What a socket's heartbeat needs of its socket. */
+export interface BeatHost {
+  /** Sends a ping to the peer (and listens for pongs from the first one on). */
+  ping(first: boolean): void;
+  /** Ends the connection: the peer is gone. */
+  heartbeatTimeout(error: HeartbeatTimeoutError): void;
+  /** How many times a congested socket drained (the peer reads our bytes). */
+  readonly drains: number;
+  /**
+   * Why the socket does not read right now: `'own'` for a reason of its own
+   * that ends by itself (the rate limit), `'unread'` because nobody takes its
+   * frames (hold full, `process()` backlog), `null` when it reads (or only
+   * waits on the peer to read ours).
+   */
+  readonly pausedFor: 'own' | 'unread' | null;
+}
+
+/**
+ * @internal One socket's heartbeat: driven by the shared monitor's tick, it
+ * pings a quiet peer and gives it up when a ping goes unanswered. Signs of
+ * life are pongs, and (with `life: 'any'`) frames and pings; while congested,
+ * the peer draining our bytes counts too. A pause of the socket's own making
+ * hides pongs, so it counts as life: the rate limit's ends by itself; one
+ * because nobody reads is excused for 3 × (interval + timeout), then the
+ * socket is pinged and judged like any other.
+ */
+export class SocketHeartbeat implements HeartbeatMember {
+  readonly #host: BeatHost;
+  readonly #config: ResolvedHeartbeat;
+  readonly #state: HeartbeatState;
+  #frame = false;
+  #pong = false;
+  #drainsSeen = 0;
+  #unreadSince = -1;
+
+  constructor(host: BeatHost, config: ResolvedHeartbeat) {
+    this.#host = host;
+    this.#config = config;
+    this.#state = new HeartbeatState(config.scheduler.now());
+    HeartbeatMonitor.for(config).add(this);
+  }
+
+  /** A data frame or a ping arrived. */
+  frame(): void {
+    this.#frame = true;
+  }
+
+  /** A pong arrived. */
+  pong(): void {
+    this.#pong = true;
+  }
+
+  /** Leaves the monitor. */
+  stop(): void {
+    HeartbeatMonitor.for(this.#config).delete(this);
+  }
+
+  beat(now: number): void {
+    const { interval, timeout, life } = this.#config;
+    const host = this.#host;
+    const paused = host.pausedFor;
+    if (paused !== 'unread') this.#unreadSince = -1;
+    else if (this.#unreadSince < 0) this.#unreadSince = now;
+    const excused = paused === 'own' || (paused === 'unread' && now - this.#unreadSince < 3 * (interval + timeout));
+    const drains = host.drains;
+    if (this.#pong || (this.#frame && life === 'any') || drains !== this.#drainsSeen || excused) {
+      this.#frame = this.#pong = false;
+      this.#drainsSeen = drains;
+      this.#state.life(now);
+    }
+    const due = this.#state.step(now, interval, timeout);
+    if (due === 'ping') host.ping(this.#state.pings === 1);
+    else if (due === 'timeout') host.heartbeatTimeout(this.#state.error(timeout));
   }
 }

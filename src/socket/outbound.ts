@@ -1,29 +1,41 @@
 import type { Socket } from 'node:net';
-import { WebSocket } from 'ws';
-import type { OutboundPolicy, RxwsError } from '../errors';
+import type { WebSocket } from 'ws';
+import type { FrameDroppedError, OutboundPolicy, RxwsError } from '../errors';
+import { expectBoolean, expectInteger, expectObject, expectOneOf } from '../validation';
 import { PreparedFrame } from './prepared';
 import { FrameQueue } from './queue';
 import type { Outbound } from './types';
-import { expectBoolean, expectInteger, expectObject, expectOneOf } from '../validation';
+import { acceptsPreparedFrame, rawSocket } from './ws-internals';
 
 /** Outbound flow control for one socket. */
 export interface OutboundOptions {
   /**
-   * What to do with a frame that does not fit in the queue:
-   * - `buffer`: refuse it with `BackpressureError`; and while anything is
-   *   queued, stop reading from the peer, so request/response traffic (an
-   *   echo) slows the peer through TCP instead of queueing.
-   * - `error`: refuse it with `BackpressureError`; inbound is not touched.
-   * - `drop-oldest`: discard the oldest queued frames to make room.
-   * - `drop-newest`: discard this frame.
+   * What to do with a frame that does not fit in the queue (the peer reads
+   * slower than you write):
+   * - `error`: refuse it with `BackpressureError` (`next()` reports it on
+   *   `errors$`, `send()` throws it);
+   * - `drop-oldest`: discard the oldest queued frames to make room (reported);
+   * - `drop-newest`: discard this frame (reported);
    * - `close`: discard the queue and close with 1013 (`TRY_AGAIN_LATER`).
-   * @default 'buffer'
+   *
+   * A frame larger than `maxBytes` is queued when the queue is empty, so no
+   * frame size is refused outright.
+   * @default 'error'
    */
   readonly policy?: OutboundPolicy;
   /** Bytes the queue may hold while the socket is congested. @default 1048576 (1 MiB) */
   readonly maxBytes?: number;
   /** Frames the queue may hold while the socket is congested. @default 1024 */
   readonly maxMessages?: number;
+  /**
+   * Stop reading from the peer while frames wait in the queue, so that
+   * traffic whose output is its input (an echo, a request/response protocol)
+   * slows the peer through TCP instead of filling the queue. Off by default:
+   * two peers that both stop reading while they cannot write can wait on
+   * each other for ever.
+   * @default false
+   */
+  readonly pauseReading?: boolean;
   /**
    * Hand every frame written in one tick to the kernel in one write (the TCP
    * socket is corked until the end of the tick). Many small frames then cost
@@ -33,66 +45,70 @@ export interface OutboundOptions {
   readonly batchWrites?: boolean;
 }
 
-/** Validated outbound options. */
+/** @internal Validated outbound options. */
 export interface ResolvedOutbound {
   readonly policy: OutboundPolicy;
   readonly maxBytes: number;
   readonly maxMessages: number;
+  readonly pauseReading: boolean;
   readonly batchWrites: boolean;
 }
 
-export const OUTBOUND_POLICIES: readonly OutboundPolicy[] = ['buffer', 'drop-oldest', 'drop-newest', 'close', 'error'];
+/** @internal */
+export const OUTBOUND_POLICIES: readonly OutboundPolicy[] = ['error', 'drop-oldest', 'drop-newest', 'close'];
 
+/** @internal */
 export const DEFAULT_OUTBOUND: ResolvedOutbound = Object.freeze({
-  policy: 'buffer',
+  policy: 'error',
   maxBytes: 1024 * 1024,
   maxMessages: 1024,
+  pauseReading: false,
   batchWrites: true,
 });
 
+/** `WebSocket.OPEN`. */
+const OPEN = 1;
+
 const resolved = new WeakSet<object>([DEFAULT_OUTBOUND]);
 
-/** Validates outbound options once (per server or socket), not per frame. */
-export function resolveOutbound(options: OutboundOptions | undefined): ResolvedOutbound {
+/** @internal Validates outbound options once (per server or socket), not per frame. */
+export function resolveOutbound(options: OutboundOptions | undefined, name = 'outbound'): ResolvedOutbound {
   if (options === undefined) return DEFAULT_OUTBOUND;
   if (resolved.has(options)) return options as ResolvedOutbound;
-  const o = expectObject('outbound', options);
+  const o = expectObject(name, options);
   const limits: ResolvedOutbound = Object.freeze({
-    policy: o.policy === undefined ? DEFAULT_OUTBOUND.policy : expectOneOf('outbound.policy', o.policy, OUTBOUND_POLICIES),
-    maxBytes: o.maxBytes === undefined ? DEFAULT_OUTBOUND.maxBytes : expectInteger('outbound.maxBytes', o.maxBytes, 1),
-    maxMessages:
-      o.maxMessages === undefined ? DEFAULT_OUTBOUND.maxMessages : expectInteger('outbound.maxMessages', o.maxMessages, 1),
-    batchWrites: o.batchWrites === undefined ? DEFAULT_OUTBOUND.batchWrites : expectBoolean('outbound.batchWrites', o.batchWrites),
+    policy: o.policy === undefined ? DEFAULT_OUTBOUND.policy : expectOneOf(`${name}.policy`, o.policy, OUTBOUND_POLICIES),
+    maxBytes: o.maxBytes === undefined ? DEFAULT_OUTBOUND.maxBytes : expectInteger(`${name}.maxBytes`, o.maxBytes, 1),
+    maxMessages: o.maxMessages === undefined ? DEFAULT_OUTBOUND.maxMessages : expectInteger(`${name}.maxMessages`, o.maxMessages, 1),
+    pauseReading: o.pauseReading === undefined ? DEFAULT_OUTBOUND.pauseReading : expectBoolean(`${name}.pauseReading`, o.pauseReading),
+    batchWrites: o.batchWrites === undefined ? DEFAULT_OUTBOUND.batchWrites : expectBoolean(`${name}.batchWrites`, o.batchWrites),
   });
   resolved.add(limits);
   return limits;
 }
 
-/**
- * What the channel tells its socket. One host object serves every socket
- * (it gets the socket as `owner`), so a socket costs no closures here.
- */
-export interface OutboundHost<O> {
-  /** A frame was not sent (dropped by policy, or left over at the end). */
-  report(owner: O, error: RxwsError): void;
-  /** The queue went from empty to non-empty (`true`) or back (`false`). */
-  congestion(owner: O, congested: boolean): void;
-  /** The `close` policy fired. */
-  overflow(owner: O): void;
+/** @internal What an outbound channel tells its socket. */
+export interface OutboundHost {
+  /** Frames were discarded by the policy: report them. */
+  outboundDropped(error: FrameDroppedError): void;
+  /** The queue went from empty to non-empty or back: re-derive reading and `writable$`. */
+  congestionChanged(): void;
+  /** The `close` policy fired (the queue is already discarded and reported). */
+  outboundOverflow(): void;
 }
 
 /**
- * Writes frames to a `ws` socket. While the TCP socket accepts data, frames go
- * straight through, and the socket is corked until the end of the tick so a
- * burst leaves in one write. When it reports backpressure
- * (`writableNeedDrain`), frames wait in a bounded queue until `'drain'`.
+ * @internal Writes a socket's frames to its `ws`. While the TCP socket takes
+ * data, frames go straight through (corked until the end of the tick, so a
+ * burst leaves in one write). While it reports backpressure
+ * (`writableNeedDrain`), or before the socket opens, frames wait in a bounded
+ * queue and go out in order on `'drain'`.
  */
-export class OutboundChannel<O = unknown> {
+export class OutboundChannel {
   static readonly #toUncork: OutboundChannel[] = [];
 
   readonly #ws: WebSocket;
-  readonly #host: OutboundHost<O>;
-  readonly #owner: O;
+  readonly #host: OutboundHost;
   readonly #limits: ResolvedOutbound;
   // Made on first congestion: most sockets never need one.
   #queue: FrameQueue | null = null;
@@ -102,22 +118,26 @@ export class OutboundChannel<O = unknown> {
   #onDrain: (() => void) | null = null;
   #drains = 0;
 
-  constructor(ws: WebSocket, owner: O, host: OutboundHost<O>, limits: ResolvedOutbound) {
+  constructor(ws: WebSocket, host: OutboundHost, limits: ResolvedOutbound) {
     this.#ws = ws;
-    this.#owner = owner;
     this.#host = host;
     this.#limits = limits;
     this.#corked = !limits.batchWrites;
   }
 
-  /** Frames waiting in the queue. */
-  get queuedMessages(): number {
-    return this.#queue?.length ?? 0;
+  /** Whether frames wait in the queue. */
+  get congested(): boolean {
+    return this.#queue !== null && this.#queue.length > 0;
   }
 
   /** Bytes waiting in the queue (not yet handed to `ws`). */
   get queuedBytes(): number {
     return this.#queue?.bytes ?? 0;
+  }
+
+  /** Frames waiting in the queue. */
+  get queuedMessages(): number {
+    return this.#queue?.length ?? 0;
   }
 
   /** How many times the congested socket drained: progress means the peer is reading. */
@@ -126,56 +146,50 @@ export class OutboundChannel<O = unknown> {
   }
 
   /** The socket is open: frames queued before now go out first. */
-  open(raw: Socket): void {
-    this.#raw = raw;
-    const ws = this.#ws as WebSocket & { _isServer?: boolean };
-    this.#prepared = ws.extensions === '' && ws._isServer !== false;
-    if (this.#onDrain !== null) raw.on('drain', this.#onDrain);
-    if (this.queuedMessages > 0) this.#flush();
+  open(): void {
+    const raw = (this.#raw = rawSocket(this.#ws));
+    if (this.#onDrain !== null) raw?.on('drain', this.#onDrain);
+    if (this.congested) this.#flush();
   }
 
-  /**
-   * Sends or queues `frame`: returns `undefined` when it was taken, the error
-   * when it was refused, `null` when the policy dropped it (reported to the
-   * host already).
-   */
+  /** Sends or queues `frame`: `undefined` when taken, the error when refused, `null` when the policy dropped it (reported). */
   write(frame: Outbound): RxwsError | null | undefined {
     const raw = this.#raw;
-    const queue = this.#queue;
-    if (raw !== null && (queue === null || queue.length === 0) && !raw.writableNeedDrain) {
+    if (raw !== null && !this.congested && !raw.writableNeedDrain) {
       this.#send(raw, frame);
       return undefined;
     }
-    const q = queue ?? (this.#queue = new FrameQueue(this.#limits, (error) => this.#host.report(this.#owner, error)));
-    const wasEmpty = q.length === 0;
-    const result = q.offer(frame);
+    const queue = (this.#queue ??= new FrameQueue(this.#limits, (error) => this.#host.outboundDropped(error)));
+    const wasEmpty = queue.length === 0;
+    const result = queue.offer(frame);
+    if (result === 'queued') {
+      if (wasEmpty) {
+        this.#attach();
+        this.#host.congestionChanged();
+      }
+      return undefined;
+    }
     if (result === 'close') {
       this.#settle();
-      this.#host.overflow(this.#owner);
+      this.#host.outboundOverflow();
       return null;
     }
-    if (result === 'dropped') return null;
-    if (result === undefined && wasEmpty && q.length > 0) {
-      this.#attach();
-      this.#host.congestion(this.#owner, true);
-    }
-    return result;
+    return result === 'dropped' ? null : result;
   }
 
-  /** Hands every queued frame to `ws` now (before a close frame). */
+  /** Hands every queued frame to `ws` now (before a close frame); `ws` must be open. */
   flushAll(): void {
     const raw = this.#raw;
     const queue = this.#queue;
-    // Once ws is CLOSING it would drop them without a word: they stay queued and are reported at the end.
-    if (raw === null || queue === null || this.#ws.readyState !== WebSocket.OPEN) return;
+    if (raw === null || queue === null || this.#ws.readyState !== OPEN) return;
     while (queue.length > 0) this.#send(raw, queue.shift());
     this.#settle();
   }
 
-  /** Forgets the queue and detaches; returns how many frames were never sent. */
-  dispose(): number {
+  /** Detaches and returns the frames never handed to `ws`, oldest first. */
+  takeUnsent(): Outbound[] {
     this.#detach();
-    return this.#queue?.clear() ?? 0;
+    return this.#queue?.takeAll() ?? [];
   }
 
   #send(raw: Socket, frame: Outbound): void {
@@ -185,12 +199,9 @@ export class OutboundChannel<O = unknown> {
       if (OutboundChannel.#toUncork.push(this) === 1) process.nextTick(OutboundChannel.#uncorkAll);
     }
     if (!(frame instanceof PreparedFrame)) this.#ws.send(frame);
-    else if (this.#prepared) raw.write(frame.bytes);
+    else if (acceptsPreparedFrame(this.#ws)) raw.write(frame.bytes);
     else this.#ws.send(frame.payload, { binary: frame.binary });
   }
-
-  /** Whether prepared frames can go to the TCP socket as they are: a server socket without extensions (known at open). */
-  #prepared = false;
 
   static #uncorkAll(this: void): void {
     const list = OutboundChannel.#toUncork;
@@ -206,17 +217,17 @@ export class OutboundChannel<O = unknown> {
   #flush(): void {
     const raw = this.#raw;
     const queue = this.#queue;
-    if (raw === null || queue === null || this.#ws.readyState !== WebSocket.OPEN) return;
+    // Once ws is closing it would drop frames without a word: they stay queued and are reported at the end.
+    if (raw === null || queue === null || this.#ws.readyState !== OPEN) return;
     while (queue.length > 0 && !raw.writableNeedDrain) this.#send(raw, queue.shift());
     this.#settle();
   }
 
-  /** After the queue shrank: when empty, stop watching and say so. */
+  /** After the queue shrank: once empty, stop watching and say so. */
   #settle(): void {
-    if (this.queuedMessages === 0 && this.#onDrain !== null) {
-      this.#detach();
-      this.#host.congestion(this.#owner, false);
-    }
+    if (this.#onDrain === null || this.congested) return;
+    this.#detach();
+    this.#host.congestionChanged();
   }
 
   #attach(): void {

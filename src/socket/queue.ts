@@ -1,21 +1,34 @@
-import { BackpressureError, FrameDroppedError } from '../errors';
-import type { ResolvedOutbound } from './outbound';
+import { BackpressureError, FrameDroppedError, type OutboundPolicy } from '../errors';
+import { PreparedFrame } from './prepared';
 import type { Outbound } from './types';
+
+/** @internal The bounds and overflow policy of a {@link FrameQueue}. */
+export interface QueueLimits {
+  readonly policy: OutboundPolicy;
+  readonly maxBytes: number;
+  readonly maxMessages: number;
+}
+
+/** @internal What `offer()` did with a frame. */
+export type Offered = 'queued' | 'dropped' | 'close' | BackpressureError;
 
 /**
  * @internal A FIFO of frames bounded by bytes and by count, applying the
- * outbound policy when a frame does not fit. Shared by a socket's congestion
- * queue and the client's offline queue.
+ * overflow policy to a frame that does not fit. A frame larger than the whole
+ * byte bound is taken when the queue is empty (alone it would never fit, and
+ * refusing it would lose every frame of that size), so the queue holds at most
+ * `maxBytes` plus one frame. Shared by a socket's congestion queue and the
+ * client's offline queue.
  */
 export class FrameQueue {
-  readonly #limits: ResolvedOutbound;
+  readonly #limits: QueueLimits;
   readonly #onDrop: (error: FrameDroppedError) => void;
   #frames: Outbound[] = [];
   #sizes: number[] = [];
   #head = 0;
   #bytes = 0;
 
-  constructor(limits: ResolvedOutbound, onDrop: (error: FrameDroppedError) => void) {
+  constructor(limits: QueueLimits, onDrop: (error: FrameDroppedError) => void) {
     this.#limits = limits;
     this.#onDrop = onDrop;
   }
@@ -31,28 +44,23 @@ export class FrameQueue {
   }
 
   /**
-   * Queues `frame`, or applies the policy when it does not fit: returns the
-   * `BackpressureError` that refuses it (`buffer`, `error`), `'close'` when
-   * the queue (and it) was discarded for the `close` policy, `'dropped'` when
-   * the policy discarded it (reported through `onDrop`), else `undefined`:
-   * queued.
+   * Queues `frame`, or applies the policy when it does not fit:
+   * `'queued'`; `'dropped'` when the policy discarded it (`drop-newest`,
+   * reported through `onDrop`); `'close'` when the queue and the frame were
+   * discarded for the `close` policy (reported); or the `BackpressureError`
+   * that refuses it (`error`). `drop-oldest` discards (and reports) older
+   * frames until this one fits.
    */
-  offer(frame: Outbound): BackpressureError | 'close' | 'dropped' | undefined {
-    const size = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
-    const { policy, maxBytes } = this.#limits;
+  offer(frame: Outbound): Offered {
+    const size = byteLength(frame);
     if (!this.#fits(size)) {
-      switch (policy) {
+      switch (this.#limits.policy) {
         case 'drop-newest':
           this.#onDrop(new FrameDroppedError('drop-newest', 1));
           return 'dropped';
         case 'drop-oldest': {
-          if (size > maxBytes) {
-            // It could never fit: dropping the queue for it would lose frames for nothing.
-            this.#onDrop(new FrameDroppedError('drop-oldest', 1));
-            return 'dropped';
-          }
           let dropped = 0;
-          while (this.length > 0 && !this.#fits(size)) {
+          while (!this.#fits(size)) {
             this.shift();
             dropped++;
           }
@@ -63,23 +71,32 @@ export class FrameQueue {
           this.#onDrop(new FrameDroppedError('close', this.clear() + 1));
           return 'close';
         default:
-          return new BackpressureError(policy, { bytes: this.#bytes, messages: this.length });
+          return new BackpressureError(this.#limits.policy, { bytes: this.#bytes, messages: this.length });
       }
     }
     this.#frames.push(frame);
     this.#sizes.push(size);
     this.#bytes += size;
-    return undefined;
+    return 'queued';
   }
 
-  #fits(size: number): boolean {
-    return this.length < this.#limits.maxMessages && this.#bytes + size <= this.#limits.maxBytes;
+  /**
+   * Puts frames back at the head, in their order, whatever the bounds (they
+   * were accepted once already: a client's frames that a connection never
+   * sent). The queue may then hold up to the other queue's bound more.
+   */
+  requeue(frames: readonly Outbound[]): void {
+    if (frames.length === 0) return;
+    const rest = this.takeAll();
+    for (const frame of frames) this.#append(frame);
+    for (const frame of rest) this.#append(frame);
   }
 
   /** Takes the oldest frame; the queue must not be empty. */
   shift(): Outbound {
     const frame = this.#frames[this.#head]!;
     this.#bytes -= this.#sizes[this.#head]!;
+    this.#frames[this.#head] = undefined as unknown as Outbound;
     this.#head++;
     if (this.#head === this.#frames.length) this.clear();
     else if (this.#head >= 1024 && this.#head * 2 >= this.#frames.length) {
@@ -91,6 +108,13 @@ export class FrameQueue {
     return frame;
   }
 
+  /** Empties the queue and returns its frames, oldest first. */
+  takeAll(): Outbound[] {
+    const frames = this.#frames.slice(this.#head);
+    this.clear();
+    return frames;
+  }
+
   /** Empties the queue; returns how many frames it held. */
   clear(): number {
     const n = this.length;
@@ -100,4 +124,23 @@ export class FrameQueue {
     this.#bytes = 0;
     return n;
   }
+
+  #fits(size: number): boolean {
+    const n = this.length;
+    return n === 0 || (n < this.#limits.maxMessages && this.#bytes + size <= this.#limits.maxBytes);
+  }
+
+  #append(frame: Outbound): void {
+    const size = byteLength(frame);
+    this.#frames.push(frame);
+    this.#sizes.push(size);
+    this.#bytes += size;
+  }
+}
+
+/** Bytes of an outbound frame's payload (a prepared frame: what it puts on the wire). */
+export function byteLength(frame: Outbound): number {
+  if (typeof frame === 'string') return Buffer.byteLength(frame);
+  if (frame instanceof PreparedFrame) return frame.byteLength;
+  return frame.byteLength;
 }

@@ -1,5 +1,6 @@
-import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { InvalidArgumentError } from '../errors';
+import type { Inbound } from '../types';
 import { expectInteger, expectObject, expectOneOf, expectScheduler } from '../validation';
 
 /** Inbound rate limit per socket. */
@@ -10,8 +11,9 @@ export interface RateLimitOptions {
   readonly bytes?: number;
   /**
    * What to do with a peer over the limit: `'close'` it with 1008
-   * (`POLICY_VIOLATION`), or `'pause'`: stop reading until the budget has
-   * refilled, so the excess is delayed by TCP, never lost.
+   * (`POLICY_VIOLATION`: the frame over the budget and every frame after it
+   * are discarded, counted in `stats.discarded`), or `'pause'`: stop reading
+   * until the budget has refilled, so the excess is delayed by TCP, never lost.
    * @default 'close'
    */
   readonly policy?: 'close' | 'pause';
@@ -47,31 +49,47 @@ export function resolveRate(options: RateLimitOptions | ResolvedRate | undefined
   return rate;
 }
 
+/** @internal What a rate limiter tells its socket. */
+export interface RateHost {
+  /** A frame within the budget: deliver it. */
+  rateDeliver(frame: Inbound): void;
+  /** Over the budget with the `close` policy. */
+  rateExceeded(): void;
+  /** Frames started or stopped waiting for budget: re-derive whether to read. */
+  holdChanged(): void;
+}
+
 /**
- * @internal Token buckets for one socket: each holds one second's worth and
- * refills continuously, so a peer may burst a second's budget and then keeps
- * to the rate. A frame larger than a whole second of bytes needs a full
- * bucket, and empties it.
+ * @internal Token buckets for messages and bytes, each holding one second's
+ * worth and refilling continuously, so a peer may burst a second's budget and
+ * then keeps to the rate. A frame larger than a whole second of bytes needs a
+ * full bucket, and empties it.
  */
-export class RateBucket {
-  readonly #rate: ResolvedRate;
+export class TokenBucket {
+  readonly #rate: { readonly messages: number; readonly bytes: number };
+  readonly #scheduler: SchedulerLike;
   #messages: number;
   #bytes: number;
   #at: number;
 
-  constructor(rate: ResolvedRate) {
-    this.#rate = rate;
-    this.#messages = rate.messages;
-    this.#bytes = rate.bytes;
-    this.#at = rate.scheduler.now();
+  /** `messages` and `bytes` per second (`Infinity`: no limit). */
+  constructor(messages: number, bytes: number, scheduler: SchedulerLike) {
+    this.#rate = { messages, bytes };
+    this.#scheduler = scheduler;
+    this.#messages = messages;
+    this.#bytes = bytes;
+    this.#at = scheduler.now();
   }
 
-  /** Takes one frame of `size` bytes if the budget allows: returns 0 when taken, else the ms until it will be. */
+  /** Takes one message of `size` bytes if the budget allows: returns 0 when taken, else the ms until it will be. */
   take(size: number): number {
     this.#refill();
     const { messages, bytes } = this.#rate;
     const cost = Math.min(size, bytes);
-    const wait = Math.max(this.#messages >= 1 ? 0 : ((1 - this.#messages) / messages) * 1000, this.#bytes >= cost ? 0 : ((cost - this.#bytes) / bytes) * 1000);
+    const wait = Math.max(
+      this.#messages >= 1 ? 0 : ((1 - this.#messages) / messages) * 1000,
+      this.#bytes >= cost ? 0 : ((cost - this.#bytes) / bytes) * 1000,
+    );
     if (wait > 0) return Math.ceil(wait);
     this.#messages -= 1;
     this.#bytes -= cost;
@@ -79,11 +97,91 @@ export class RateBucket {
   }
 
   #refill(): void {
-    const now = this.#rate.scheduler.now();
+    const now = this.#scheduler.now();
     const seconds = (now - this.#at) / 1000;
     this.#at = now;
     const { messages, bytes } = this.#rate;
     if (messages !== Infinity) this.#messages = Math.min(messages, this.#messages + seconds * messages);
     if (bytes !== Infinity) this.#bytes = Math.min(bytes, this.#bytes + seconds * bytes);
   }
+}
+
+/**
+ * @internal One socket's inbound rate limit (a {@link TokenBucket}). Over the budget, the
+ * `pause` policy holds the frame (and every frame after it, in order) and
+ * releases them as the budget refills; `close` tells the host.
+ */
+export class RateLimiter {
+  readonly #rate: ResolvedRate;
+  readonly #host: RateHost;
+  readonly #bucket: TokenBucket;
+  /** Frames waiting for budget, as [frame, size, frame, size, …]. */
+  #held: (Inbound | number)[] | null = null;
+  #timer: Subscription | null = null;
+
+  constructor(rate: ResolvedRate, host: RateHost) {
+    this.#rate = rate;
+    this.#host = host;
+    this.#bucket = new TokenBucket(rate.messages, rate.bytes, rate.scheduler);
+  }
+
+  /** Whether frames wait for budget (the socket should not read). */
+  get holding(): boolean {
+    return this.#held !== null;
+  }
+
+  /** A data frame of `size` bytes from the peer. */
+  push(frame: Inbound, size: number): void {
+    const held = this.#held;
+    if (held !== null) {
+      held.push(frame, size);
+      return;
+    }
+    const wait = this.#take(size);
+    if (wait === 0) return this.#host.rateDeliver(frame);
+    if (this.#rate.policy === 'close') return this.#host.rateExceeded();
+    this.#held = [frame, size];
+    this.#timer = this.#rate.scheduler.schedule(release, wait, this);
+    this.#host.holdChanged();
+  }
+
+  /** Stops: cancels the timer and returns the frames still waiting, in order. */
+  dispose(): Inbound[] {
+    this.#timer?.unsubscribe();
+    this.#timer = null;
+    const held = this.#held;
+    this.#held = null;
+    const frames: Inbound[] = [];
+    if (held !== null) for (let i = 0; i < held.length; i += 2) frames.push(held[i] as Inbound);
+    return frames;
+  }
+
+  /** Delivers the held frames the budget allows; returns the ms until the next may go, or 0 when none is left. */
+  release(): number {
+    const held = this.#held;
+    if (held === null) return 0;
+    let wait = 0;
+    // One at a time, taken out before it is delivered: the host may call back in (close, dispose).
+    while (this.#held === held && held.length > 0 && (wait = this.#take(held[1] as number)) === 0) {
+      const frame = held[0] as Inbound;
+      held.splice(0, 2);
+      this.#host.rateDeliver(frame);
+    }
+    if (this.#held !== held) return 0; // disposed meanwhile
+    if (held.length > 0) return wait;
+    this.#held = null;
+    this.#timer = null;
+    this.#host.holdChanged();
+    return 0;
+  }
+
+  #take(size: number): number {
+    return this.#bucket.take(size);
+  }
+}
+
+/** The release timer's work (one function for every limiter: no closure per socket). */
+function release(this: SchedulerAction<RateLimiter>, limiter?: RateLimiter): void {
+  const wait = limiter!.release();
+  if (wait > 0) this.schedule(limiter, wait);
 }

@@ -1,35 +1,36 @@
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
-import { Observable, type ObservableInput, type Observer, type SchedulerAction, type Subscription } from 'rxjs';
+import { asyncScheduler, AsyncSubject, BehaviorSubject, Observable, Subject, type ObservableInput, type Observer, type SchedulerLike } from 'rxjs';
 import { WebSocket } from 'ws';
-import { CloseCode, Defaults, Pause, type SocketState } from '../constants';
-import { describe, FrameDroppedError, InvalidArgumentError, withoutStack, SocketClosedError, SocketCloseError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
-import { Fanout } from './fanout';
-import { HeartbeatMonitor, resolveHeartbeat, type HeartbeatOptions, type ResolvedHeartbeat } from './heartbeat';
-import { InboundChannel } from './inbound';
-import { HeartbeatState } from '../operators/heartbeat';
-import { processMessages, type ProcessOptions } from '../operators/process';
-import { invalidFrame } from './prepared';
-import { OutboundChannel, resolveOutbound, type OutboundHost, type OutboundOptions } from './outbound';
-import { RateBucket, resolveRate, type RateLimitOptions, type ResolvedRate } from './rate';
-import type { CloseInfo, Inbound, Outbound } from './types';
+import { CloseCode, Defaults, type SocketState } from '../constants';
+import { describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
+import { processWith, type ProcessOptions } from '../operators/process';
+import type { CloseInfo, Inbound } from '../types';
 import { expectInteger, validateClose } from '../validation';
+import { resolveHeartbeat, SocketHeartbeat, type HeartbeatOptions } from './heartbeat';
+import { current } from './held';
+import { InboundChannel } from './inbound';
+import { OutboundChannel, resolveOutbound, type OutboundOptions, type ResolvedOutbound } from './outbound';
+import { invalidFrame } from './prepared';
+import { RateLimiter, resolveRate, TokenBucket, type RateLimitOptions } from './rate';
+import type { Outbound } from './types';
+import { peerOf } from './ws-internals';
 
 /** Options for wrapping one `ws` socket. */
 export interface RxSocketOptions<A = undefined> {
   /** Outbound flow control (policy and limits). */
   readonly outbound?: OutboundOptions;
   /**
-   * Inbound frames held while `messages$` has no subscriber; past this many
-   * the socket stops reading (TCP slows the peer) until someone subscribes.
+   * Inbound frames held while `messages$` has no subscriber; at this many
+   * (or 1 MiB of them) the socket stops reading (TCP slows the peer) until
+   * someone subscribes.
    * @default 1024
    */
   readonly inboundHold?: number;
   /**
    * Protocol heartbeat: ping after `interval` ms of quiet, terminate when a
    * ping is unanswered for `timeout` ms (`close$` reports 1006 "Heartbeat
-   * timeout", `messages$` errors with `HeartbeatTimeoutError`). Off unless
-   * given here; `serve()` and `connect()` turn it on by default.
+   * timeout" with the `HeartbeatTimeoutError` as `error`). Off unless given
+   * here; `serve()` and `connect()` turn it on by default.
    * @default false
    */
   readonly heartbeat?: HeartbeatOptions | false;
@@ -37,8 +38,6 @@ export interface RxSocketOptions<A = undefined> {
   readonly rateLimit?: RateLimitOptions;
   /** @internal One line for each close rxws itself decides (rate limit, outbound overflow). */
   readonly log?: (line: string) => void;
-  /** @internal Answer pings here (the ws server runs with autoPong off), closing 1008 on a flood. */
-  readonly answerPings?: boolean;
   /** The HTTP upgrade request, kept on the socket (server sockets; `serve({ keepRequest: true })`). */
   readonly request?: IncomingMessage;
   /** What the server's `authenticate` hook returned for this socket. */
@@ -47,13 +46,19 @@ export interface RxSocketOptions<A = undefined> {
   readonly url?: string;
   /** The peer's IP address. */
   readonly remoteAddress?: string;
-  /** @internal Called once when the socket has closed (the server's bookkeeping, without a subscription). */
+  /** @internal Called once when the socket has closed, before anyone is told (the server's bookkeeping). */
   readonly onClose?: (socket: RxSocket<never>) => void;
+  /**
+   * @internal Takes the frames that were accepted but never handed to the
+   * connection when it ended (a client puts them back in its offline queue);
+   * without it they are reported as `FrameDroppedError('closed')`.
+   */
+  readonly onUnsent?: (frames: Outbound[]) => void;
 }
 
 /** Counters of one socket's traffic. */
 export interface SocketStats {
-  /** Frames received. */
+  /** Data frames read from the peer. */
   readonly received: number;
   /** Frames handed to the connection (sent or queued). */
   readonly sent: number;
@@ -61,28 +66,12 @@ export interface SocketStats {
   readonly refused: number;
   /** Frames discarded by the outbound policy or left unsent at the end. */
   readonly dropped: number;
+  /** Of those, frames not delivered: read after `terminate()`, or from the frame that broke a policy (rate limit) on. */
+  readonly discarded: number;
 }
-
-
-/** Pongs written but not yet flushed, past which a peer's pings are a flood (ws's own guard is 60, then a bare terminate). */
-const MAX_PENDING_PONGS = 1024;
 
 const kSocket = Symbol('rxws.socket');
 type Tagged = WebSocket & { [kSocket]?: RxSocket<unknown> };
-
-/** Entry points into a socket's private handlers, set by the class's static block. */
-interface Handlers {
-  message(socket: RxSocket<unknown>, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void;
-  close(socket: RxSocket<unknown>, code: number, reason: Buffer): void;
-  error(socket: RxSocket<unknown>, err: Error): void;
-  open(socket: RxSocket<unknown>): void;
-  pong(socket: RxSocket<unknown>): void;
-  ping(socket: RxSocket<unknown>, data: Buffer): void;
-}
-let handlers: Handlers;
-let outboundHost: OutboundHost<RxSocket<unknown>>;
-let releaseHeld: (this: SchedulerAction<RxSocket<unknown>>, socket?: RxSocket<unknown>) => void;
-const holdInbound = (socket: RxSocket<unknown>, on: boolean) => (on ? socket.pause(Pause.Hold) : socket.resume(Pause.Hold));
 
 /** Close codes a peer's failure maps to, by `ws` error code; 1002 otherwise. */
 const FAILURE_CODES: Readonly<Record<string, number>> = {
@@ -95,6 +84,10 @@ const FAILURE_CODES: Readonly<Record<string, number>> = {
 /**
  * A `ws` WebSocket as RxJS streams: `messages$` in, the socket itself as the
  * `Observer` out, `close$` once at the end.
+ *
+ * Reading never waits on writing unless you ask (`outbound.pauseReading`);
+ * every close completes `messages$`, and `close$` says how it ended; every
+ * frame the socket accepted is sent, or reported on `errors$`.
  *
  * @example
  * const socket = new RxSocket(ws);
@@ -109,40 +102,40 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   readonly url: string | undefined;
 
   readonly #ws: Tagged;
-  readonly #in: InboundChannel<RxSocket<unknown>>;
-  readonly #out: OutboundChannel<RxSocket<unknown>>;
-  readonly #closed: ((socket: RxSocket<never>) => void) | undefined;
+  readonly #in: InboundChannel;
+  readonly #out: OutboundChannel;
+  readonly #limits: ResolvedOutbound;
+  readonly #rate: RateLimiter | null;
+  #beat: SocketHeartbeat | null = null;
+  readonly #heartbeatConfig: ReturnType<typeof resolveHeartbeat>;
+  readonly #onClose: ((socket: RxSocket<never>) => void) | undefined;
+  readonly #onUnsent: ((frames: Outbound[]) => void) | undefined;
+  readonly #log: ((line: string) => void) | undefined;
+  /** Time source of the socket's own budgets (pings). */
+  readonly #scheduler: SchedulerLike;
+  #pings: TokenBucket | null = null;
   #remoteAddress: string | undefined;
   #remotePort: number | undefined;
-  readonly #log: ((line: string) => void) | undefined;
-  readonly #rate: ResolvedRate | null;
-  readonly #bucket: RateBucket | null;
-  #rateTimer: Subscription | null = null;
-  #pendingPongs = 0;
-  #pongWritten: (() => void) | null = null;
-  /** Frames over the rate limit waiting for budget, as [frame, size, frame, size, …]. */
-  #rateHeld: (Inbound | number)[] | null = null;
-  readonly #pausesOnCongestion: boolean;
-  readonly #heartbeat: ResolvedHeartbeat | null;
   #closeInfo: CloseInfo | null = null;
-  #cause: Error | undefined;
+  #error: Error | undefined;
   #timedOut: HeartbeatTimeoutError | null = null;
-  #closeWatchers: Fanout<CloseInfo> | null = null;
-  #errorWatchers: Fanout<RxwsError> | null = null;
-  #writableWatchers: Fanout<boolean> | null = null;
-  #pauses = 0;
-  #backlogs = 0;
+  /** close() was called (or the socket closed): no frame is taken any more. */
   #closing = false;
-  #congested = false;
-  #beat: HeartbeatState | null = null;
-  #alive = false;
-  #ponged = false;
-  #drainsSeen = 0;
-  #pausedAt = -1;
+  /** A close requested before the handshake finished, sent once it has. */
+  #pendingClose: { code: number; reason: string } | null = null;
+  /** Frames read from now on are not delivered (terminate(), a policy close). */
+  #discarding = false;
+  #opened = false;
+  #reading = true;
+  #backlogs = 0;
   #received = 0;
   #sent = 0;
   #refused = 0;
   #dropped = 0;
+  #discarded = 0;
+  #closeSubject: AsyncSubject<CloseInfo> | null = null;
+  #errorSubject: Subject<RxwsError> | null = null;
+  #writableSubject: BehaviorSubject<boolean> | null = null;
   #close$: Observable<CloseInfo> | undefined;
   #errors$: Observable<RxwsError> | undefined;
   #writable$: Observable<boolean> | undefined;
@@ -159,23 +152,24 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (w[kSocket] !== undefined) {
       throw new InvalidArgumentError('This WebSocket is already wrapped by an RxSocket: wrap it once and share that RxSocket');
     }
-    const limits = resolveOutbound(options.outbound);
+    this.#limits = resolveOutbound(options.outbound);
     const hold = options.inboundHold === undefined ? Defaults.inboundHoldMessages : expectInteger('inboundHold', options.inboundHold, 1);
-    this.#heartbeat = resolveHeartbeat(options.heartbeat ?? false);
+    this.#heartbeatConfig = resolveHeartbeat(options.heartbeat ?? false);
+    const rate = resolveRate(options.rateLimit);
     this.request = options.request;
     this.auth = options.auth as A;
     this.url = options.url ?? (ws.url || undefined);
     this.#remoteAddress = options.remoteAddress;
-    this.#closed = options.onClose;
+    this.#onClose = options.onClose;
+    this.#onUnsent = options.onUnsent;
     this.#log = options.log;
-    this.#rate = resolveRate(options.rateLimit);
-    this.#bucket = this.#rate === null ? null : new RateBucket(this.#rate);
     this.#ws = ws as Tagged;
-    this.#pausesOnCongestion = limits.policy === 'buffer';
-    this.#in = new InboundChannel<RxSocket<unknown>>(hold, this as RxSocket<unknown>, holdInbound);
-    this.#out = new OutboundChannel<RxSocket<unknown>>(ws, this as RxSocket<unknown>, outboundHost, limits);
+    this.#in = new InboundChannel(this, hold);
+    this.#out = new OutboundChannel(ws, this, this.#limits);
+    this.#rate = rate === null ? null : new RateLimiter(rate, this);
+    this.#scheduler = rate?.scheduler ?? this.#heartbeatConfig?.scheduler ?? asyncScheduler;
     if (ws.readyState === WebSocket.CLOSED) {
-      this.#finish(CloseCode.ABNORMAL, '', false, undefined);
+      this.#finish({ code: CloseCode.ABNORMAL, reason: '', wasClean: false });
       return;
     }
     this.#ws[kSocket] = this as RxSocket<unknown>;
@@ -183,8 +177,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws.on('message', onMessage);
     ws.on('close', onClose);
     ws.on('error', onError);
-    if (options.answerPings === true) ws.on('ping', onPing);
-    if (ws.readyState === WebSocket.OPEN) this.#opened();
+    ws.on('ping', onPing);
+    if (ws.readyState === WebSocket.OPEN) this.#opened_();
     else ws.once('open', onOpen);
   }
 
@@ -204,12 +198,6 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     return this.#remotePort;
   }
 
-  #readPeer(): void {
-    const raw = (this.#ws as unknown as { _socket?: Socket })._socket;
-    this.#remoteAddress ??= raw?.remoteAddress;
-    this.#remotePort ??= raw?.remotePort;
-  }
-
   /** The wrapped `ws` WebSocket, for what rxws does not cover. */
   get ws(): WebSocket {
     return this.#ws;
@@ -219,41 +207,43 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * Inbound frames: text as `string`, binary as `Buffer`. Hot and shared by
    * all subscribers. Frames that arrive while nobody subscribes are held for
    * the next subscriber (and the socket stops reading past `inboundHold`).
-   * Completes on a normal close (1000, 1001, 1005); errors with
-   * `SocketCloseError` (or `HeartbeatTimeoutError`) otherwise.
+   * Completes when the socket closes, however it closed (see `close$`); it
+   * never errors, so a peer can never make it throw into a subscriber
+   * without an error callback.
    */
   get messages$(): Observable<Inbound> {
-    return this.#in.messages$;
+    return this.#in.stream;
   }
 
-  /** Emits `{ code, reason, wasClean }` once when the socket has closed, then completes; replayed to late subscribers. */
+  /** Emits `{ code, reason, wasClean, error? }` once when the socket has closed, then completes; replayed to late subscribers. */
   get close$(): Observable<CloseInfo> {
     return (this.#close$ ??= new Observable<CloseInfo>((subscriber) => {
-      if (this.#closeInfo === null) return (this.#closeWatchers ??= new Fanout()).add(subscriber);
-      subscriber.next(this.#closeInfo);
+      const info = this.#closeInfo;
+      if (info === null) return (this.#closeSubject ??= new AsyncSubject()).subscribe(subscriber);
+      subscriber.next(info);
       subscriber.complete();
       return undefined;
     }));
   }
 
   /**
-   * Frames that were not sent or not delivered, as they happen: refused after
-   * close (`SocketClosedError`), refused or dropped by the outbound policy
-   * (`BackpressureError`, `FrameDroppedError`), not a frame (`InvalidFrameError`).
-   * Never errors; completes when the socket closes.
+   * Frames that were not sent or not delivered, as they happen: refused once
+   * closing (`SocketClosedError`), refused or dropped by the outbound policy
+   * (`BackpressureError`, `FrameDroppedError`), left unsent when the
+   * connection ended (`FrameDroppedError('closed')`), not a frame
+   * (`InvalidFrameError`). It never errors, and it does not complete when the
+   * socket closes, since frames offered to a closed socket are reported here
+   * too: end your subscription with the socket's owner.
    */
   get errors$(): Observable<RxwsError> {
-    return (this.#errors$ ??= new Observable<RxwsError>((subscriber) => {
-      if (this.#closeInfo === null) return (this.#errorWatchers ??= new Fanout()).add(subscriber);
-      subscriber.complete();
-      return undefined;
-    }));
+    return (this.#errors$ ??= new Observable<RxwsError>((subscriber) => (this.#errorSubject ??= new Subject()).subscribe(subscriber)));
   }
 
   /**
    * `true` while frames go straight to the connection, `false` while they
-   * queue (the peer reads slower than we write) or once closing. Emits the
-   * current value first, then changes; completes on close.
+   * queue (the peer reads slower than we write), before the socket opens and
+   * once closing. Emits the current value first, then changes; completes on
+   * close.
    *
    * @example
    * // wait for room before the next chunk
@@ -261,8 +251,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    */
   get writable$(): Observable<boolean> {
     return (this.#writable$ ??= new Observable<boolean>((subscriber) => {
-      subscriber.next(this.#writable());
-      if (this.#closeInfo === null) return (this.#writableWatchers ??= new Fanout()).add(subscriber);
+      if (this.#closeInfo === null) return current((this.#writableSubject ??= new BehaviorSubject(this.#writable())), () => this.#writable()).subscribe(subscriber);
+      subscriber.next(false);
       subscriber.complete();
       return undefined;
     }));
@@ -272,7 +262,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   get state(): SocketState {
     if (this.#closeInfo !== null) return 'closed';
     if (this.#closing || this.#ws.readyState > WebSocket.OPEN) return 'closing';
-    return this.#ws.readyState === WebSocket.OPEN ? 'open' : 'connecting';
+    return this.#opened ? 'open' : 'connecting';
   }
 
   /** How the socket closed, or `null` while it has not. */
@@ -287,7 +277,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** Traffic counters. */
   get stats(): SocketStats {
-    return { received: this.#received, sent: this.#sent, refused: this.#refused, dropped: this.#dropped };
+    return { received: this.#received, sent: this.#sent, refused: this.#refused, dropped: this.#dropped, discarded: this.#discarded };
   }
 
   /**
@@ -311,8 +301,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /**
    * Sends a frame, or throws to the caller: `SocketClosedError` once the
-   * socket is closing, `BackpressureError` when the queue is full (policies
-   * `buffer` and `error`), `InvalidFrameError` for a value that is not a frame.
+   * socket is closing, `BackpressureError` when the queue is full (policy
+   * `error`), `InvalidFrameError` for a value that is not a frame.
    */
   send(frame: Outbound): void {
     const error = this.#write(frame);
@@ -324,88 +314,196 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /**
    * Starts the closing handshake: queued frames go first, then the close
-   * frame. Idempotent: later calls do nothing. Throws `InvalidArgumentError`
-   * for a code an endpoint may not send or a reason over 123 bytes.
+   * frame. Before the socket has opened, the close waits for the open (frames
+   * offered meanwhile go first). Idempotent: later calls do nothing. Throws
+   * `InvalidArgumentError` for a code an endpoint may not send or a reason
+   * over 123 bytes. Every inbound bound still holds while closing.
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     validateClose(code, reason);
     if (this.#closing || this.#closeInfo !== null) return;
     this.#closing = true;
-    this.#writableWatchers?.next(false);
-    this.#out.flushAll();
-    this.#ws.close(code, reason);
-    // Read again, whatever paused us: the peer's close frame is what ends the handshake.
-    if (this.#pauses !== 0) {
-      this.#pauses = 0;
-      this.#ws.resume();
-    }
+    if (this.#opened) this.#sendClose(code, reason);
+    else this.#pendingClose = { code, reason };
+    this.#notifyWritable();
   }
 
-  /** Destroys the connection at once, without a closing handshake (`close$` reports 1006). */
+  /**
+   * Destroys the connection at once, without a closing handshake (`close$`
+   * reports 1006). Frames still arriving from the same read are discarded;
+   * frames held for a subscriber stay for it.
+   */
   terminate(): void {
     if (this.#closeInfo !== null) return;
     this.#closing = true;
+    this.#discarding = true;
     this.#ws.terminate();
+    this.#notifyWritable();
   }
 
   /**
    * Runs `handler` for every inbound frame, at most `concurrency` at a time,
    * and stops reading from the peer while more than `highWaterMark` frames
    * wait for it, so a fast peer is slowed by TCP instead of filling memory.
-   * Every frame is handled exactly once, in arrival order.
+   * Every frame is handled exactly once, in arrival order, including frames
+   * that arrived before the socket closed; it completes after the last one.
    *
    * @example
    * socket.process((frame) => db.save(frame), { concurrency: 4 }).subscribe({ error: log });
    */
   process<R>(handler: (frame: Inbound, index: number) => ObservableInput<R>, options?: ProcessOptions): Observable<R> {
-    return processMessages(this, handler, options);
+    return processWith(this.messages$, handler, options, {
+      pause: () => this.#backlog(1),
+      resume: () => this.#backlog(-1),
+    });
   }
 
-  /** @internal Adds a reason to stop reading from the peer. Backlog pauses are counted: each `process()` has its own. */
-  pause(reason: Pause): void {
-    if (reason === Pause.Backlog && this.#backlogs++ > 0) return;
-    const was = this.#pauses;
-    this.#pauses |= reason;
-    if (was === 0 && this.#ws.readyState === WebSocket.OPEN) this.#ws.pause();
+  // ---- what the parts tell the socket (internal: not part of the API) ----
+
+  /** @internal */
+  holdChanged(): void {
+    this.#updateReading();
   }
 
-  /** @internal Removes a reason to stop reading; reads again when none is left. */
-  resume(reason: Pause): void {
-    if (reason === Pause.Backlog && (this.#backlogs === 0 || --this.#backlogs > 0)) return;
-    if ((this.#pauses & reason) === 0) return;
-    this.#pauses &= ~reason;
-    if (this.#pauses === 0 && this.#ws.readyState === WebSocket.OPEN) this.#ws.resume();
+  /** @internal */
+  congestionChanged(): void {
+    this.#updateReading();
+    this.#notifyWritable();
   }
 
-  /** @internal One heartbeat step, called by the shared monitor's tick. */
-  beat(now: number): void {
-    const state = this.#beat;
-    const config = this.#heartbeat;
-    if (state === null || config === null) return;
-    const drains = this.#out.drains;
-    // A pause of our own making hides pongs, so it counts as life. A rate-limit pause ends by
-    // itself; one because nobody reads (no subscriber, a stuck process()) is excused for
-    // 3 × (interval + timeout), then the socket is pinged and judged like any other.
-    const ownPause = (this.#pauses & ~Pause.Outbound) !== 0;
-    if ((this.#pauses & (Pause.Hold | Pause.Backlog)) === 0) this.#pausedAt = -1;
-    else if (this.#pausedAt < 0) this.#pausedAt = now;
-    const excused = ownPause && (this.#pausedAt < 0 || now - this.#pausedAt < 3 * (config.interval + config.timeout));
-    // Life: a frame or pong since the last tick; or, while congested, the peer reading our bytes.
-    const life = this.#ponged || (this.#alive && config.life === 'any');
-    if (life || drains !== this.#drainsSeen || excused) {
-      this.#alive = this.#ponged = false;
-      this.#drainsSeen = drains;
-      state.life(now);
+  /** @internal */
+  outboundDropped(error: FrameDroppedError): void {
+    this.#report(error);
+  }
+
+  /** @internal */
+  outboundOverflow(): void {
+    this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1013 (outbound queue full)`);
+    this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full');
+  }
+
+  /** @internal */
+  rateDeliver(frame: Inbound): void {
+    if (this.#discarding) this.#discarded++;
+    else this.#in.push(frame);
+  }
+
+  /** @internal */
+  rateExceeded(): void {
+    this.#discarded++;
+    this.#violated('Rate limit exceeded', 'rate limit exceeded');
+  }
+
+  /** @internal */
+  get drains(): number {
+    return this.#out.drains;
+  }
+
+  /** @internal */
+  get pausedFor(): 'own' | 'unread' | null {
+    if (this.#reading) return null;
+    if (this.#in.full || this.#backlogs > 0) return 'unread';
+    return this.#rate?.holding === true ? 'own' : null;
+  }
+
+  /** @internal */
+  ping(first: boolean): void {
+    // Pongs only matter once we ping: most short-lived sockets never need the listener.
+    if (first) this.#ws.on('pong', onPong);
+    this.#ws.ping();
+  }
+
+  /** @internal */
+  heartbeatTimeout(error: HeartbeatTimeoutError): void {
+    this.#timedOut = error;
+    this.terminate();
+  }
+
+  /** @internal ws 'message' */
+  receive(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    this.#beat?.frame();
+    this.#received++;
+    if (this.#discarding) {
+      this.#discarded++;
+      return;
     }
-    const due = state.step(now, config.interval, config.timeout);
-    if (due === 'ping') {
-      // Pongs only matter once we ping: most short-lived sockets never need the listener.
-      if (state.pings === 1) this.#ws.on('pong', onPong);
-      this.#ws.ping();
-    } else if (due === 'timeout') {
-      this.#timedOut = state.error(config.timeout);
-      this.#ws.terminate();
+    const frame = isBinary ? toBuffer(data) : data.toString();
+    if (this.#rate === null) this.#in.push(frame);
+    else this.#rate.push(frame, Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
+  }
+
+  /** @internal ws 'ping' (ws has answered it already: autoPong) */
+  pinged(): void {
+    this.#beat?.frame();
+    if (this.#discarding) return;
+    const budget = (this.#pings ??= new TokenBucket(Defaults.pingsPerSecond, Infinity, this.#scheduler));
+    if (budget.take(0) > 0) this.#violated('Too many pings', 'too many pings');
+  }
+
+  /** @internal ws 'pong' */
+  ponged(): void {
+    this.#beat?.pong();
+  }
+
+  /** @internal ws 'error' (always followed by 'close') */
+  failed(error: Error): void {
+    this.#error ??= error;
+  }
+
+  /** @internal ws 'open' (or wrapped open) */
+  opened(): void {
+    this.#opened_();
+  }
+
+  /** @internal ws 'close' */
+  closed(code: number, reasonBuffer: Buffer): void {
+    if (this.#timedOut !== null) {
+      return this.#finish({ code: CloseCode.ABNORMAL, reason: 'Heartbeat timeout', wasClean: false, error: this.#timedOut });
     }
+    const error = this.#error;
+    let reason = reasonBuffer.toString();
+    const wsCode = (error as { code?: string } | undefined)?.code;
+    if (code === CloseCode.ABNORMAL && wsCode?.startsWith('WS_ERR_')) {
+      // The peer broke the protocol and we failed the connection: report the code we sent.
+      code = FAILURE_CODES[wsCode] ?? CloseCode.PROTOCOL_ERROR;
+      reason = error!.message;
+    }
+    const wasClean = code !== CloseCode.ABNORMAL && error === undefined;
+    this.#finish(error === undefined ? { code, reason, wasClean } : { code, reason, wasClean, error });
+  }
+
+  // ---- private ----
+
+  /** The peer broke a policy: from now on nothing it sends is delivered, and the socket closes with 1008 saying why. */
+  #violated(reason: string, logged: string): void {
+    if (this.#discarding) return;
+    this.#discarding = true;
+    this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (${logged})`);
+    if (!this.#closing) this.close(CloseCode.POLICY_VIOLATION, reason);
+  }
+
+  #readPeer(): void {
+    const peer = peerOf(this.#ws);
+    this.#remoteAddress ??= peer.address;
+    this.#remotePort ??= peer.port;
+  }
+
+  #opened_(): void {
+    if (this.#opened || this.#closeInfo !== null) return;
+    this.#opened = true;
+    this.#out.open();
+    if (this.#heartbeatConfig !== null) this.#beat = new SocketHeartbeat(this, this.#heartbeatConfig);
+    this.#updateReading();
+    const pending = this.#pendingClose;
+    this.#pendingClose = null;
+    if (pending !== null) this.#sendClose(pending.code, pending.reason);
+    this.#notifyWritable();
+  }
+
+  #sendClose(code: number, reason: string): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#out.flushAll();
+    this.#ws.close(code, reason);
+    this.#updateReading();
   }
 
   #write(frame: Outbound): RxwsError | undefined {
@@ -421,199 +519,90 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #report(error: RxwsError): void {
     if (error instanceof FrameDroppedError) this.#dropped += error.count;
     else this.#refused++;
-    this.#errorWatchers?.next(error);
+    this.#errorSubject?.next(error);
   }
 
   #writable(): boolean {
-    return !this.#congested && !this.#closing && this.#ws.readyState === WebSocket.OPEN;
+    return this.#opened && !this.#closing && !this.#out.congested && this.#ws.readyState === WebSocket.OPEN;
   }
 
-  #setCongested(congested: boolean): void {
-    this.#congested = congested;
-    this.#writableWatchers?.next(this.#writable());
-    if (this.#pausesOnCongestion) {
-      if (congested) this.pause(Pause.Outbound);
-      else this.resume(Pause.Outbound);
-    }
+  /** Tells `writable$` the new value, once the state that makes it is settled. */
+  #notifyWritable(): void {
+    const subject = this.#writableSubject;
+    if (subject === null) return;
+    const writable = this.#writable();
+    if (writable !== subject.value) subject.next(writable);
   }
 
-  #opened(): void {
-    const raw = (this.#ws as unknown as { _socket: Socket })._socket;
-    if (this.#pauses !== 0) this.#ws.pause();
-    this.#out.open(raw);
-    this.#writableWatchers?.next(this.#writable());
-    const config = this.#heartbeat;
-    if (config !== null) {
-      this.#beat = new HeartbeatState(config.scheduler.now());
-      HeartbeatMonitor.for(config).add(this);
-    }
+  #backlog(delta: 1 | -1): void {
+    this.#backlogs += delta;
+    this.#updateReading();
   }
 
-  /** A Pong for every Ping (RFC 6455 §5.5.2), unless the peer floods us with pings it does not read the answers to. */
-  #onPing(data: Buffer): void {
-    if (this.#closing || this.#ws.readyState !== WebSocket.OPEN) return;
-    if (this.#pendingPongs >= MAX_PENDING_PONGS) {
-      this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (too many pings)`);
-      this.close(CloseCode.POLICY_VIOLATION, 'Too many pings');
-      return;
-    }
-    this.#pendingPongs++;
-    this.#ws.pong(data, false, (this.#pongWritten ??= () => void this.#pendingPongs--));
+  /** Reads or stops reading, from the state of every part; settled before anyone is told of the change that led here. */
+  #updateReading(): void {
+    if (!this.#opened || this.#closeInfo !== null) return;
+    const pause =
+      this.#in.full || this.#backlogs > 0 || (this.#rate?.holding ?? false) || (this.#limits.pauseReading && this.#out.congested);
+    if (pause !== this.#reading) return;
+    this.#reading = !pause;
+    if (pause) this.#ws.pause();
+    else this.#ws.resume();
   }
 
-  #onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-    this.#received++;
-    this.#alive = true;
-    const frame = isBinary ? toBuffer(data) : data.toString();
-    if (this.#bucket === null) this.#in.push(frame);
-    else this.#limit(frame, Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
-  }
-
-  /**
-   * Passes a frame through the rate limit. Over it: close (1008), or hold the
-   * frame (and what follows it from the same read) and stop reading, then
-   * release them at the rate: delayed, in order, never dropped.
-   */
-  #limit(frame: Inbound, size: number): void {
-    const late = this.#rateHeld;
-    if (late !== null) {
-      late.push(frame, size);
-      return;
-    }
-    const wait = this.#bucket!.take(size);
-    if (wait === 0 || this.#closing) return this.#in.push(frame);
-    if (this.#rate!.policy === 'close') {
-      // Delivered like the frames after it (read before our close frame goes out): no gap in the stream.
-      this.#in.push(frame);
-      this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (rate limit exceeded)`);
-      this.close(CloseCode.POLICY_VIOLATION, 'Rate limit exceeded');
-      return;
-    }
-    this.#rateHeld = [frame, size];
-    this.pause(Pause.Rate);
-    this.#rateTimer = this.#rate!.scheduler.schedule(releaseHeld, wait, this as RxSocket<unknown>);
-  }
-
-  /** Delivers held frames the budget allows; returns the ms until the next one may go, or 0 when none is left. */
-  #release(): number {
-    const held = this.#rateHeld!;
-    let i = 0;
-    let wait = 0;
-    while (i < held.length && (wait = this.#bucket!.take(held[i + 1] as number)) === 0) {
-      this.#in.push(held[i] as Inbound);
-      i += 2;
-    }
-    held.splice(0, i);
-    if (held.length > 0 && this.#closeInfo === null) return wait;
-    this.#rateHeld = null;
-    this.#rateTimer = null;
-    this.resume(Pause.Rate);
-    return 0;
-  }
-
-  #onClose(code: number, reasonBuffer: Buffer): void {
-    if (this.#timedOut !== null) return this.#finish(CloseCode.ABNORMAL, 'Heartbeat timeout', false, this.#timedOut);
-    const cause = this.#cause;
-    let reason = reasonBuffer.toString();
-    const wsCode = (cause as { code?: string } | undefined)?.code;
-    if (code === CloseCode.ABNORMAL && wsCode?.startsWith('WS_ERR_')) {
-      // The peer broke the protocol and we failed the connection: report the code we sent.
-      code = FAILURE_CODES[wsCode] ?? CloseCode.PROTOCOL_ERROR;
-      reason = cause!.message;
-    }
-    const wasClean = code !== CloseCode.ABNORMAL && cause === undefined;
-    const normal = wasClean && (code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || code === CloseCode.NO_STATUS);
-    this.#finish(code, reason, wasClean, normal ? null : undefined);
-  }
-
-  /** Releases everything rxws holds for this socket and ends every stream. `failure` undefined: derive it. */
-  #finish(code: number, reason: string, wasClean: boolean, failure: RxwsError | null | undefined): void {
+  /** Releases everything rxws holds for this socket, then ends every stream. */
+  #finish(info: CloseInfo): void {
     const ws = this.#ws;
-    if (this.#beat !== null) {
-      HeartbeatMonitor.for(this.#heartbeat!).delete(this);
-      ws.removeListener('pong', onPong);
-      this.#beat = null;
-    }
+    this.#beat?.stop();
+    this.#beat = null;
     ws.removeListener('message', onMessage);
     ws.removeListener('close', onClose);
     ws.removeListener('error', onError);
     ws.removeListener('open', onOpen);
     ws.removeListener('ping', onPing);
+    ws.removeListener('pong', onPong);
     ws[kSocket] = undefined; // not `delete`: that would turn every closed ws into a slow dictionary object
-    // Frames held back by the rate limit were received: deliver them before the end.
-    this.#rateTimer?.unsubscribe();
-    this.#rateTimer = null;
-    const held = this.#rateHeld;
-    this.#rateHeld = null;
-    if (held !== null) for (let i = 0; i < held.length; i += 2) this.#in.push(held[i] as Inbound);
-    const info: CloseInfo = { code, reason, wasClean };
+    // Frames the rate limit held back were received and accepted: deliver them, unless discarding.
+    if (this.#rate !== null) for (const frame of this.#rate.dispose()) this.rateDeliver(frame);
     this.#closeInfo = info;
     this.#closing = true;
-    this.#pauses = 0;
-    this.#congested = false;
-    const unsent = this.#out.dispose();
-    if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
-    const cause = this.#cause;
-    this.#in.end(failure === undefined ? withoutStack(() => new SocketCloseError(info, { cause })) : (failure ?? undefined));
-    this.#writableWatchers?.end();
-    this.#errorWatchers?.end();
-    const watchers = this.#closeWatchers;
-    this.#closeWatchers = this.#errorWatchers = this.#writableWatchers = null;
-    this.#closed?.(this as unknown as RxSocket<never>);
-    if (watchers !== null) {
-      watchers.next(info);
-      watchers.end();
+    this.#pendingClose = null;
+    const unsent = this.#out.takeUnsent();
+    this.#onClose?.(this as unknown as RxSocket<never>);
+    // Settled; now tell.
+    if (unsent.length > 0) {
+      if (this.#onUnsent !== undefined) this.#onUnsent(unsent);
+      else this.#report(new FrameDroppedError('closed', unsent.length));
     }
-  }
-
-  static {
-    outboundHost = {
-      report: (socket, error) => socket.#report(error),
-      congestion: (socket, congested) => socket.#setCongested(congested),
-      overflow: (socket) => {
-        socket.#log?.(`socket from ${socket.remoteAddress ?? 'unknown'} closed 1013 (outbound queue full)`);
-        socket.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full');
-      },
-    };
-    handlers = {
-      message: (socket, data, isBinary) => socket.#onMessage(data, isBinary),
-      close: (socket, code, reason) => socket.#onClose(code, reason),
-      error: (socket, err) => void (socket.#cause ??= err),
-      open: (socket) => socket.#opened(),
-      pong: (socket) => void (socket.#ponged = true),
-      ping: (socket, data) => socket.#onPing(data),
-    };
-    releaseHeld = function (this: SchedulerAction<RxSocket<unknown>>, socket) {
-      const wait = socket!.#release();
-      if (wait > 0) this.schedule(socket, wait);
-    };
+    this.#in.end();
+    this.#notifyWritable();
+    this.#writableSubject?.complete();
+    const closeSubject = this.#closeSubject;
+    if (closeSubject !== null) {
+      closeSubject.next(info);
+      closeSubject.complete();
+    }
   }
 }
 
 // One set of listener functions for all sockets (`this` is the ws), instead of closures per socket.
 function onMessage(this: Tagged, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-  const socket = this[kSocket];
-  if (socket !== undefined) handlers.message(socket, data, isBinary);
+  this[kSocket]?.receive(data, isBinary);
 }
 function onClose(this: Tagged, code: number, reason: Buffer): void {
-  const socket = this[kSocket];
-  if (socket !== undefined) handlers.close(socket, code, reason);
+  this[kSocket]?.closed(code, reason);
 }
 function onError(this: Tagged, err: Error): void {
-  const socket = this[kSocket];
-  if (socket !== undefined) handlers.error(socket, err);
+  this[kSocket]?.failed(err);
 }
 function onOpen(this: Tagged): void {
-  const socket = this[kSocket];
-  if (socket !== undefined) handlers.open(socket);
+  this[kSocket]?.opened();
 }
-function onPing(this: Tagged, data: Buffer): void {
-  const socket = this[kSocket];
-  if (socket !== undefined) handlers.ping(socket, data);
+function onPing(this: Tagged): void {
+  this[kSocket]?.pinged();
 }
 function onPong(this: Tagged): void {
-  const socket = this[kSocket];
-  if (socket !== undefined) handlers.pong(socket);
+  this[kSocket]?.ponged();
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {

@@ -1,21 +1,6 @@
 import type { PreparedFrame } from './prepared';
 
-/** What `close$` emits once per socket, like the browser's `CloseEvent`. */
-export interface CloseInfo {
-  /**
-   * The close code: the peer's, when its close frame arrived; otherwise the
-   * code this side failed the connection with (1002, 1007, 1009 …); otherwise
-   * 1006 (`CloseCode.ABNORMAL`).
-   */
-  readonly code: number;
-  /** The close reason (UTF-8, at most 123 bytes), or `''`. */
-  readonly reason: string;
-  /** True when both close frames were exchanged (the closing handshake finished). */
-  readonly wasClean: boolean;
-}
-
-/** An inbound frame: a text frame is a `string`, a binary frame a `Buffer`. */
-export type Inbound = string | Buffer;
+export type { CloseInfo, Inbound } from '../types';
 
 /**
  * An outbound frame: a `string` goes out as a text frame, any binary data

@@ -39,8 +39,14 @@ export class FakeRawSocket extends EventEmitter {
 
 /**
  * A stand-in for a `ws` WebSocket with no network: it records what is sent and
- * lets a test deliver frames, pongs and close frames synchronously (so a
+ * lets a test deliver frames, pings, pongs and close frames synchronously (so a
  * `TestScheduler` decides when). Enough of ws's surface for `RxSocket`.
+ *
+ * Like a real connection, it does not read while paused: what the peer sends
+ * meanwhile (frames, pings, pongs, its close frame) waits, in order, and
+ * arrives on `resume()`; `arrived()` delivers it anyway, as `ws` does with
+ * what it read before the pause. A dropped connection delivers what waits,
+ * then closes. Pings are answered with pongs, as `ws` does (`autoPong`).
  */
 export class FakeWebSocket extends EventEmitter {
   readyState: number;
@@ -48,6 +54,10 @@ export class FakeWebSocket extends EventEmitter {
   isPaused = false;
   readonly sent: SentFrame[] = [];
   readonly pings: Buffer[] = [];
+  /** Pongs this side sent in answer to the peer's pings. */
+  readonly pongs: Buffer[] = [];
+  /** What the peer sent that waits while the socket is paused. */
+  readonly #waiting: (() => void)[] = [];
   /** The close frame this side sent, if any. */
   closeSent: { code: number; reason: string } | null = null;
   terminated = false;
@@ -81,11 +91,27 @@ export class FakeWebSocket extends EventEmitter {
   }
 
   pause(): void {
-    if (this.readyState === WebSocket.OPEN) this.isPaused = true;
+    if (this.readyState === WebSocket.OPEN || this.readyState === WebSocket.CLOSING) this.isPaused = true;
   }
 
   resume(): void {
-    if (this.readyState === WebSocket.OPEN) this.isPaused = false;
+    if (this.readyState !== WebSocket.OPEN && this.readyState !== WebSocket.CLOSING) return;
+    this.isPaused = false;
+    this.arrived();
+  }
+
+  /** Delivers what the peer sent while the socket was paused, even if it still is (ws parses what it read before a pause). */
+  arrived(count = Infinity): void {
+    // One at a time: a delivery may pause the socket again, and then the rest waits.
+    for (let i = 0; i < count && this.#waiting.length > 0; i++) {
+      this.#waiting.shift()!();
+      if (this.isPaused && count === Infinity) break;
+    }
+  }
+
+  /** How many things the peer sent wait for the socket to read again. */
+  get waiting(): number {
+    return this.#waiting.length;
   }
 
   close(code?: number, reason?: string): void {
@@ -94,44 +120,68 @@ export class FakeWebSocket extends EventEmitter {
     this.#sendClose(code ?? 1005, reason ?? '');
   }
 
+  /** Destroys the connection: like ws, what was already read is still delivered, then it closes with 1006. */
   terminate(): void {
     if (this.readyState === WebSocket.CLOSED) return;
     this.terminated = true;
     this.onWire?.({ terminate: true });
-    this.#end(1006, '');
+    this.drop();
   }
 
   // ---- driven by the test ----
 
   /** The peer sent a text (string) or binary (Buffer) frame. */
   receive(frame: string | Buffer): void {
-    if (this.readyState !== WebSocket.OPEN && this.readyState !== WebSocket.CLOSING) return;
-    if (typeof frame === 'string') this.emit('message', Buffer.from(frame), false);
-    else this.emit('message', frame, true);
+    this.#read(() => {
+      if (this.readyState !== WebSocket.OPEN && this.readyState !== WebSocket.CLOSING) return;
+      if (typeof frame === 'string') this.emit('message', Buffer.from(frame), false);
+      else this.emit('message', frame, true);
+    });
+  }
+
+  /** The peer sent a ping: it is answered with a pong (as ws's `autoPong` does), then emitted. */
+  receivePing(data: Buffer = Buffer.alloc(0)): void {
+    this.#read(() => {
+      if (this.readyState !== WebSocket.OPEN) return;
+      this.pongs.push(data);
+      this.emit('ping', data);
+    });
   }
 
   /** The peer answered a ping. */
   receivePong(data: Buffer = Buffer.alloc(0)): void {
-    this.emit('pong', data);
+    this.#read(() => this.emit('pong', data));
   }
 
   /** The peer's close frame arrived: the handshake finishes and the socket closes. */
   receiveClose(code = 1000, reason = ''): void {
-    if (this.readyState === WebSocket.CLOSED) return;
-    if (this.closeSent === null) this.#sendClose(code, reason); // ws answers with the peer's code
-    this.#end(code, reason);
+    this.#read(() => {
+      if (this.readyState === WebSocket.CLOSED) return;
+      if (this.closeSent === null) this.#sendClose(code, reason); // ws answers with the peer's code
+      this.#end(code, reason);
+    });
   }
 
-  /** The connection broke without a close frame (the peer vanished). */
+  /** The connection broke without a close frame (the peer vanished): what was read is delivered, then it closes. */
   drop(): void {
+    if (this.readyState === WebSocket.CLOSED) return;
+    this.readyState = WebSocket.CLOSING;
+    while (this.#waiting.length > 0) this.#waiting.shift()!();
     this.#end(1006, '');
   }
 
   /** ws failed the connection for a protocol error (e.g. code `WS_ERR_INVALID_UTF8`). */
   fail(wsCode: string, message: string): void {
+    if (this.readyState === WebSocket.CLOSED) return;
     const err = Object.assign(new Error(message), { code: wsCode });
     this.emit('error', err);
     this.#end(1006, '');
+  }
+
+  #read(deliver: () => void): void {
+    if (!this.isPaused && this.#waiting.length === 0) return deliver();
+    this.#waiting.push(deliver);
+    if (!this.isPaused) this.arrived();
   }
 
   #sendClose(code: number, reason: string): void {
@@ -140,6 +190,8 @@ export class FakeWebSocket extends EventEmitter {
   }
 
   #end(code: number, reason: string): void {
+    this.#waiting.length = 0;
+    this.isPaused = false;
     this.readyState = WebSocket.CLOSED;
     this.emit('close', code, Buffer.from(reason));
   }

@@ -15,6 +15,7 @@ import { FakeWebSocket, type WireEvent } from './fake-ws';
 export type PeerEvent =
   | string
   | Uint8Array
+  | { readonly ping: true }
   | { readonly pong: true }
   | { readonly close: number; readonly reason?: string }
   | { readonly drop: true }
@@ -117,6 +118,7 @@ function deliver(ws: FakeWebSocket, event: PeerEvent | undefined): void {
   if (event === undefined) throw new InvalidArgumentError('A marble given to inbound() has no value in `values`');
   if (typeof event === 'string') ws.receive(event);
   else if (event instanceof Uint8Array) ws.receive(Buffer.isBuffer(event) ? event : Buffer.from(event.buffer, event.byteOffset, event.byteLength));
+  else if ('ping' in event) ws.receivePing();
   else if ('pong' in event) ws.receivePong();
   else if ('close' in event) ws.receiveClose(event.close, event.reason ?? '');
   else if ('drop' in event) ws.drop();
@@ -124,7 +126,7 @@ function deliver(ws: FakeWebSocket, event: PeerEvent | undefined): void {
   else ws._socket.drain();
 }
 
-const KEYS = ['pong', 'close', 'drop', 'stall', 'drain'];
+const KEYS = ['ping', 'pong', 'close', 'drop', 'stall', 'drain'];
 
 function expectPeerEvent(key: string, value: unknown): void {
   if (typeof value === 'string' || value instanceof Uint8Array) return;
@@ -132,7 +134,7 @@ function expectPeerEvent(key: string, value: unknown): void {
   const close = (value as { close?: unknown } | null)?.close;
   if (!known || (close !== undefined && typeof close !== 'number')) {
     throw new InvalidArgumentError(
-      `Expected \`values.${key}\` to be a frame (string or Uint8Array) or one of { pong }, { close, reason? }, { drop }, { stall }, { drain }, got ${describe(value)}`,
+      `Expected \`values.${key}\` to be a frame (string or Uint8Array) or one of { ping }, { pong }, { close, reason? }, { drop }, { stall }, { drain }, got ${describe(value)}`,
     );
   }
 }

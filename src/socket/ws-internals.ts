@@ -1,0 +1,59 @@
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+
+/*
+ * @internal The one module that reads `ws`'s private fields. Everything here
+ * has a public-API fallback or is checked by `spec/socket/ws-internals.spec.ts`,
+ * which fails loudly when a `ws` release renames or reshapes them:
+ *
+ *   ws._socket          the TCP socket: cork/uncork (one write per tick), writableNeedDrain
+ *                       and 'drain' (congestion), the peer's address
+ *   ws._isServer        which side of the connection we are (unmasked frames)
+ *   ws._sender._state, ws._sender._queue
+ *                       nothing waits inside ws's sender, so a prepared frame written
+ *                       straight to the TCP socket cannot overtake a frame sent before it
+ */
+
+interface WsPrivate {
+  _socket?: Socket | null;
+  _isServer?: boolean;
+  _sender?: { _state?: number; _queue?: unknown[] } | null;
+}
+
+/** The TCP (or TLS) socket under an open `ws`, or `null` before the handshake and in test fakes without one. */
+export function rawSocket(ws: WebSocket): Socket | null {
+  return (ws as unknown as WsPrivate)._socket ?? null;
+}
+
+/** Whether a `ws` is the server side of its connection (its frames are not masked). */
+export function isServerSide(ws: WebSocket): boolean {
+  return (ws as unknown as WsPrivate)._isServer === true;
+}
+
+/**
+ * Whether a frame framed by `prepare()` (unmasked, uncompressed) may be written
+ * to this socket's TCP socket as it is now: a server socket without extensions
+ * whose sender has nothing of its own waiting.
+ */
+export function acceptsPreparedFrame(ws: WebSocket): boolean {
+  if (ws.extensions !== '' || !isServerSide(ws)) return false;
+  const sender = (ws as unknown as WsPrivate)._sender;
+  return sender != null && sender._state === 0 && sender._queue !== undefined && sender._queue.length === 0;
+}
+
+/** The peer's address and port as the TCP socket reports them (`undefined` once it is gone). */
+export function peerOf(ws: WebSocket): { address: string | undefined; port: number | undefined } {
+  const raw = rawSocket(ws);
+  return { address: raw?.remoteAddress, port: raw?.remotePort };
+}
+
+/** The private fields this module relies on, present on `ws` (for the spec that guards `ws` upgrades). */
+export function wsInternalsPresent(ws: WebSocket): Record<string, boolean> {
+  const w = ws as unknown as WsPrivate;
+  return {
+    _socket: w._socket !== undefined && typeof w._socket?.cork === 'function',
+    _isServer: typeof w._isServer === 'boolean',
+    '_sender._state': typeof w._sender?._state === 'number',
+    '_sender._queue': Array.isArray(w._sender?._queue),
+  };
+}
