@@ -1,12 +1,12 @@
 /**
- * A client that writes and never reads (issue 4): how much memory each echo
- * server takes on while it pushes 16 KiB frames for a few seconds.
+ * A client that writes and never reads: how much memory each echo server
+ * takes on while it pushes 16 KiB frames for a few seconds.
  *
  *   npm run bench:flood            (after npm run build; about 10 s)
  *
  * The plain ws echo keeps reading and queues every echo it cannot send; rxws's
- * echo (default options) stops reading while its outbound queue is not empty,
- * so TCP holds the client back.
+ * echo (`pauseReading`, as the example) stops reading while its outbound queue
+ * is not empty, so TCP holds the client back.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';

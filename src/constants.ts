@@ -41,6 +41,9 @@ export type CloseCodeName = keyof typeof CloseCode;
 /** The lifecycle of a socket, as a readable word rather than a number. */
 export type SocketState = 'connecting' | 'open' | 'closing' | 'closed';
 
+/** Longest delay a Node timer honours (2^31 - 1 ms, ~24.8 days); longer ones fire after 1 ms. */
+export const MAX_TIMER_DELAY = 2_147_483_647;
+
 /** Longest close reason in bytes: a control frame carries 125, two are the code. */
 export const MAX_CLOSE_REASON_BYTES = 123;
 

@@ -1,6 +1,8 @@
 /**
- * The rxws echo server with default options (protocol heartbeat on, every
- * limit at its default). `--heartbeat=off` turns the heartbeat off and
+ * The rxws echo server as the example runs it: default options (protocol
+ * heartbeat on, every limit at its default), plus the echo's own outbound
+ * choice (stop reading while echoes wait; close a peer that still overflows
+ * the queue). `--heartbeat=off` turns the heartbeat off and
  * `--heartbeat=<ms>` sets its interval, for the heartbeat scale measurement;
  * `--batch-writes=off` turns off per-tick batching, to show what it buys.
  */
@@ -8,7 +10,7 @@ import { serve, type HeartbeatOptions, type ServeOptions } from 'rxws';
 import { control } from './control';
 
 const argv = process.argv.slice(2);
-const server = serve({ port: 0, ...heartbeatFlag(argv), ...batchFlag(argv) });
+const server = serve({ port: 0, ...heartbeatFlag(argv), outbound: outbound(argv) });
 
 server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
 
@@ -17,8 +19,8 @@ control(
   () => server.sockets.size,
 );
 
-function batchFlag(argv: readonly string[]): Pick<ServeOptions, 'outbound'> {
-  return argv.includes('--batch-writes=off') ? { outbound: { batchWrites: false } } : {};
+function outbound(argv: readonly string[]): ServeOptions['outbound'] {
+  return { pauseReading: true, policy: 'close', ...(argv.includes('--batch-writes=off') && { batchWrites: false }) };
 }
 
 function heartbeatFlag(argv: readonly string[]): { heartbeat?: HeartbeatOptions | false } {

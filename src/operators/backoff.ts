@@ -1,7 +1,7 @@
 import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs';
 import { describe, InvalidArgumentError } from '../errors';
-import { MAX_TIMER_DELAY } from './heartbeat';
 import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf, expectScheduler } from '../validation';
+import { MAX_TIMER_DELAY } from '../constants';
 
 const DEFAULT_INITIAL_DELAY = 500;
 const DEFAULT_MAX_DELAY = 30_000;

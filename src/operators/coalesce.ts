@@ -1,6 +1,6 @@
 import { asapScheduler, asyncScheduler, Observable, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import { expectInteger, expectObject, expectScheduler } from '../validation';
-import { MAX_TIMER_DELAY } from './heartbeat';
+import { MAX_TIMER_DELAY } from '../constants';
 
 /** Options of {@link coalesce}. */
 export interface CoalesceConfig {

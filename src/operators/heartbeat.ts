@@ -1,10 +1,9 @@
 import { asyncScheduler, Observable } from 'rxjs';
 import type { OperatorFunction, SchedulerAction, SchedulerLike } from 'rxjs';
 import { HeartbeatTimeoutError } from '../errors';
+import { MAX_TIMER_DELAY } from '../constants';
 import { expectInteger, expectObject, expectScheduler } from '../validation';
 
-/** Longest delay a Node timer honours (2^31 - 1 ms, ~24.8 days); longer ones fire after 1 ms. */
-export const MAX_TIMER_DELAY = 2_147_483_647;
 
 /** Options of {@link heartbeat}. */
 export interface HeartbeatConfig {

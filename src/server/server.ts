@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, TimeoutError, type SchedulerLike, type Subscription } from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode, Defaults } from '../constants';
+import { CloseCode, Defaults, MAX_TIMER_DELAY } from '../constants';
 import { Held } from '../socket/held';
 import { describe, InvalidArgumentError } from '../errors';
 import { resolveOutbound, type OutboundOptions } from '../socket/outbound';
@@ -12,7 +12,6 @@ import { resolveHeartbeat, type HeartbeatOptions } from '../socket/heartbeat';
 import { resolveRate, type RateLimitOptions } from '../socket/rate';
 import { RxSocket, type RxSocketOptions } from '../socket/socket';
 import { originCheck, pathOf, refuseUpgrade, UpgradeRefusedError, type OriginPolicy } from './upgrade';
-import { MAX_TIMER_DELAY } from '../operators/heartbeat';
 import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler, validateClose } from '../validation';
 
 /** What `authenticate` may return: the value itself, a Promise or an Observable of it, or `false` to refuse (401). */

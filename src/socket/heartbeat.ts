@@ -1,7 +1,8 @@
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import type { HeartbeatTimeoutError } from '../errors';
-import { HeartbeatState, MAX_TIMER_DELAY } from '../operators/heartbeat';
+import { HeartbeatState } from '../operators/heartbeat';
 import { expectInteger, expectObject, expectOneOf, expectScheduler } from '../validation';
+import { MAX_TIMER_DELAY } from '../constants';
 
 /** Protocol-level heartbeat of a socket: ping frames, and termination of a peer that stopped answering. */
 export interface HeartbeatOptions {

@@ -1,0 +1,51 @@
+/**
+ * rxws reads a few private fields of `ws` (src/socket/ws-internals.ts). This
+ * spec fails when a `ws` release renames or reshapes them, before any user
+ * sees a prepared frame overtake another or a socket never uncork.
+ */
+import { WebSocket } from 'ws';
+import { prepare, type RxSocket } from '../../src';
+import { acceptsPreparedFrame, isServerSide, peerOf, rawSocket, wsInternalsPresent } from '../../src/socket/ws-internals';
+import { listen, nextMessage, open } from '../support/net';
+
+describe("the ws internals rxws relies on", () => {
+  it("are there, with the shapes rxws expects, on both sides of a real connection", async () => {
+    const { server, url } = await listen({ heartbeat: false });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    const client = await open(url());
+    const socket = await accepted;
+    const expected = { _socket: true, _isServer: true, '_sender._state': true, '_sender._queue': true };
+    expect(wsInternalsPresent(socket.ws)).toEqual(expected);
+    expect(wsInternalsPresent(client)).toEqual(expected);
+    expect(isServerSide(socket.ws)).toBe(true);
+    expect(isServerSide(client)).toBe(false);
+    expect(rawSocket(socket.ws)?.remotePort).toBe(rawSocket(client)?.localPort);
+    expect(peerOf(socket.ws).address).toBe('127.0.0.1');
+  });
+
+  it('let a prepared frame go straight to the TCP socket only on a server socket without extensions and with nothing waiting in ws', async () => {
+    const { server, url } = await listen({ heartbeat: false });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    const client = await open(url());
+    const socket = await accepted;
+    expect(acceptsPreparedFrame(socket.ws)).toBe(true);
+    expect(acceptsPreparedFrame(client)).toBe(false); // a client masks its frames
+    const got = nextMessage(client);
+    socket.next(prepare('straight'));
+    expect((await got).data.toString()).toBe('straight');
+  });
+
+  it('send a prepared frame the usual way when ws queues frames of its own (permessage-deflate)', async () => {
+    const { WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: true });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    const accepted = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, { perMessageDeflate: true });
+    await new Promise((resolve) => client.once('open', resolve));
+    const serverSide = await accepted;
+    expect(serverSide.extensions).toContain('permessage-deflate');
+    expect(acceptsPreparedFrame(serverSide)).toBe(false);
+    client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+  });
+});
