@@ -68,7 +68,12 @@ export interface AdapterLink {
   subscribe(topic: string): void;
   /** Stops receiving `topic`'s envelopes (the last local interest is gone). */
   unsubscribe(topic: string): void;
-  /** Sends an envelope to every process subscribed to its topic. Never throws, never waits. */
+  /**
+   * Sends an envelope to every process subscribed to its topic. Never throws,
+   * never waits. An adapter may send an envelope again (after a reconnect),
+   * but never after a newer one of the same hub reached the broker: receivers
+   * drop what is not newer than the last they took.
+   */
   publish(envelope: HubEnvelope): void;
   /** Sends what is queued (within the adapter's deadline) and disconnects. */
   close(): Promise<void>;
