@@ -59,7 +59,9 @@ describe('membership', () => {
     const { socket, fake } = fakeSocket();
     fake.receiveClose(1000);
     expect(hub.join(socket, 'x')).toBe(false);
+    const errors = firstValueFrom(hub.errors$.pipe(toArray()));
     await hub.close();
+    expect(await errors).toEqual([]); // no broker to refuse anything; completes with the hub
     expect(hub.join(fakeSocket().socket, 'x')).toBe(false);
     expect(() => hub.publish('x', 'late')).toThrow(HubClosedError);
     expect(await hub.close()).toBeUndefined(); // idempotent
