@@ -199,6 +199,32 @@ describe('hubs on a real redis-server', () => {
       expect(errors).toEqual([expect.objectContaining({ operation: 'publish', topic: 'room' })]);
       expect(String((errors[0]!.cause as Error).message)).toMatch(/^BUSY/);
     });
+
+    it('keeps receiving every other topic when Redis refuses to subscribe one, also after a reconnect', async () => {
+      await client().call('ACL', 'SETUSER', 'default', 'resetchannels', '&rxws:room*');
+      const [a, b] = [hub(), hub()];
+      await Promise.all([a, b].map(connected));
+      const errors = collectErrors(b);
+      const onB = member(b);
+      member(b, 'secret'); // Redis refuses to subscribe rxws:secret
+      await until(a.members$('room'), (n) => n === 1);
+      // (b's presence announcements on "secret" are refused too: publishes, counted.)
+      const subscribes = () => errors.filter((e) => (e as AdapterRefusedError).operation === 'subscribe');
+      await waitFor(() => subscribes().length === 1);
+
+      // The subscriber connections drop and subscribe every topic again.
+      await client().call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await until(b.status$, (s) => s.state === 'reconnecting');
+      await within(connected(b), 3000, 'b connected again');
+      await within(until(a.members$('room'), (n) => n === 1), 3000, 'a counts b again');
+      a.publish('room', 'after the reconnect');
+      await waitFor(() => onB().includes('after the reconnect'), 3000);
+      // Refused on the first subscribe and again on the reconnect.
+      expect(subscribes()).toEqual([
+        expect.objectContaining({ code: 'RXWS_ADAPTER_REFUSED', operation: 'subscribe', topic: 'secret' }),
+        expect.objectContaining({ operation: 'subscribe', topic: 'secret' }),
+      ]);
+    });
   });
 
   it('counts as dropped at close only what Redis did not take, even with closeTimeout 0', async () => {
@@ -252,6 +278,17 @@ function until<T>(source: Observable<T>, predicate: (value: T) => boolean): Prom
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `promise`, or a failure naming `what` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {

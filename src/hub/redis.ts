@@ -28,15 +28,16 @@ export interface RedisAdapterOptions {
   /** When to retry a lost connection (`scheduler` is not used: ioredis keeps the timer). @default { initialDelay: 100, maxDelay: 5000, jitter: 'full' }, retrying forever */
   readonly backoff?: Omit<BackoffConfig, 'scheduler'>;
   /**
-   * How often a publish that Redis answers with a transient error is sent
-   * again, after the `backoff` delays: `BUSY` (a script runs),
+   * How often a publish or a subscription that Redis answers with a transient
+   * error is tried again, after the `backoff` delays: `BUSY` (a script runs),
    * `LOADING`, `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`, `OOM`. Other error
    * replies (`NOPERM`, `READONLY`, `ERR`...) would come again, so they are
    * given up at once. Publishes made meanwhile wait behind a refused one, so
    * one hub's order holds; one that a later publish overtook (Redis took it
    * between two refusals) is given up too, as receivers would drop it as
    * already seen. A publish given up is counted in `stats.adapter.dropped`
-   * and `refused`, and reported on `hub.errors$`.
+   * and `refused`; a subscription given up is tried again on the next
+   * reconnect; both are reported on `hub.errors$`.
    * @default 3
    */
   readonly retries?: number;
@@ -123,6 +124,8 @@ class RedisLink implements AdapterLink {
   readonly #errors = new Subject<RxwsError>();
   readonly errors$: Observable<RxwsError> = this.#errors.asObservable();
   readonly #ReplyError: Ioredis['ReplyError'];
+  /** Waits before a subscription is tried again, cleared at close. */
+  readonly #timers = new Set<NodeJS.Timeout>();
   /** Topics wanted, whether or not Redis has confirmed them. */
   readonly #topics = new Set<string>();
   readonly #prefixBytes: number;
@@ -191,9 +194,9 @@ class RedisLink implements AdapterLink {
     this.#topics.add(topic);
     if (!this.#subReady) return; // subscribed with the rest on 'ready'
     const epoch = this.#subEpoch;
-    this.#sub.subscribe(this.#options.prefix + topic).then(() => {
-      if (epoch === this.#subEpoch && this.#topics.has(topic)) this.#host.subscribed([topic]);
-    }, ignore);
+    void this.#subscribeTopic(topic, epoch).then((subscribed) => {
+      if (subscribed && epoch === this.#subEpoch && this.#topics.has(topic)) this.#host.subscribed([topic]);
+    });
   }
 
   unsubscribe(topic: string): void {
@@ -214,6 +217,8 @@ class RedisLink implements AdapterLink {
     await this.#outbox.drained(this.#options.closeTimeout);
     // What is on its way is answered before QUIT is: it counts as published, not dropped.
     this.#outbox.stop();
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
     await Promise.all([quit(this.#pub), quit(this.#sub)]);
     this.#outbox.clear();
     this.#status.next({ state: 'disconnected', error: null });
@@ -225,14 +230,44 @@ class RedisLink implements AdapterLink {
     this.#subReady = true;
     const epoch = ++this.#subEpoch;
     const topics = [...this.#topics];
-    const done = () => {
+    // One SUBSCRIBE per topic: Redis refuses a whole command for one channel it denies, which must not cost the others.
+    void Promise.all(topics.map((topic) => this.#subscribeTopic(topic, epoch))).then((subscribed) => {
       if (epoch !== this.#subEpoch) return;
       this.#resubscribed = true;
-      if (topics.length > 0) this.#host.subscribed(topics);
+      const confirmed = topics.filter((topic, i) => subscribed[i] && this.#topics.has(topic));
+      if (confirmed.length > 0) this.#host.subscribed(confirmed);
       this.#update();
-    };
-    if (topics.length === 0) return done();
-    this.#sub.subscribe(...topics.map((topic) => this.#options.prefix + topic)).then(done, ignore);
+    });
+  }
+
+  /** Subscribes `topic`, again after a transient refusal. False if refused for good or the connection changed. */
+  async #subscribeTopic(topic: string, epoch: number): Promise<boolean> {
+    for (let refusals = 1; ; refusals++) {
+      try {
+        await this.#sub.subscribe(this.#options.prefix + topic);
+        return true;
+      } catch (err) {
+        // Not an answer: the connection went, and its next 'ready' subscribes every topic again.
+        if (!this.#isReply(err) || epoch !== this.#subEpoch || !this.#topics.has(topic)) return false;
+        if (!TRANSIENT.test(err.message) || refusals > this.#options.retries) {
+          this.#errors.next(new AdapterRefusedError('subscribe', topic, { cause: err }));
+          return false;
+        }
+      }
+      await this.#wait(backoffDelay(refusals, this.#options.backoff));
+      if (epoch !== this.#subEpoch || !this.#topics.has(topic)) return false;
+    }
+  }
+
+  /** Resolves after `ms`, or never if the hub closes first. */
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        resolve();
+      }, ms);
+      this.#timers.add(timer);
+    });
   }
 
   #isReply(err: unknown): err is Error {
