@@ -9,8 +9,9 @@ import { TestScheduler } from 'rxjs/testing';
 import type { WebSocket } from 'ws';
 import { FrameDroppedError, InvalidArgumentError, InvalidFrameError, PreparedFrame, type RxSocket } from '../../src';
 import { createHub, HubClosedError } from '../../src/hub/hub';
-import type { AdapterLink, HubAdapter, HubEnvelope } from '../../src/hub/adapter';
+import type { AdapterHost, AdapterLink, HubAdapter, HubEnvelope } from '../../src/hub/adapter';
 import { memoryAdapter, MemoryBus } from '../../src/hub/memory';
+import { MAX_ORIGINS } from '../../src/hub/relay';
 import * as prepared from '../../src/socket/prepared';
 import { testSocket } from '../../src/testing';
 import { fakeSocket } from '../support/fake';
@@ -58,7 +59,9 @@ describe('membership', () => {
     const { socket, fake } = fakeSocket();
     fake.receiveClose(1000);
     expect(hub.join(socket, 'x')).toBe(false);
+    const errors = firstValueFrom(hub.errors$.pipe(toArray()));
     await hub.close();
+    expect(await errors).toEqual([]); // no broker to refuse anything; completes with the hub
     expect(hub.join(fakeSocket().socket, 'x')).toBe(false);
     expect(() => hub.publish('x', 'late')).toThrow(HubClosedError);
     expect(await hub.close()).toBeUndefined(); // idempotent
@@ -188,6 +191,50 @@ describe('members$ (presence) in virtual time', () => {
   });
 });
 
+describe('exactly once across hubs', () => {
+  let scheduler: TestScheduler;
+  beforeEach(() => (scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected))));
+
+  it('delivers a message once when its resend comes after an 11-minute outage', () => {
+    scheduler.run(({ cold, expectObservable }) => {
+      const bus = new MemoryBus(scheduler);
+      const outage = resending(bus);
+      const a = createHub({ scheduler, adapter: outage.adapter });
+      const b = createHub({ scheduler, adapter: memoryAdapter({ bus }) });
+      const member = testSocket(scheduler, { answerClose: false });
+      b.join(member.socket, 'room');
+      cold('-x').subscribe(() => a.publish('room', 'once'));
+      // a's connection dropped before the broker's acknowledgement came: 11 minutes later it sends it again.
+      cold('- 11m x').subscribe(() => outage.resend());
+      cold('- 12m x').subscribe(() => [a, b].forEach((hub) => void hub.close()));
+      expectObservable(member.sent$.pipe(map(String))).toBe('-x', { x: 'once' });
+      scheduler.schedule(() => expect(b.stats).toMatchObject({ received: 1, delivered: 1, duplicates: 1 }), 12 * 60_000);
+    });
+  });
+
+  it('remembers the last sequence number of the MAX_ORIGINS (10,000) hubs heard from most recently, and of no more', () => {
+    scheduler.run(() => {
+      const tap = tapped();
+      const hub = createHub({ scheduler, adapter: tap.adapter });
+      const envelope = (i: number): HubEnvelope => ({
+        origin: i.toString(16).padStart(32, '0'),
+        seq: 1,
+        topic: 'room',
+        kind: 'text',
+        payload: Buffer.from('x'),
+        count: 0,
+      });
+      expect(MAX_ORIGINS).toBe(10_000);
+      for (let i = 0; i <= MAX_ORIGINS; i++) tap.host!.receive(envelope(i));
+      expect(hub.stats).toMatchObject({ received: MAX_ORIGINS + 1, duplicates: 0 });
+      tap.host!.receive(envelope(1)); // remembered: a duplicate
+      tap.host!.receive(envelope(0)); // heard from least recently, and forgotten for the 10,000 after it
+      expect(hub.stats).toMatchObject({ received: MAX_ORIGINS + 2, duplicates: 1 });
+      void hub.close();
+    });
+  });
+});
+
 describe('a broadcast to 1,000 sockets', () => {
   const MESSAGES = 100;
 
@@ -310,6 +357,35 @@ function twice(bus: MemoryBus): HubAdapter {
       return delegate(link, (envelope) => (link.publish(envelope), link.publish(envelope)));
     },
   };
+}
+
+/** A bus adapter that can send again everything it sent, as an outbox does after a reconnect. */
+function resending(bus: MemoryBus): { adapter: HubAdapter; resend: () => void } {
+  const sent: HubEnvelope[] = [];
+  let link: AdapterLink | null = null;
+  const adapter: HubAdapter = {
+    open: (host) => {
+      const opened = memoryAdapter({ bus }).open(host);
+      link = opened;
+      return delegate(opened, (envelope) => (sent.push(envelope), opened.publish(envelope)));
+    },
+  };
+  return { adapter, resend: () => sent.forEach((envelope) => link!.publish(envelope)) };
+}
+
+/** A shared adapter that sends nothing and lets the test hand envelopes to the hub. */
+function tapped(): { adapter: HubAdapter; host: AdapterHost | null } {
+  const tap: { adapter: HubAdapter; host: AdapterHost | null } = {
+    host: null,
+    adapter: {
+      open: (host) => {
+        tap.host = host;
+        const link = memoryAdapter({ bus: new MemoryBus() }).open({ receive: () => {}, subscribed: () => {} });
+        return delegate(link, () => {});
+      },
+    },
+  };
+  return tap;
 }
 
 function delegate(link: AdapterLink, publish: (envelope: HubEnvelope) => void): AdapterLink {

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import { RxwsError } from '../errors';
 
 /**
  * What an envelope carries: a text or binary message for a topic's members,
@@ -45,8 +46,32 @@ export interface AdapterStats {
   readonly received: number;
   /** Envelopes waiting for the broker: while it is unreachable, or not yet acknowledged. */
   readonly queued: number;
-  /** Envelopes given up while the broker was unreachable (the offline queue was full): other processes never got them. */
+  /**
+   * Envelopes given up: the offline queue was full, the broker refused them
+   * (also in `refused`), or they still waited at `close()`. Other processes
+   * never got them.
+   */
   readonly dropped: number;
+  /** Envelopes the broker answered with an error and that were given up (after retries, if the error was transient). */
+  readonly refused: number;
+}
+
+/**
+ * The broker refused a publish (given up, counted in `stats.adapter.dropped`)
+ * or a topic's subscription (its messages do not arrive here until the next
+ * reconnect subscribes it again). Reported on `hub.errors$`; `cause` is the
+ * broker's answer, e.g. Redis's `NOPERM ...`.
+ */
+export class AdapterRefusedError extends RxwsError {
+  readonly code = 'RXWS_ADAPTER_REFUSED';
+  constructor(
+    readonly operation: 'publish' | 'subscribe',
+    readonly topic: string,
+    options?: { cause?: unknown },
+  ) {
+    const why = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    super(`The broker refused to ${operation} to topic ${JSON.stringify(topic)}${why}`, options);
+  }
 }
 
 /** What the hub gives its adapter. */
@@ -63,12 +88,19 @@ export interface AdapterLink {
   readonly shared: boolean;
   /** The current status first, then each change; completes after `close()`. */
   readonly status$: Observable<HubStatus>;
+  /** What the broker refused ({@link AdapterRefusedError}); completes after `close()`. @default none */
+  readonly errors$?: Observable<RxwsError>;
   readonly stats: AdapterStats;
   /** Starts receiving `topic`'s envelopes (the first local interest). */
   subscribe(topic: string): void;
   /** Stops receiving `topic`'s envelopes (the last local interest is gone). */
   unsubscribe(topic: string): void;
-  /** Sends an envelope to every process subscribed to its topic. Never throws, never waits. */
+  /**
+   * Sends an envelope to every process subscribed to its topic. Never throws,
+   * never waits. An adapter may send an envelope again (after a reconnect),
+   * but never after a newer one of the same hub reached the broker: receivers
+   * drop what is not newer than the last they took.
+   */
   publish(envelope: HubEnvelope): void;
   /** Sends what is queued (within the adapter's deadline) and disconnects. */
   close(): Promise<void>;

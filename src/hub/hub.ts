@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { asyncScheduler, Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, ignoreElements, Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { describe, InvalidArgumentError, RxwsError } from '../errors';
 import type { AdapterLink, AdapterStats, HubAdapter, HubStatus } from './adapter';
 import { memoryAdapter } from './memory';
@@ -9,6 +9,8 @@ import { prepare, PreparedFrame } from '../socket/prepared';
 import { RxSocket } from '../socket/socket';
 import type { Outbound } from '../socket/types';
 import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler } from '../validation';
+
+export { AdapterRefusedError } from './adapter';
 
 type Member = RxSocket<unknown>;
 
@@ -122,6 +124,15 @@ export class Hub {
   /** The adapter's connection: the current status, then each change. Completes after `close()`. */
   get status$(): Observable<HubStatus> {
     return this.#link.status$;
+  }
+
+  /**
+   * What the adapter's broker refused: a publish given up (counted in
+   * `stats.adapter.dropped`), a topic it would not subscribe, each an
+   * `AdapterRefusedError`. Completes after `close()`.
+   */
+  get errors$(): Observable<RxwsError> {
+    return this.#link.errors$ ?? this.#link.status$.pipe(ignoreElements());
   }
 
   /** Topics with local members (a snapshot). */

@@ -1,7 +1,32 @@
+import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+
 /** Bounds of what may wait for a broker that cannot be reached. */
 export interface OutboxLimits {
   readonly maxMessages: number;
   readonly maxBytes: number;
+}
+
+/** How the broker answered one transmission. Call at most one, at most once. */
+export interface Reply {
+  /** It took the envelope. */
+  ack(): void;
+  /** It answered with an error; `transient` if the same command may be taken a little later. */
+  refuse(error: Error, transient: boolean): void;
+}
+
+/** How an outbox reaches its broker. */
+export interface OutboxOptions {
+  readonly limits: OutboxLimits;
+  /** How often an envelope refused with a transient error is sent again before it is given up. */
+  readonly retries: number;
+  /** The wait before retry `n` (1, 2, 3…), in ms. */
+  readonly retryDelay: (retry: number) => number;
+  /** Sends. A lost connection answers nothing: `offline()` keeps what it did not answer. */
+  readonly transmit: (channel: string, data: Buffer, reply: Reply) => void;
+  /** An envelope was given up because the broker refused it. */
+  readonly refused?: (channel: string, error: Error) => void;
+  /** Time of retries and of `drained()`'s timeout. @default asyncScheduler */
+  readonly scheduler?: SchedulerLike;
 }
 
 interface Entry {
@@ -9,38 +34,60 @@ interface Entry {
   readonly data: Buffer;
   /** State that is asked for again on reconnect (presence): never kept offline. */
   readonly volatile: boolean;
-  acked: boolean;
+  /** `sent`: on its way, unanswered; `refused`: transiently, and waiting to be sent again. */
+  state: 'waiting' | 'sent' | 'refused';
+  refusals: number;
+  error: Error | null;
 }
 
 /**
  * @internal Envelopes on their way to the broker, in publish order. Online,
- * each is sent at once and kept until the broker acknowledges it. When the
- * connection drops, the unacknowledged ones wait with those published
- * meanwhile and go out again, in order, once it is back (a receiver drops
- * what it already had by sequence number, so a resend is never a duplicate).
- * What waits offline is bounded: past the limits the oldest go, counted in
+ * each is sent at once and kept until the broker answers. When the
+ * connection drops, the unanswered ones wait with those published meanwhile
+ * and go out again, in order, once it is back (a receiver drops what it
+ * already had by sequence number, so a resend is never a duplicate). What
+ * waits offline is bounded: past the limits the oldest go, counted in
  * `dropped`; online, the broker's TCP connection paces us. Volatile entries
  * (presence, asked for again on reconnect) are never kept offline.
+ *
+ * An error answer gives the envelope up (`dropped`, `refused`), unless it is
+ * transient: then nothing new goes out until every answer is in, and the
+ * refused envelopes are sent again, oldest first, ahead of what waited. An
+ * answered envelope leaves at once, whatever is still unanswered before it.
  */
 export class Outbox {
-  readonly #limits: OutboxLimits;
-  readonly #transmit: (channel: string, data: Buffer, ack: () => void) => void;
-  #entries: (Entry | undefined)[] = [];
-  #head = 0;
+  readonly #options: OutboxOptions;
+  readonly #scheduler: SchedulerLike;
+  /** Unanswered envelopes in publish order: a Set keeps insertion order and deletes any one in O(1). */
+  readonly #entries = new Set<Entry>();
   #bytes = 0;
   #online = false;
+  /** Bumped when the connection drops: an answer from an older connection says nothing about what is sent now. */
+  #epoch = 0;
+  /** Entries sent on this connection and not answered yet. */
+  #inFlight = 0;
+  /** A transient refusal is pending: what is published meanwhile waits behind it, so the order holds. */
+  #holding = false;
+  #retry: Subscription | null = null;
+  #stopped = false;
   #acked = 0;
   #dropped = 0;
+  #refused = 0;
   #onEmpty: (() => void) | null = null;
 
-  constructor(limits: OutboxLimits, transmit: (channel: string, data: Buffer, ack: () => void) => void) {
-    this.#limits = limits;
-    this.#transmit = transmit;
+  constructor(options: OutboxOptions) {
+    this.#options = options;
+    this.#scheduler = options.scheduler ?? asyncScheduler;
   }
 
-  /** Envelopes not yet acknowledged. */
+  /** Envelopes not answered yet. */
   get length(): number {
-    return this.#entries.length - this.#head;
+    return this.#entries.size;
+  }
+
+  /** Their bytes. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** Envelopes the broker acknowledged. */
@@ -48,17 +95,26 @@ export class Outbox {
     return this.#acked;
   }
 
-  /** Envelopes given up: the offline bound, or still waiting at `clear()`. */
+  /** Envelopes given up: the offline bound, refused by the broker, or still waiting at `stop()`/`clear()`. */
   get dropped(): number {
     return this.#dropped;
   }
 
+  /** Envelopes given up because the broker refused them (also in `dropped`). */
+  get refused(): number {
+    return this.#refused;
+  }
+
   push(channel: string, data: Buffer, volatile = false): void {
+    if (this.#stopped) {
+      this.#dropped++;
+      return;
+    }
     if (volatile && !this.#online) return;
-    const entry: Entry = { channel, data, volatile, acked: false };
-    this.#entries.push(entry);
+    const entry: Entry = { channel, data, volatile, state: 'waiting', refusals: 0, error: null };
+    this.#entries.add(entry);
     this.#bytes += data.length;
-    if (this.#online) this.#send(entry);
+    if (this.#online && !this.#holding) this.#send(entry);
     else this.#bound();
   }
 
@@ -66,78 +122,173 @@ export class Outbox {
   online(): void {
     if (this.#online) return;
     this.#online = true;
-    for (let i = this.#head; i < this.#entries.length; i++) this.#send(this.#entries[i]!);
+    if (!this.#stopped) this.#flush();
   }
 
-  /** The connection is down: what the broker did not acknowledge waits (within the bounds). */
+  /** The connection is down: what the broker did not answer waits (within the bounds). */
   offline(): void {
     if (!this.#online) return;
     this.#online = false;
-    const waiting = this.#entries.slice(this.#head).filter((entry) => entry !== undefined && !entry.acked && !entry.volatile) as Entry[];
-    this.#entries = waiting;
-    this.#head = 0;
-    this.#bytes = waiting.reduce((sum, entry) => sum + entry.data.length, 0);
+    this.#epoch++;
+    this.#holding = false;
+    this.#cancelRetry();
+    for (const entry of this.#entries) {
+      if (entry.volatile) this.#remove(entry);
+      else entry.state = 'waiting';
+    }
+    this.#inFlight = 0;
     this.#bound();
+    this.#checkEmpty();
   }
 
   /** Resolves once nothing waits, or after `timeout` ms. */
   drained(timeout: number): Promise<void> {
     if (this.length === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, timeout);
-      function done(): void {
-        clearTimeout(timer);
+      const done = (): void => {
+        timer.unsubscribe();
+        this.#onEmpty = null;
         resolve();
-      }
+      };
+      const timer = this.#scheduler.schedule(done, timeout);
       this.#onEmpty = done;
     });
   }
 
-  /** Gives up what still waits (counted as dropped). */
+  /**
+   * Sends nothing more: gives up what has not gone out (counted as dropped)
+   * and keeps what is on its way, so an answer that still comes counts it
+   * as acknowledged rather than lost.
+   */
+  stop(): void {
+    this.#stopped = true;
+    this.#holding = false;
+    this.#cancelRetry();
+    for (const entry of this.#entries) {
+      if (entry.state === 'sent') continue;
+      this.#remove(entry);
+      this.#dropped++;
+    }
+    this.#checkEmpty();
+  }
+
+  /** Stops, and gives up what still waits (counted as dropped). */
   clear(): void {
-    this.#dropped += this.length;
-    this.#entries = [];
-    this.#head = 0;
+    this.stop();
+    this.#dropped += this.#entries.size;
+    this.#entries.clear();
     this.#bytes = 0;
+    this.#inFlight = 0;
     this.#onEmpty = null;
   }
 
   #send(entry: Entry): void {
-    this.#transmit(entry.channel, entry.data, () => this.#ack(entry));
+    entry.state = 'sent';
+    this.#inFlight++;
+    const epoch = this.#epoch;
+    this.#options.transmit(entry.channel, entry.data, {
+      ack: () => this.#ack(entry, epoch),
+      refuse: (error, transient) => this.#refuse(entry, epoch, error, transient),
+    });
   }
 
-  #ack(entry: Entry): void {
-    if (entry.acked) return;
-    entry.acked = true;
-    this.#acked++;
-    // The broker answers in order, so acknowledged entries are a prefix.
-    while (this.length > 0 && this.#entries[this.#head]!.acked) this.#shift();
-    if (this.length === 0) {
-      const onEmpty = this.#onEmpty;
-      this.#onEmpty = null;
-      onEmpty?.();
+  /** Sends every entry not on its way, oldest first. */
+  #flush(): void {
+    for (const entry of this.#entries) if (entry.state !== 'sent') this.#send(entry);
+  }
+
+  #ack(entry: Entry, epoch: number): void {
+    if (!this.#entries.has(entry)) return;
+    if (epoch === this.#epoch && entry.state === 'sent') {
+      // The broker answers a connection's commands in order, so whatever went out before this one was answered.
+      for (const earlier of this.#entries) {
+        if (earlier === entry) break;
+        if (earlier.state === 'sent') {
+          // Its answer came, but not to us (the client gave up waiting, e.g. a command timeout): only an error reply
+          // refuses a publish, and none is known, so it counts as taken.
+          this.#remove(earlier);
+          this.#acked++;
+        } else if (earlier.state === 'refused') {
+          // Overtaken: receivers took a newer envelope of ours, so they would drop this one as already seen.
+          this.#giveUp(earlier, earlier.error!);
+        }
+      }
     }
+    this.#remove(entry);
+    this.#acked++;
+    this.#next();
+  }
+
+  #refuse(entry: Entry, epoch: number, error: Error, transient: boolean): void {
+    // An older connection's answer: the entry goes out again on this one anyway.
+    if (!this.#entries.has(entry) || epoch !== this.#epoch || entry.state !== 'sent') return;
+    if (transient && !this.#stopped && entry.refusals < this.#options.retries) {
+      entry.refusals++;
+      entry.state = 'refused';
+      entry.error = error;
+      this.#inFlight--;
+      this.#holding = true;
+    } else this.#giveUp(entry, error);
+    this.#next();
+  }
+
+  /** After an answer: once every answer is in, sends the transiently refused entries again, after a delay. */
+  #next(): void {
+    if (this.#holding && this.#inFlight === 0 && this.#retry === null) {
+      let first: Entry | undefined;
+      for (const entry of this.#entries) {
+        if (entry.state === 'refused') {
+          first = entry;
+          break;
+        }
+      }
+      if (first === undefined) {
+        // Overtaken and given up, all of them: what waited behind them can go.
+        this.#holding = false;
+        this.#flush();
+      } else {
+        this.#retry = this.#scheduler.schedule(() => {
+          this.#retry = null;
+          this.#holding = false;
+          this.#flush();
+        }, this.#options.retryDelay(first.refusals));
+      }
+    }
+    this.#checkEmpty();
+  }
+
+  #giveUp(entry: Entry, error: Error): void {
+    this.#remove(entry);
+    this.#dropped++;
+    this.#refused++;
+    this.#options.refused?.(entry.channel, error);
   }
 
   #bound(): void {
-    const { maxMessages, maxBytes } = this.#limits;
-    while (this.length > 0 && (this.length > maxMessages || this.#bytes > maxBytes)) {
-      if (!this.#shift().acked) this.#dropped++;
+    const { maxMessages, maxBytes } = this.#options.limits;
+    for (const entry of this.#entries) {
+      if (this.#entries.size <= maxMessages && this.#bytes <= maxBytes) return;
+      if (entry.state === 'sent') continue; // its answer is on the way
+      this.#remove(entry);
+      this.#dropped++;
     }
   }
 
-  #shift(): Entry {
-    const entry = this.#entries[this.#head]!;
-    this.#entries[this.#head++] = undefined;
+  #remove(entry: Entry): void {
+    this.#entries.delete(entry);
     this.#bytes -= entry.data.length;
-    if (this.#head === this.#entries.length) {
-      this.#entries = [];
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= this.#entries.length) {
-      // Compact now and then instead of shifting the array on every ack.
-      this.#entries = this.#entries.slice(this.#head);
-      this.#head = 0;
-    }
-    return entry;
+    if (entry.state === 'sent') this.#inFlight--;
+  }
+
+  #cancelRetry(): void {
+    this.#retry?.unsubscribe();
+    this.#retry = null;
+  }
+
+  #checkEmpty(): void {
+    if (this.#entries.size > 0 || this.#onEmpty === null) return;
+    const onEmpty = this.#onEmpty;
+    this.#onEmpty = null;
+    onEmpty();
   }
 }

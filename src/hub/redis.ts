@@ -1,9 +1,9 @@
-import { BehaviorSubject, type Observable } from 'rxjs';
+import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 // Types only: ioredis is an optional peer dependency, loaded when redisAdapter() is called.
 import type RedisClient from 'ioredis';
 import type { RedisOptions } from 'ioredis';
-import { describe, InvalidArgumentError, MissingDependencyError } from '../errors';
-import type { AdapterHost, AdapterLink, AdapterStats, HubAdapter, HubEnvelope, HubStatus } from './adapter';
+import { describe, InvalidArgumentError, MissingDependencyError, type RxwsError } from '../errors';
+import { AdapterRefusedError, type AdapterHost, type AdapterLink, type AdapterStats, type HubAdapter, type HubEnvelope, type HubStatus } from './adapter';
 import { decodeEnvelope, encodeEnvelope } from './envelope';
 import { Outbox, type OutboxLimits } from './outbox';
 import { backoffDelay, resolveBackoff, type BackoffConfig, type ResolvedBackoff } from '../operators/backoff';
@@ -27,6 +27,20 @@ export interface RedisAdapterOptions {
   readonly offline?: { readonly maxMessages?: number; readonly maxBytes?: number };
   /** When to retry a lost connection (`scheduler` is not used: ioredis keeps the timer). @default { initialDelay: 100, maxDelay: 5000, jitter: 'full' }, retrying forever */
   readonly backoff?: Omit<BackoffConfig, 'scheduler'>;
+  /**
+   * How often a publish or a subscription that Redis answers with a transient
+   * error is tried again, after the `backoff` delays: `BUSY` (a script runs),
+   * `LOADING`, `TRYAGAIN`, `MASTERDOWN`, `CLUSTERDOWN`, `OOM`. Other error
+   * replies (`NOPERM`, `READONLY`, `ERR`...) would come again, so they are
+   * given up at once. Publishes made meanwhile wait behind a refused one, so
+   * one hub's order holds; one that a later publish overtook (Redis took it
+   * between two refusals) is given up too, as receivers would drop it as
+   * already seen. A publish given up is counted in `stats.adapter.dropped`
+   * and `refused`; a subscription given up is tried again on the next
+   * reconnect; both are reported on `hub.errors$`.
+   * @default 3
+   */
+  readonly retries?: number;
   /** How long the hub's `close()` waits for queued envelopes to be acknowledged, in ms. @default 2000 */
   readonly closeTimeout?: number;
   /** More ioredis options (TLS, Sentinel, timeouts...). rxws's own settings win: no offline queue, no resend, no auto-resubscribe, its retry strategy. */
@@ -38,6 +52,7 @@ interface Resolved {
   readonly prefix: string;
   readonly offline: OutboxLimits;
   readonly backoff: ResolvedBackoff;
+  readonly retries: number;
   readonly closeTimeout: number;
   readonly redisOptions: Readonly<Record<string, unknown>>;
 }
@@ -68,19 +83,29 @@ export function redisAdapter(options: RedisAdapterOptions = {}): HubAdapter {
       maxBytes: offline.maxBytes === undefined ? 8 * 1024 * 1024 : expectInteger('offline.maxBytes', offline.maxBytes, 0),
     },
     backoff: resolveBackoff({ initialDelay: 100, maxDelay: 5_000, ...expectObject('backoff', o.backoff) }),
+    retries: o.retries === undefined ? 3 : expectInteger('retries', o.retries, 0),
     closeTimeout: o.closeTimeout === undefined ? 2_000 : expectInteger('closeTimeout', o.closeTimeout, 0),
     redisOptions: expectObject('redisOptions', o.redisOptions),
   };
-  const Redis = loadIoredis();
-  return { open: (host) => new RedisLink(host, resolved, Redis) };
+  const ioredis = loadIoredis();
+  return { open: (host) => new RedisLink(host, resolved, ioredis) };
 }
+
+/** Error replies of a passing state: the same command may be taken a little later (see `retries`). */
+const TRANSIENT = /^(?:BUSY|LOADING|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|OOM)\b/;
 
 type RedisConstructor = new (url: string, options: RedisOptions) => RedisClient;
 
-function loadIoredis(): RedisConstructor {
+interface Ioredis {
+  readonly Redis: RedisConstructor;
+  /** What an error reply rejects with; any other rejection is the connection's. */
+  readonly ReplyError: abstract new (...args: never[]) => Error;
+}
+
+function loadIoredis(): Ioredis {
   try {
-    const module = require('ioredis') as RedisConstructor & { default?: RedisConstructor };
-    return module.default ?? module;
+    const module = require('ioredis') as RedisConstructor & { default?: RedisConstructor; ReplyError: Ioredis['ReplyError'] };
+    return { Redis: module.default ?? module, ReplyError: module.ReplyError };
   } catch (err) {
     throw new MissingDependencyError('ioredis', 'redisAdapter()', { cause: err });
   }
@@ -96,6 +121,11 @@ class RedisLink implements AdapterLink {
   readonly #outbox: Outbox;
   readonly #status = new BehaviorSubject<HubStatus>({ state: 'connecting' });
   readonly status$: Observable<HubStatus> = this.#status.asObservable();
+  readonly #errors = new Subject<RxwsError>();
+  readonly errors$: Observable<RxwsError> = this.#errors.asObservable();
+  readonly #ReplyError: Ioredis['ReplyError'];
+  /** Waits before a subscription is tried again, cleared at close. */
+  readonly #timers = new Set<NodeJS.Timeout>();
   /** Topics wanted, whether or not Redis has confirmed them. */
   readonly #topics = new Set<string>();
   readonly #prefixBytes: number;
@@ -108,9 +138,10 @@ class RedisLink implements AdapterLink {
   #received = 0;
   #closing: Promise<void> | null = null;
 
-  constructor(host: AdapterHost, options: Resolved, Redis: RedisConstructor) {
+  constructor(host: AdapterHost, options: Resolved, { Redis, ReplyError }: Ioredis) {
     this.#host = host;
     this.#options = options;
+    this.#ReplyError = ReplyError;
     this.#prefixBytes = Buffer.byteLength(options.prefix);
     const own: RedisOptions = {
       // Our outbox queues (bounded) and resends in order; ioredis's queue is unbounded and resends out of order.
@@ -122,7 +153,20 @@ class RedisLink implements AdapterLink {
     };
     this.#pub = new Redis(options.url, { ...options.redisOptions, ...own, connectionName: 'rxws-hub-pub' });
     this.#sub = new Redis(options.url, { ...options.redisOptions, ...own, connectionName: 'rxws-hub-sub' });
-    this.#outbox = new Outbox(options.offline, (channel, data, ack) => void this.#pub.publish(channel, data).then(ack, ignore));
+    this.#outbox = new Outbox({
+      limits: options.offline,
+      retries: options.retries,
+      retryDelay: (retry) => backoffDelay(retry, options.backoff),
+      transmit: (channel, data, reply) =>
+        void this.#pub.publish(channel, data).then(
+          () => reply.ack(),
+          (err: unknown) => {
+            // Any other failure is the connection's: its 'close' keeps the envelope for a resend.
+            if (this.#isReply(err)) reply.refuse(err, TRANSIENT.test(err.message));
+          },
+        ),
+      refused: (channel, error) => this.#errors.next(new AdapterRefusedError('publish', channel.slice(options.prefix.length), { cause: error })),
+    });
 
     this.#pub.on('ready', () => {
       this.#outbox.online();
@@ -142,16 +186,17 @@ class RedisLink implements AdapterLink {
   }
 
   get stats(): AdapterStats {
-    return { published: this.#outbox.acked, received: this.#received, queued: this.#outbox.length, dropped: this.#outbox.dropped };
+    const outbox = this.#outbox;
+    return { published: outbox.acked, received: this.#received, queued: outbox.length, dropped: outbox.dropped, refused: outbox.refused };
   }
 
   subscribe(topic: string): void {
     this.#topics.add(topic);
     if (!this.#subReady) return; // subscribed with the rest on 'ready'
     const epoch = this.#subEpoch;
-    this.#sub.subscribe(this.#options.prefix + topic).then(() => {
-      if (epoch === this.#subEpoch && this.#topics.has(topic)) this.#host.subscribed([topic]);
-    }, ignore);
+    void this.#subscribeTopic(topic, epoch).then((subscribed) => {
+      if (subscribed && epoch === this.#subEpoch && this.#topics.has(topic)) this.#host.subscribed([topic]);
+    });
   }
 
   unsubscribe(topic: string): void {
@@ -170,24 +215,63 @@ class RedisLink implements AdapterLink {
 
   async #shutdown(): Promise<void> {
     await this.#outbox.drained(this.#options.closeTimeout);
-    this.#outbox.clear();
+    // What is on its way is answered before QUIT is: it counts as published, not dropped.
+    this.#outbox.stop();
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
     await Promise.all([quit(this.#pub), quit(this.#sub)]);
+    this.#outbox.clear();
     this.#status.next({ state: 'disconnected', error: null });
     this.#status.complete();
+    this.#errors.complete();
   }
 
   #subscribeAll(): void {
     this.#subReady = true;
     const epoch = ++this.#subEpoch;
     const topics = [...this.#topics];
-    const done = () => {
+    // One SUBSCRIBE per topic: Redis refuses a whole command for one channel it denies, which must not cost the others.
+    void Promise.all(topics.map((topic) => this.#subscribeTopic(topic, epoch))).then((subscribed) => {
       if (epoch !== this.#subEpoch) return;
       this.#resubscribed = true;
-      if (topics.length > 0) this.#host.subscribed(topics);
+      const confirmed = topics.filter((topic, i) => subscribed[i] && this.#topics.has(topic));
+      if (confirmed.length > 0) this.#host.subscribed(confirmed);
       this.#update();
-    };
-    if (topics.length === 0) return done();
-    this.#sub.subscribe(...topics.map((topic) => this.#options.prefix + topic)).then(done, ignore);
+    });
+  }
+
+  /** Subscribes `topic`, again after a transient refusal. False if refused for good or the connection changed. */
+  async #subscribeTopic(topic: string, epoch: number): Promise<boolean> {
+    for (let refusals = 1; ; refusals++) {
+      try {
+        await this.#sub.subscribe(this.#options.prefix + topic);
+        return true;
+      } catch (err) {
+        // Not an answer: the connection went, and its next 'ready' subscribes every topic again.
+        if (!this.#isReply(err) || epoch !== this.#subEpoch || !this.#topics.has(topic)) return false;
+        if (!TRANSIENT.test(err.message) || refusals > this.#options.retries) {
+          this.#errors.next(new AdapterRefusedError('subscribe', topic, { cause: err }));
+          return false;
+        }
+      }
+      await this.#wait(backoffDelay(refusals, this.#options.backoff));
+      if (epoch !== this.#subEpoch || !this.#topics.has(topic)) return false;
+    }
+  }
+
+  /** Resolves after `ms`, or never if the hub closes first. */
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        resolve();
+      }, ms);
+      this.#timers.add(timer);
+    });
+  }
+
+  #isReply(err: unknown): err is Error {
+    return err instanceof this.#ReplyError;
   }
 
   #message(channel: Buffer, message: Buffer): void {

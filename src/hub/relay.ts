@@ -6,8 +6,17 @@ import { prepareBytes, type PreparedFrame } from '../socket/prepared';
 const EMPTY = Buffer.alloc(0);
 /** A process that has not announced its members for this many presence intervals is counted out. */
 const PRESENCE_LIVES = 3;
-/** How long a publisher's last sequence number is kept after its last envelope (resends come soon after a reconnect). */
-const ORIGIN_TTL = 10 * 60_000;
+/**
+ * How many publishing hubs a hub remembers the last sequence number of. Not
+ * forgotten after a time: an outbox resends what the broker did not
+ * acknowledge however long the outage lasted, so forgetting a quiet hub would
+ * turn its resend into a duplicate. Bounded by count instead: past this, the
+ * hub heard from least recently is forgotten. A hub's id lives as long as the
+ * hub, so a resend comes twice only if this many other hubs (processes
+ * started since) spoke after its sender's last envelope got through. About
+ * 1 MB when full.
+ */
+export const MAX_ORIGINS = 10_000;
 
 /** What the relay needs of its hub. */
 export interface RelayHost {
@@ -33,7 +42,8 @@ export class Relay {
   readonly #interval: number;
   readonly #host: RelayHost;
   readonly #subscribed = new Set<string>();
-  readonly #lastSeq = new Map<string, { seq: number; at: number }>();
+  /** Each origin's last sequence number, the one heard from least recently first. */
+  readonly #lastSeq = new Map<string, number>();
   /** Topics whose local count the other processes have yet to hear. */
   readonly #dirty = new Set<string>();
   readonly #ticker: Subscription;
@@ -94,22 +104,21 @@ export class Relay {
     const { origin, topic } = envelope;
     // Our own messages were delivered here when published.
     if (origin === this.#id || this.#closed) return;
-    const now = this.#scheduler.now();
     const last = this.#lastSeq.get(origin);
-    if (last === undefined) this.#lastSeq.set(origin, { seq: envelope.seq, at: now });
-    else if (envelope.seq <= last.seq) {
+    if (last !== undefined && envelope.seq <= last) {
       this.duplicates++;
       return;
-    } else {
-      last.seq = envelope.seq;
-      last.at = now;
     }
+    // Re-inserted, so the Map's first key is always the one heard from least recently.
+    if (last !== undefined) this.#lastSeq.delete(origin);
+    else if (this.#lastSeq.size >= MAX_ORIGINS) this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
+    this.#lastSeq.set(origin, envelope.seq);
     if (envelope.kind === 'text' || envelope.kind === 'binary') {
       this.received++;
       if (this.#host.members.has(topic)) this.#host.deliver(topic, prepareBytes(envelope.payload, envelope.kind === 'binary'));
       return;
     }
-    this.#presence.setRemote(topic, origin, envelope.count, now);
+    this.#presence.setRemote(topic, origin, envelope.count, this.#scheduler.now());
     if (envelope.kind === 'query' && this.#host.members.has(topic)) this.changed(topic);
   }
 
@@ -140,7 +149,6 @@ export class Relay {
     const now = this.#scheduler.now();
     for (const topic of this.#host.members.keys()) this.#send(topic, 'presence', EMPTY, this.#count(topic));
     this.#presence.expire(now - PRESENCE_LIVES * this.#interval);
-    for (const [origin, last] of this.#lastSeq) if (last.at < now - ORIGIN_TTL) this.#lastSeq.delete(origin);
   }
 
   #send(topic: string, kind: EnvelopeKind, payload: Buffer, count: number): void {
