@@ -1,5 +1,4 @@
-import type { Subscriber } from 'rxjs';
-import { Fanout } from '../socket/fanout';
+import { Subject, type Subscriber } from 'rxjs';
 
 /** One other process's count for a topic, and when it last said so. */
 interface Remote {
@@ -11,7 +10,7 @@ interface TopicPresence {
   local: number;
   remote: Map<string, Remote> | null;
   total: number;
-  watchers: Fanout<number> | null;
+  watchers: Subject<number> | null;
 }
 
 /**
@@ -63,10 +62,10 @@ export class Presence {
   watch(topic: string, subscriber: Subscriber<number>): () => void {
     const state = this.#state(topic);
     subscriber.next(state.total);
-    const remove = (state.watchers ??= new Fanout()).add(subscriber);
+    const watching = (state.watchers ??= new Subject()).subscribe(subscriber);
     return () => {
-      remove();
-      if (state.watchers?.size === 0) state.watchers = null;
+      watching.unsubscribe();
+      if (state.watchers?.observed === false) state.watchers = null;
       this.#settle(topic, state);
     };
   }
@@ -75,7 +74,7 @@ export class Presence {
   end(): void {
     const topics = [...this.#topics.values()];
     this.#topics.clear();
-    for (const state of topics) state.watchers?.end();
+    for (const state of topics) state.watchers?.complete();
   }
 
   #state(topic: string): TopicPresence {
