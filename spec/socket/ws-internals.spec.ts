@@ -14,13 +14,28 @@ describe("the ws internals rxws relies on", () => {
     const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
     const client = await open(url());
     const socket = await accepted;
-    const expected = { _socket: true, _isServer: true, '_sender._state': true, '_sender._queue': true };
+    const expected = { _socket: true, _isServer: true, '_sender._state': true, '_sender._queue': true, "_receiver 'conclude'": true };
     expect(wsInternalsPresent(socket.ws)).toEqual(expected);
     expect(wsInternalsPresent(client)).toEqual(expected);
     expect(isServerSide(socket.ws)).toBe(true);
     expect(isServerSide(client)).toBe(false);
     expect(rawSocket(socket.ws)?.remotePort).toBe(rawSocket(client)?.localPort);
     expect(peerOf(socket.ws).address).toBe('127.0.0.1');
+  });
+
+  it("tell when the peer's close frame arrives, before the closing handshake ends", async () => {
+    const { server, url } = await listen({ heartbeat: false });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    const client = await open(url());
+    const socket = await accepted;
+    const seen: boolean[] = [];
+    socket.writable$.subscribe((w) => seen.push(w));
+    // A close frame from the client while the server's answer is held back: the socket is closing, not closed.
+    (socket.ws as unknown as { _socket: import('node:net').Socket })._socket.cork();
+    client.close(1000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(socket.state).toBe('closing');
+    expect(seen).toEqual([true, false]);
   });
 
   it('let a prepared frame go straight to the TCP socket only on a server socket without extensions and with nothing waiting in ws', async () => {

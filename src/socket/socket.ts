@@ -13,7 +13,7 @@ import { OutboundChannel, resolveOutbound, type OutboundOptions, type ResolvedOu
 import { invalidFrame } from './prepared';
 import { RateLimiter, resolveRate, TokenBucket, type RateLimitOptions } from './rate';
 import type { Outbound } from './types';
-import { peerOf } from './ws-internals';
+import { peerOf, unwatchPeerClose, watchPeerClose } from './ws-internals';
 
 /** Options for wrapping one `ws` socket. */
 export interface RxSocketOptions<A = undefined> {
@@ -450,6 +450,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#error ??= error;
   }
 
+  /** @internal The peer's close frame arrived: ws is closing, and takes no more frames. */
+  peerClosing(): void {
+    this.#notifyWritable();
+  }
+
   /** @internal ws 'open' (or wrapped open) */
   opened(): void {
     this.#opened_();
@@ -491,6 +496,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #opened_(): void {
     if (this.#opened || this.#closeInfo !== null) return;
     this.#opened = true;
+    watchPeerClose(this.#ws, this);
     this.#out.open();
     if (this.#heartbeatConfig !== null) this.#beat = new SocketHeartbeat(this, this.#heartbeatConfig);
     this.#updateReading();
@@ -508,7 +514,10 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   #write(frame: Outbound): RxwsError | undefined {
     // ws drops frames silently once CLOSING; refuse them here instead.
-    if (this.#closing || this.#ws.readyState > WebSocket.OPEN) return new SocketClosedError(this.#closeInfo);
+    if (this.#closing || this.#ws.readyState > WebSocket.OPEN) {
+      this.#notifyWritable(); // in case ws closed without telling us yet
+      return new SocketClosedError(this.#closeInfo);
+    }
     const invalid = invalidFrame(frame);
     if (invalid !== undefined) return invalid;
     const error = this.#out.write(frame);
@@ -561,6 +570,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws.removeListener('open', onOpen);
     ws.removeListener('ping', onPing);
     ws.removeListener('pong', onPong);
+    unwatchPeerClose(ws);
     ws[kSocket] = undefined; // not `delete`: that would turn every closed ws into a slow dictionary object
     // Frames the rate limit held back were received and accepted: deliver them, unless discarding.
     if (this.#rate !== null) for (const frame of this.#rate.dispose()) this.rateDeliver(frame);

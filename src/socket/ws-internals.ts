@@ -12,9 +12,13 @@ import type { WebSocket } from 'ws';
  *   ws._sender._state, ws._sender._queue
  *                       nothing waits inside ws's sender, so a prepared frame written
  *                       straight to the TCP socket cannot overtake a frame sent before it
+ *   ws._receiver 'conclude'
+ *                       the peer's close frame arrived: ws is closing now, but says so
+ *                       only with 'close', after the closing handshake
  */
 
 interface WsPrivate {
+  _receiver?: { on(event: 'conclude', listener: () => void): unknown; removeListener(event: 'conclude', listener: () => void): unknown } | null;
   _socket?: Socket | null;
   _isServer?: boolean;
   _sender?: { _state?: number; _queue?: unknown[] } | null;
@@ -41,6 +45,38 @@ export function acceptsPreparedFrame(ws: WebSocket): boolean {
   return sender != null && sender._state === 0 && sender._queue !== undefined && sender._queue.length === 0;
 }
 
+/** What wants to hear that the peer's close frame arrived. */
+export interface PeerCloseWatcher {
+  peerClosing(): void;
+}
+
+const kWatcher = Symbol('rxws.peerClose');
+type Receiver = NonNullable<WsPrivate['_receiver']> & { [kWatcher]?: PeerCloseWatcher | undefined };
+
+/**
+ * Tells `watcher` when the peer's close frame arrives (ws has switched to
+ * CLOSING by then, and says nothing until 'close'). One listener function
+ * for every socket: no closure per socket.
+ */
+export function watchPeerClose(ws: WebSocket, watcher: PeerCloseWatcher): void {
+  const receiver = (ws as unknown as WsPrivate)._receiver as Receiver | null | undefined;
+  if (receiver == null) return;
+  receiver[kWatcher] = watcher;
+  receiver.on('conclude', onConclude);
+}
+
+/** Stops telling (at the socket's end). */
+export function unwatchPeerClose(ws: WebSocket): void {
+  const receiver = (ws as unknown as WsPrivate)._receiver as Receiver | null | undefined;
+  if (receiver == null || receiver[kWatcher] === undefined) return;
+  receiver[kWatcher] = undefined;
+  receiver.removeListener('conclude', onConclude);
+}
+
+function onConclude(this: Receiver): void {
+  this[kWatcher]?.peerClosing();
+}
+
 /** The peer's address and port as the TCP socket reports them (`undefined` once it is gone). */
 export function peerOf(ws: WebSocket): { address: string | undefined; port: number | undefined } {
   const raw = rawSocket(ws);
@@ -55,5 +91,6 @@ export function wsInternalsPresent(ws: WebSocket): Record<string, boolean> {
     _isServer: typeof w._isServer === 'boolean',
     '_sender._state': typeof w._sender?._state === 'number',
     '_sender._queue': Array.isArray(w._sender?._queue),
+    "_receiver 'conclude'": typeof w._receiver?.on === 'function' && (w._receiver as unknown as { listenerCount(e: string): number }).listenerCount('conclude') > 0,
   };
 }
