@@ -4,6 +4,8 @@
  */
 import { delay as delayed, filter, first, map, Observable, of, take, timer } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
   connect,
@@ -23,14 +25,20 @@ import { trapEscapes, until } from './support/raw';
 
 trapEscapes();
 
-/** Sends `count` numbered frames as fast as the socket takes them, waiting on writable$ when it does not. */
+/**
+ * Sends `count` numbered 10 KB frames as fast as the socket takes them, waiting on writable$ when it
+ * does not: more than the kernel's buffers hold, so a peer that stops reading is felt.
+ */
 function stream(sink: { next(frame: string): void; writable$: Observable<boolean> }, count: number, label: string): void {
   let writable = false;
   let i = 0;
   // A loop, not a chain of subscriptions: writable$ says false (synchronously) as soon as a frame has to queue.
+  const pump = () => {
+    while (writable && i < count) sink.next(`${label}${i++}:${'p'.repeat(10_000)}`);
+  };
   sink.writable$.subscribe((w) => {
     writable = w;
-    while (writable && i < count) sink.next(`${label}${i++}:${'p'.repeat(100)}`);
+    if (w) setImmediate(pump);
   });
 }
 
@@ -308,10 +316,10 @@ describe('a socket wrapped while still connecting', () => {
     expect(closes[0]).toMatchObject({ code: 1000, wasClean: true });
   });
 
-  it('close() on a connection that never opens ends with 1006 and reports the frames as not sent', async () => {
+  it('close() on a connection that never opens ends with 1006 and reports the frames as not sent (pauseReading on)', async () => {
     const ws = new WebSocket('ws://127.0.0.1:9/nobody');
     ws.on('error', () => {});
-    const socket = new RxSocket(ws);
+    const socket = new RxSocket(ws, { outbound: { pauseReading: true } });
     const errors: RxwsError[] = [];
     socket.errors$.subscribe((e) => errors.push(e));
     socket.next('never');
@@ -347,6 +355,13 @@ describe('a frame offered after the close is reported on errors$, which is still
 });
 
 describe('the outbound bound is stated in terms every Node version keeps', () => {
+  it("the documentation states it with the TCP socket's own high-water mark, not a fixed size", () => {
+    const docs = [join(__dirname, '..', 'README.md'), ...readdirSync(join(__dirname, '..', 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(__dirname, '..', 'docs', f))];
+    const text = docs.map((f) => readFileSync(f, 'utf8')).join(' ').replace(/\s+/g, ' ');
+    const statement = text.match(/While congested it stays below[^.]*\./)?.[0];
+    expect(statement).toContain('writableHighWaterMark');
+  });
+
   it("queue + the TCP socket's own high-water mark + a frame: whatever the Node default", async () => {
     const maxBytes = 128 * 1024;
     const { server, port } = await listen({ heartbeat: false, outbound: { policy: 'drop-newest', maxBytes } });

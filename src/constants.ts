@@ -69,6 +69,12 @@ export const Defaults = {
    * pong; past this, the socket closes with 1008 "Too many pings".
    */
   pingsPerSecond: 100,
+  /**
+   * Pongs owed to a peer that pings but does not read our answers: past this
+   * many, the socket closes with 1008 "Too many pings" (ws's own guard, a bare
+   * terminate, is set above it).
+   */
+  pongBacklog: 1024,
   /** How long an HTTP upgrade may take to arrive in full, in ms (slowloris guard). */
   handshakeTimeout: 10_000,
 } as const;

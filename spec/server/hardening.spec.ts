@@ -601,7 +601,7 @@ describe('faults', () => {
     await delay(20);
     raw.socket.resetAndDestroy();
     await until(() => s.server.sockets.size === 1, 'the server to release the vanished socket');
-    expect(s.closes).toEqual([{ code: 1006, reason: '', wasClean: false }]);
+    expect(s.closes).toEqual([{ code: 1006, reason: '', wasClean: false, error: expect.objectContaining({ code: 'ECONNRESET' }) }]);
     expect(victim.state).toBe('closed');
     expect(ended).toEqual(['complete']); // a vanished peer ends messages$ without an error: nothing to crash a handler
     expect(['message', 'close', 'error', 'open', 'ping', 'pong'].map((e) => victim.ws.listenerCount(e))).toEqual([0, 0, 0, 0, 0, 0]);
@@ -634,7 +634,7 @@ describe('faults', () => {
     expect(victim.bufferedAmount).toBeGreaterThan(0);
     raw.socket.resetAndDestroy();
     await until(() => s.server.sockets.size === 0, 'the release');
-    expect(s.closes).toEqual([{ code: 1006, reason: '', wasClean: false }]);
+    expect(s.closes).toEqual([{ code: 1006, reason: '', wasClean: false, error: expect.objectContaining({ code: 'ECONNRESET' }) }]);
     expect(victim.bufferedAmount).toBe(0);
     expect(victim.stats.dropped).toBeGreaterThan(0); // what never left is reported, not silently lost
     expect(dropped.reduce((a, b) => a + b, 0)).toBe(victim.stats.dropped);

@@ -14,7 +14,14 @@ describe("the ws internals rxws relies on", () => {
     const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
     const client = await open(url());
     const socket = await accepted;
-    const expected = { _socket: true, _isServer: true, '_sender._state': true, '_sender._queue': true, "_receiver 'conclude'": true };
+    const expected = {
+      _socket: true,
+      _isServer: true,
+      '_sender._state': true,
+      '_sender._queue': true,
+      _pendingAutoPongs: true,
+      "_receiver 'conclude'": true,
+    };
     expect(wsInternalsPresent(socket.ws)).toEqual(expected);
     expect(wsInternalsPresent(client)).toEqual(expected);
     expect(isServerSide(socket.ws)).toBe(true);

@@ -144,7 +144,13 @@ export class RxClient implements SocketLike {
   readonly errors$: Observable<RxwsError> = this.#errors.asObservable();
 
   /** `true` while frames go straight to an open connection, `false` while they queue. Current value first; completes after the end. */
-  readonly writable$: Observable<boolean> = current(this.#writableSubject, () => this.#closeInfo === null && this.#writableNow());
+  readonly writable$: Observable<boolean> = new Observable<boolean>((subscriber) => {
+    if (this.#closeInfo === null) return this.#writable$.subscribe(subscriber);
+    subscriber.next(false);
+    subscriber.complete();
+    return undefined;
+  });
+  readonly #writable$ = current(this.#writableSubject, () => this.#closeInfo === null && this.#writableNow());
 
   /** `'open'` while a connection is open, `'connecting'` between connections, `'closing'` after `close()`, then `'closed'`. */
   get state(): SocketState {

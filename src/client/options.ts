@@ -159,6 +159,7 @@ export function resolveConnect(url: unknown, options: ConnectOptions | undefined
       closeTimeout: ws.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', ws.closeTimeout, 1),
       maxPayload,
       maxFragments: ws.maxFragments ?? Math.ceil(maxPayload / Defaults.minFragmentBytes),
+      maxPendingAutoPongs: 2 * Defaults.pongBacklog,
       perMessageDeflate: resolveDeflate(ws.perMessageDeflate),
     } as ClientOptions,
     backoff: r === false ? null : renamed('reconnect', () => resolveBackoff({ ...r, scheduler: r.scheduler ?? scheduler })),

@@ -253,8 +253,8 @@ export class Hub {
   #deliver(members: Set<Member>, frame: PreparedFrame, except: Member | undefined): number {
     let n = 0;
     for (const socket of members) {
-      // A closing socket would only refuse the frame (an error each); it leaves at its close.
-      if (socket === except || socket.state === 'closing') continue;
+      // A closing or closed socket would only refuse the frame (an error each); it leaves at its close.
+      if (socket === except || socket.state === 'closing' || socket.state === 'closed') continue;
       socket.next(frame);
       n++;
     }

@@ -123,6 +123,8 @@ export class RxServer<A = undefined> {
   #failure: Error | null = null;
   /** Upgrades past the caps whose authenticate has not answered yet: they hold a place. */
   #pending = 0;
+  /** How to answer each of them (503) when the server closes first. */
+  readonly #pendingAuth = new Set<() => void>();
 
   constructor(options: ServeOptions<A>) {
     const o = expectObject('options', options) as ServeOptions<A>;
@@ -194,8 +196,8 @@ export class RxServer<A = undefined> {
       maxPayload,
       maxFragments: Math.ceil(maxPayload / Defaults.minFragmentBytes),
       closeTimeout: this.#closeTimeout,
-      // ws answers pings (autoPong); RxSocket closes with 1008 past Defaults.pingsPerSecond, well before ws's bare terminate.
-      maxPendingAutoPongs: 2 * Defaults.pingsPerSecond,
+      // ws answers pings (autoPong); RxSocket closes with 1008 past its ping budget or pong backlog, before ws's bare terminate.
+      maxPendingAutoPongs: 2 * Defaults.pongBacklog,
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     if (o.server !== undefined) {
       this.#owned = false;
@@ -261,6 +263,7 @@ export class RxServer<A = undefined> {
     if (this.#owned && http !== undefined && !http.listening && this.#failure === null) await this.listening.catch(() => undefined);
     const httpClosed =
       this.#owned && http !== undefined && http.listening ? new Promise<void>((resolve) => http.close(() => resolve())) : Promise.resolve();
+    for (const abandon of [...this.#pendingAuth]) abandon();
     for (const socket of this.#sockets) socket.close(code, reason);
     await this.#drain(deadline);
     http?.removeListener('upgrade', this.#onUpgrade);
@@ -333,7 +336,13 @@ export class RxServer<A = undefined> {
       return refuseWith(400, 'Bad Request', 'missing or unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
     }
     if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
-    if (!this.#allowOrigin(request)) return refuseWith(403, 'Forbidden', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
+    let allowed: boolean;
+    try {
+      allowed = this.#allowOrigin(request);
+    } catch (err) {
+      return refuseWith(403, 'Forbidden', `origin check failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!allowed) return refuseWith(403, 'Forbidden', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
     if (this.#sockets.size + this.#pending >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'connection limit');
     // Only a per-address limit needs the peer's address here (a system call per upgrade).
     if (this.#limitedPerAddress && (this.#perAddress.get(request.socket.remoteAddress ?? '') ?? 0) >= this.#maxPerAddress) {
@@ -356,7 +365,14 @@ export class RxServer<A = undefined> {
     // Once authenticate has answered, nothing may keep this upgrade's request alive for the socket's lifetime.
     const settle = () => {
       release();
+      this.#pendingAuth.delete(abandon);
       if (onClose !== null) socket.removeListener('close', onClose);
+    };
+    // server.close() does not wait for an answer that may never come.
+    const abandon = () => {
+      settle();
+      subscription.unsubscribe();
+      refuseWith(503, 'Service Unavailable', 'server closing');
     };
     const subscription = from(result)
       .pipe(take(1), defaultIfEmpty(false as const), timeout({ first: this.#handshakeTimeout, scheduler: this.#scheduler }))
@@ -373,7 +389,9 @@ export class RxServer<A = undefined> {
           this.#refuseAuth(err, refuseWith);
         },
       });
-    if (!subscription.closed) socket.once('close', (onClose = cancelOnClose(release, subscription)));
+    if (subscription.closed) return;
+    socket.once('close', (onClose = cancelOnClose(release, subscription)));
+    this.#pendingAuth.add(abandon);
   }
 
   /** Holds a place under the caps while authenticate decides; returns its (idempotent) release. */

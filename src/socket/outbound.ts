@@ -93,8 +93,8 @@ export interface OutboundHost {
   outboundDropped(error: FrameDroppedError): void;
   /** The queue went from empty to non-empty or back: re-derive reading and `writable$`. */
   congestionChanged(): void;
-  /** The `close` policy fired (the queue is already discarded and reported). */
-  outboundOverflow(): void;
+  /** The `close` policy fired: the queue is discarded; `report` is what it held (report it once closing). */
+  outboundOverflow(report: FrameDroppedError): void;
 }
 
 /**
@@ -117,6 +117,9 @@ export class OutboundChannel {
   #corked: boolean;
   #onDrain: (() => void) | null = null;
   #drains = 0;
+  /** Drop reports of the offer in progress, told when it is done. */
+  #offering = false;
+  #reports: FrameDroppedError[] | null = null;
 
   constructor(ws: WebSocket, host: OutboundHost, limits: ResolvedOutbound) {
     this.#ws = ws;
@@ -159,21 +162,26 @@ export class OutboundChannel {
       this.#send(raw, frame);
       return undefined;
     }
-    const queue = (this.#queue ??= new FrameQueue(this.#limits, (error) => this.#host.outboundDropped(error)));
+    const queue = (this.#queue ??= new FrameQueue(this.#limits, (error) => this.#report(error)));
     const wasEmpty = queue.length === 0;
+    this.#offering = true;
     const result = queue.offer(frame);
-    if (result === 'queued') {
-      if (wasEmpty) {
-        this.#attach();
-        this.#host.congestionChanged();
-      }
-      return undefined;
+    this.#offering = false;
+    if (result === 'queued' && wasEmpty) {
+      this.#attach();
+      this.#host.congestionChanged();
     }
     if (result === 'close') {
+      this.#reports = null;
       this.#settle();
-      this.#host.outboundOverflow();
+      this.#host.outboundOverflow(queue.closeReport());
       return null;
     }
+    // Drops are told once the queue and the socket have settled: a report may send again.
+    const reports = this.#reports;
+    this.#reports = null;
+    if (reports !== null) for (const error of reports) this.#host.outboundDropped(error);
+    if (result === 'queued') return undefined;
     return result === 'dropped' ? null : result;
   }
 
@@ -190,6 +198,11 @@ export class OutboundChannel {
   takeUnsent(): Outbound[] {
     this.#detach();
     return this.#queue?.takeAll() ?? [];
+  }
+
+  #report(error: FrameDroppedError): void {
+    if (this.#offering) (this.#reports ??= []).push(error);
+    else this.#host.outboundDropped(error);
   }
 
   #send(raw: Socket, frame: Outbound): void {

@@ -27,6 +27,7 @@ export class FrameQueue {
   #sizes: number[] = [];
   #head = 0;
   #bytes = 0;
+  #closeDrops = 0;
 
   constructor(limits: QueueLimits, onDrop: (error: FrameDroppedError) => void) {
     this.#limits = limits;
@@ -45,39 +46,47 @@ export class FrameQueue {
 
   /**
    * Queues `frame`, or applies the policy when it does not fit:
-   * `'queued'`; `'dropped'` when the policy discarded it (`drop-newest`,
-   * reported through `onDrop`); `'close'` when the queue and the frame were
-   * discarded for the `close` policy (reported); or the `BackpressureError`
-   * that refuses it (`error`). `drop-oldest` discards (and reports) older
-   * frames until this one fits.
+   * `'queued'`; `'dropped'` when the policy discarded it (`drop-newest`);
+   * `'close'` when the queue and the frame were discarded for the `close`
+   * policy; or the `BackpressureError` that refuses it (`error`).
+   * `drop-oldest` discards older frames until this one fits, then queues it.
+   * Drops are reported through `onDrop` once the queue is in its final state,
+   * so a report that sends again (from an `errors$` subscriber) finds it
+   * consistent; for `close`, the caller reports `closeReport()` when ready.
    */
   offer(frame: Outbound): Offered {
     const size = byteLength(frame);
-    if (!this.#fits(size)) {
-      switch (this.#limits.policy) {
-        case 'drop-newest':
-          this.#onDrop(new FrameDroppedError('drop-newest', 1));
-          return 'dropped';
-        case 'drop-oldest': {
-          let dropped = 0;
-          while (!this.#fits(size)) {
-            this.shift();
-            dropped++;
-          }
-          this.#onDrop(new FrameDroppedError('drop-oldest', dropped));
-          break;
-        }
-        case 'close':
-          this.#onDrop(new FrameDroppedError('close', this.clear() + 1));
-          return 'close';
-        default:
-          return new BackpressureError(this.#limits.policy, { bytes: this.#bytes, messages: this.length });
-      }
+    if (this.#fits(size)) {
+      this.#append(frame, size);
+      return 'queued';
     }
-    this.#frames.push(frame);
-    this.#sizes.push(size);
-    this.#bytes += size;
-    return 'queued';
+    switch (this.#limits.policy) {
+      case 'drop-newest':
+        this.#onDrop(new FrameDroppedError('drop-newest', 1));
+        return 'dropped';
+      case 'drop-oldest': {
+        let dropped = 0;
+        while (!this.#fits(size)) {
+          this.shift();
+          dropped++;
+        }
+        this.#append(frame, size);
+        this.#onDrop(new FrameDroppedError('drop-oldest', dropped));
+        return 'queued';
+      }
+      case 'close':
+        this.#closeDrops = this.clear() + 1;
+        return 'close';
+      default:
+        return new BackpressureError(this.#limits.policy, { bytes: this.#bytes, messages: this.length });
+    }
+  }
+
+  /** After `offer()` said `'close'`: the report of what it discarded. */
+  closeReport(): FrameDroppedError {
+    const n = this.#closeDrops;
+    this.#closeDrops = 0;
+    return new FrameDroppedError('close', n);
   }
 
   /**
@@ -88,8 +97,8 @@ export class FrameQueue {
   requeue(frames: readonly Outbound[]): void {
     if (frames.length === 0) return;
     const rest = this.takeAll();
-    for (const frame of frames) this.#append(frame);
-    for (const frame of rest) this.#append(frame);
+    for (const frame of frames) this.#append(frame, byteLength(frame));
+    for (const frame of rest) this.#append(frame, byteLength(frame));
   }
 
   /** Takes the oldest frame; the queue must not be empty. */
@@ -130,8 +139,7 @@ export class FrameQueue {
     return n === 0 || (n < this.#limits.maxMessages && this.#bytes + size <= this.#limits.maxBytes);
   }
 
-  #append(frame: Outbound): void {
-    const size = byteLength(frame);
+  #append(frame: Outbound, size: number): void {
     this.#frames.push(frame);
     this.#sizes.push(size);
     this.#bytes += size;

@@ -13,7 +13,7 @@ import { OutboundChannel, resolveOutbound, type OutboundOptions, type ResolvedOu
 import { invalidFrame } from './prepared';
 import { RateLimiter, resolveRate, TokenBucket, type RateLimitOptions } from './rate';
 import type { Outbound } from './types';
-import { peerOf, unwatchPeerClose, watchPeerClose } from './ws-internals';
+import { peerOf, pendingPongs, unwatchPeerClose, unwatchTransportError, watchPeerClose, watchTransportError } from './ws-internals';
 
 /** Options for wrapping one `ws` socket. */
 export interface RxSocketOptions<A = undefined> {
@@ -125,6 +125,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #pendingClose: { code: number; reason: string } | null = null;
   /** Frames read from now on are not delivered (terminate(), a policy close). */
   #discarding = false;
+  #terminated = false;
   #opened = false;
   #reading = true;
   #backlogs = 0;
@@ -251,7 +252,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    */
   get writable$(): Observable<boolean> {
     return (this.#writable$ ??= new Observable<boolean>((subscriber) => {
-      if (this.#closeInfo === null) return current((this.#writableSubject ??= new BehaviorSubject(this.#writable())), () => this.#writable()).subscribe(subscriber);
+      if (this.#closeInfo === null) {
+        // ws may have moved on without a word (the peer's close frame): start from the truth.
+        this.#notifyWritable();
+        return current((this.#writableSubject ??= new BehaviorSubject(this.#writable())), () => this.#writable()).subscribe(subscriber);
+      }
       subscriber.next(false);
       subscriber.complete();
       return undefined;
@@ -334,9 +339,10 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * frames held for a subscriber stay for it.
    */
   terminate(): void {
-    if (this.#closeInfo !== null) return;
+    if (this.#closeInfo !== null || this.#terminated) return;
     this.#closing = true;
-    this.#discarding = true;
+    this.#terminated = true;
+    this.#stopDelivering();
     this.#ws.terminate();
     this.#notifyWritable();
   }
@@ -377,9 +383,10 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   /** @internal */
-  outboundOverflow(): void {
+  outboundOverflow(report: FrameDroppedError): void {
     this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1013 (outbound queue full)`);
     this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full');
+    this.#report(report);
   }
 
   /** @internal */
@@ -438,11 +445,17 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (this.#discarding) return;
     const budget = (this.#pings ??= new TokenBucket(Defaults.pingsPerSecond, Infinity, this.#scheduler));
     if (budget.take(0) > 0) this.#violated('Too many pings', 'too many pings');
+    else if (pendingPongs(this.#ws) >= Defaults.pongBacklog) this.#violated('Too many pings', 'too many pongs owed');
   }
 
   /** @internal ws 'pong' */
   ponged(): void {
     this.#beat?.pong();
+  }
+
+  /** @internal The TCP socket failed (ws ends the connection without an 'error' of its own). */
+  transportFailed(error: Error): void {
+    this.#error ??= error;
   }
 
   /** @internal ws 'error' (always followed by 'close') */
@@ -465,6 +478,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (this.#timedOut !== null) {
       return this.#finish({ code: CloseCode.ABNORMAL, reason: 'Heartbeat timeout', wasClean: false, error: this.#timedOut });
     }
+    // No closing handshake finished, whatever ws parsed after the terminate (the peer's close frame in the same read).
+    if (this.#terminated) return this.#finish({ code: CloseCode.ABNORMAL, reason: '', wasClean: false });
     const error = this.#error;
     let reason = reasonBuffer.toString();
     const wsCode = (error as { code?: string } | undefined)?.code;
@@ -482,9 +497,17 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** The peer broke a policy: from now on nothing it sends is delivered, and the socket closes with 1008 saying why. */
   #violated(reason: string, logged: string): void {
     if (this.#discarding) return;
-    this.#discarding = true;
+    this.#stopDelivering();
     this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (${logged})`);
     if (!this.#closing) this.close(CloseCode.POLICY_VIOLATION, reason);
+  }
+
+  /** Nothing read from now on is delivered; frames read before (waiting on the rate limit) still are. */
+  #stopDelivering(): void {
+    if (this.#discarding) return;
+    if (this.#rate !== null) for (const frame of this.#rate.dispose()) this.#in.push(frame);
+    this.#discarding = true;
+    this.#updateReading();
   }
 
   #readPeer(): void {
@@ -495,11 +518,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   #opened_(): void {
     if (this.#opened || this.#closeInfo !== null) return;
+    // Every part in place before anything can notify (the queued frames going out may).
     this.#opened = true;
     watchPeerClose(this.#ws, this);
-    this.#out.open();
+    watchTransportError(this.#ws, this);
     if (this.#heartbeatConfig !== null) this.#beat = new SocketHeartbeat(this, this.#heartbeatConfig);
     this.#updateReading();
+    this.#out.open();
+    if (this.#closeInfo !== null) return; // a subscriber ended the socket meanwhile
     const pending = this.#pendingClose;
     this.#pendingClose = null;
     if (pending !== null) this.#sendClose(pending.code, pending.reason);
@@ -571,27 +597,29 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws.removeListener('ping', onPing);
     ws.removeListener('pong', onPong);
     unwatchPeerClose(ws);
+    unwatchTransportError(ws);
     ws[kSocket] = undefined; // not `delete`: that would turn every closed ws into a slow dictionary object
-    // Frames the rate limit held back were received and accepted: deliver them, unless discarding.
-    if (this.#rate !== null) for (const frame of this.#rate.dispose()) this.rateDeliver(frame);
+    const held = this.#rate?.dispose() ?? [];
     this.#closeInfo = info;
     this.#closing = true;
     this.#pendingClose = null;
     const unsent = this.#out.takeUnsent();
     this.#onClose?.(this as unknown as RxSocket<never>);
-    // Settled; now tell.
+    // Settled; now tell. Frames the rate limit held back were read before the end: they are delivered.
+    for (const frame of held) this.rateDeliver(frame);
     if (unsent.length > 0) {
       if (this.#onUnsent !== undefined) this.#onUnsent(unsent);
       else this.#report(new FrameDroppedError('closed', unsent.length));
     }
-    this.#in.end();
-    this.#notifyWritable();
-    this.#writableSubject?.complete();
+    // close$ first: whoever keeps the socket somewhere (a hub's topic) lets go of it before messages$ ends.
     const closeSubject = this.#closeSubject;
     if (closeSubject !== null) {
       closeSubject.next(info);
       closeSubject.complete();
     }
+    this.#in.end();
+    this.#notifyWritable();
+    this.#writableSubject?.complete();
   }
 }
 

@@ -12,12 +12,15 @@ import type { WebSocket } from 'ws';
  *   ws._sender._state, ws._sender._queue
  *                       nothing waits inside ws's sender, so a prepared frame written
  *                       straight to the TCP socket cannot overtake a frame sent before it
+ *   ws._pendingAutoPongs
+ *                       pongs ws owes a peer that does not read them (autoPong)
  *   ws._receiver 'conclude'
  *                       the peer's close frame arrived: ws is closing now, but says so
  *                       only with 'close', after the closing handshake
  */
 
 interface WsPrivate {
+  _pendingAutoPongs?: number;
   _receiver?: { on(event: 'conclude', listener: () => void): unknown; removeListener(event: 'conclude', listener: () => void): unknown } | null;
   _socket?: Socket | null;
   _isServer?: boolean;
@@ -43,6 +46,39 @@ export function acceptsPreparedFrame(ws: WebSocket): boolean {
   if (ws.extensions !== '' || !isServerSide(ws)) return false;
   const sender = (ws as unknown as WsPrivate)._sender;
   return sender != null && sender._state === 0 && sender._queue !== undefined && sender._queue.length === 0;
+}
+
+/** Pongs ws has written for the peer's pings (autoPong) that have not left yet. */
+export function pendingPongs(ws: WebSocket): number {
+  return (ws as unknown as WsPrivate)._pendingAutoPongs ?? 0;
+}
+
+/** What wants to hear of the network error ws ends a connection with, without a word of its own (ECONNRESET). */
+export interface TransportErrorWatcher {
+  transportFailed(error: Error): void;
+}
+
+const kTransport = Symbol('rxws.transport');
+type Watched = Socket & { [kTransport]?: TransportErrorWatcher | undefined };
+
+/** Tells `watcher` of the TCP socket's first error (one listener function for every socket). */
+export function watchTransportError(ws: WebSocket, watcher: TransportErrorWatcher): void {
+  const raw = rawSocket(ws) as Watched | null;
+  if (raw === null || typeof raw.on !== 'function') return;
+  raw[kTransport] = watcher;
+  raw.on('error', onTransportError);
+}
+
+/** Stops telling (at the socket's end). */
+export function unwatchTransportError(ws: WebSocket): void {
+  const raw = rawSocket(ws) as Watched | null;
+  if (raw === null || raw[kTransport] === undefined) return;
+  raw[kTransport] = undefined;
+  raw.removeListener('error', onTransportError);
+}
+
+function onTransportError(this: Watched, error: Error): void {
+  this[kTransport]?.transportFailed(error);
 }
 
 /** What wants to hear that the peer's close frame arrived. */
@@ -91,6 +127,7 @@ export function wsInternalsPresent(ws: WebSocket): Record<string, boolean> {
     _isServer: typeof w._isServer === 'boolean',
     '_sender._state': typeof w._sender?._state === 'number',
     '_sender._queue': Array.isArray(w._sender?._queue),
+"_pendingAutoPongs": typeof w._pendingAutoPongs === 'number',
     "_receiver 'conclude'": typeof w._receiver?.on === 'function' && (w._receiver as unknown as { listenerCount(e: string): number }).listenerCount('conclude') > 0,
   };
 }

@@ -97,16 +97,17 @@ export class FakeWebSocket extends EventEmitter {
   resume(): void {
     if (this.readyState !== WebSocket.OPEN && this.readyState !== WebSocket.CLOSING) return;
     this.isPaused = false;
-    this.arrived();
+    this.#pump();
   }
 
-  /** Delivers what the peer sent while the socket was paused, even if it still is (ws parses what it read before a pause). */
+  /** Delivers `count` of the things the peer sent while the socket was paused, even if it still is (ws parses what it read before a pause). */
   arrived(count = Infinity): void {
-    // One at a time: a delivery may pause the socket again, and then the rest waits.
-    for (let i = 0; i < count && this.#waiting.length > 0; i++) {
-      this.#waiting.shift()!();
-      if (this.isPaused && count === Infinity) break;
-    }
+    for (let i = 0; i < count && this.#waiting.length > 0; i++) this.#waiting.shift()!();
+  }
+
+  /** Delivers what waits while the socket reads: a delivery may pause it again, and then the rest waits. */
+  #pump(): void {
+    while (!this.isPaused && this.#waiting.length > 0) this.#waiting.shift()!();
   }
 
   /** How many things the peer sent wait for the socket to read again. */
@@ -181,7 +182,7 @@ export class FakeWebSocket extends EventEmitter {
   #read(deliver: () => void): void {
     if (!this.isPaused && this.#waiting.length === 0) return deliver();
     this.#waiting.push(deliver);
-    if (!this.isPaused) this.arrived();
+    this.#pump();
   }
 
   #sendClose(code: number, reason: string): void {
