@@ -93,6 +93,8 @@ export class RxClient implements SocketLike {
   #socketWritable = false;
   #subscribers = 0;
   #attempt = 0;
+  /** writable$ notifications in progress (a subscriber may close the client from inside one). */
+  #notifying = 0;
   #past: SocketStats = { received: 0, sent: 0, refused: 0, dropped: 0, discarded: 0 };
   #refused = 0;
   #dropped = 0;
@@ -402,7 +404,7 @@ export class RxClient implements SocketLike {
     // Settled; now tell.
     if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
     this.#notifyWritable();
-    this.#writableSubject.complete();
+    if (this.#notifying === 0) this.#writableSubject.complete();
     this.#setStatus({ state: 'closed', attempt: this.#attempt, ...outcome(info, error) });
     this.#status.complete();
     this.#inbound.end(error);
@@ -420,8 +422,17 @@ export class RxClient implements SocketLike {
 
   /** Tells `writable$` the new value, once the state that makes it is settled. */
   #notifyWritable(): void {
+    const subject = this.#writableSubject;
     const writable = this.#closeInfo === null && this.#writableNow();
-    if (writable !== this.#writableSubject.value && !this.#writableSubject.closed) this.#writableSubject.next(writable);
+    if (writable === subject.value || subject.isStopped) return;
+    this.#notifying++;
+    try {
+      subject.next(writable);
+    } finally {
+      this.#notifying--;
+    }
+    // Closed while subscribers were being told: complete once every one of them has the value.
+    if (this.#notifying === 0 && this.#closeInfo !== null) subject.complete();
   }
 }
 

@@ -135,6 +135,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #dropped = 0;
   #discarded = 0;
   #closeSubject: AsyncSubject<CloseInfo> | null = null;
+  /** writable$ notifications in progress (a subscriber may end the socket from inside one). */
+  #notifying = 0;
   #errorSubject: Subject<RxwsError> | null = null;
   #writableSubject: BehaviorSubject<boolean> | null = null;
   #close$: Observable<CloseInfo> | undefined;
@@ -566,7 +568,15 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     const subject = this.#writableSubject;
     if (subject === null) return;
     const writable = this.#writable();
-    if (writable !== subject.value) subject.next(writable);
+    if (writable === subject.value) return;
+    this.#notifying++;
+    try {
+      subject.next(writable);
+    } finally {
+      this.#notifying--;
+    }
+    // Closed while subscribers were being told: complete once every one of them has the value.
+    if (this.#notifying === 0 && this.#closeInfo !== null) subject.complete();
   }
 
   #backlog(delta: 1 | -1): void {
@@ -619,7 +629,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     }
     this.#in.end();
     this.#notifyWritable();
-    this.#writableSubject?.complete();
+    if (this.#notifying === 0) this.#writableSubject?.complete();
   }
 }
 

@@ -168,6 +168,7 @@ export class FakeWebSocket extends EventEmitter {
     if (this.readyState === WebSocket.CLOSED) return;
     this.readyState = WebSocket.CLOSING;
     while (this.#waiting.length > 0) this.#waiting.shift()!();
+    if (this.readyState === WebSocket.CLOSED) return; // what waited was the peer's close frame
     this.#end(1006, '');
   }
 
