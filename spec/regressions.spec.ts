@@ -332,7 +332,7 @@ describe('a socket wrapped while still connecting', () => {
 
 describe('a frame larger than the outbound bound is never refused outright', () => {
   it('an echo with the default bound (1 MiB) echoes 10 × 2 MiB to a reading client', async () => {
-    const { server, url } = await listen({ heartbeat: false, outbound: { pauseReading: true, policy: 'close' } });
+    const { server, url } = await listen({ heartbeat: false, maxPayload: 16 * 1024 * 1024, outbound: { pauseReading: true, policy: 'close' } });
     server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
     const ws = await open(url());
     let echoed = 0;

@@ -49,8 +49,16 @@ export const MAX_CLOSE_REASON_BYTES = 123;
 
 /** Defaults, in one place so that the README and the code cannot drift. */
 export const Defaults = {
-  /** Largest message accepted, in bytes (ws's own default is 100 MiB). */
-  maxPayload: 16 * 1024 * 1024,
+  /** Largest message a server accepts, in bytes (ws's own default is 100 MiB). */
+  maxPayload: 1024 * 1024,
+  /** Largest message a client accepts, in bytes: it chose its server. */
+  clientMaxPayload: 16 * 1024 * 1024,
+  /** Open sockets a server holds at most. */
+  maxConnections: 10_000,
+  /** Open sockets (and upgrades waiting on authenticate) per client address. */
+  maxConnectionsPerAddress: 256,
+  /** Handshakes a client address may start per second. */
+  handshakesPerAddress: 100,
   /**
    * Fragments of one message are budgeted by bytes: each fragment counts as at
    * least this many bytes against `maxPayload`, so 64-byte fragments can carry
@@ -65,10 +73,11 @@ export const Defaults = {
   /** Bytes held while `messages$` has no subscriber before the socket is paused. */
   inboundHoldBytes: 1024 * 1024,
   /**
-   * Pings a peer may send per second (and at once): `ws` answers each with a
-   * pong; past this, the socket closes with 1008 "Too many pings".
+   * Control frames (pings and pongs) a peer may send per second (and at
+   * once): `ws` answers each ping with a pong; past this, the socket closes
+   * with 1008 "Too many pings" (or pongs). A `rateLimit` counts them too.
    */
-  pingsPerSecond: 100,
+  controlFramesPerSecond: 100,
   /**
    * Pongs owed to a peer that pings but does not read our answers: past this
    * many, the socket closes with 1008 "Too many pings" (ws's own guard, a bare
@@ -79,7 +88,15 @@ export const Defaults = {
   handshakeTimeout: 10_000,
 } as const;
 
-/** @internal Reasons a socket stops reading (bit flags); it reads again when none is left. */
-export const Pause = { Hold: 1, Outbound: 2, Backlog: 4, Rate: 8 } as const;
-/** @internal */
-export type Pause = (typeof Pause)[keyof typeof Pause];
+/**
+ * @internal What ws may buffer for one message, from its largest size: its
+ * fragments count as 64 bytes each at least, and are 65,536 at most (4 MiB in
+ * 64-byte fragments); the read chunks of one unfinished frame carry 1 KiB each
+ * on average at least, and are 1,024 to 16,384.
+ */
+export function readLimits(maxPayload: number): { maxFragments: number; maxBufferedChunks: number } {
+  return {
+    maxFragments: Math.min(Math.ceil(maxPayload / Defaults.minFragmentBytes), 65_536),
+    maxBufferedChunks: Math.min(Math.max(Math.ceil(maxPayload / 1024), 1024), 16_384),
+  };
+}

@@ -83,7 +83,7 @@ describe('membership', () => {
 
   it('leaves every topic when a real socket closes, and keeps nothing of it', async () => {
     const hub = createHub();
-    const { server, url } = await listen();
+    const { server, url } = await listen(ONE_ADDRESS);
     const joined = firstValueFrom(server.connections$.pipe(take(200), toArray()));
     const clients = await Promise.all(Array.from({ length: 200 }, () => open(url())));
     for (const socket of await joined) {
@@ -273,10 +273,13 @@ describe('a broadcast to 1,000 sockets', () => {
   });
 });
 
+/** Every client of these tests comes from 127.0.0.1: the per-address limits are raised for them. */
+const ONE_ADDRESS = { maxConnectionsPerAddress: 10_000, handshakesPerAddress: Infinity } as const;
+
 /** `fast` ws clients and one raw client that never reads, all in topic "all"; the raw one's buffers are full. */
 async function room(fast: number, outbound: { policy: 'close' | 'drop-oldest'; maxMessages: number }) {
   const hub = createHub();
-  const { server, port, url } = await listen({ outbound });
+  const { server, port, url } = await listen({ outbound, ...ONE_ADDRESS });
   const accepted = firstValueFrom(server.connections$.pipe(take(fast + 1), toArray()));
   const clients: WebSocket[] = [];
   for (let i = 0; i < fast; i += 100) {

@@ -334,11 +334,12 @@ function fragmented(opcode: number, payload: Buffer, size: number): Buffer {
   return Buffer.concat(frames);
 }
 
-describe('large messages in many small fragments (fragment budget = maxPayload / 64)', () => {
+describe('large messages in many small fragments (fragments = maxPayload / 64, at most 65,536)', () => {
   const MiB = 1024 * 1024;
+  const big = { maxPayload: 16 * MiB };
 
-  it('accepts 4 MiB of binary sent as 65,536 fragments of 64 bytes and echoes it whole', async () => {
-    const s = await echoServer();
+  it('accepts 4 MiB of binary sent as 65,536 fragments of 64 bytes and echoes it whole (maxPayload 16 MiB)', async () => {
+    const s = await echoServer(big);
     const raw = await RawWs.connect(s.port);
     const payload = randomBytes(4 * MiB);
     const started = Date.now();
@@ -352,8 +353,8 @@ describe('large messages in many small fragments (fragment budget = maxPayload /
     expect(s.lines).toEqual([]);
   });
 
-  it('accepts 4 MiB of text in 64-byte fragments that split its characters, and echoes it as text', async () => {
-    const s = await echoServer();
+  it('accepts 4 MiB of text in 64-byte fragments that split its characters, and echoes it as text (maxPayload 16 MiB)', async () => {
+    const s = await echoServer(big);
     const raw = await RawWs.connect(s.port);
     const message = 'a€😀'.repeat(Math.floor((4 * MiB) / 8)); // 1 + 3 + 4 bytes: fragment edges fall inside characters
     const payload = Buffer.from(message);
@@ -363,10 +364,10 @@ describe('large messages in many small fragments (fragment budget = maxPayload /
     expect(raw.dataFrames[0]!.payload.equals(payload)).toBe(true);
   });
 
-  it('accepts a message of exactly the budget in 1-byte fragments (default maxPayload: 262,144)', async () => {
+  it('accepts a message of exactly the budget in 1-byte fragments (default maxPayload 1 MiB: 16,384)', async () => {
     const s = await echoServer();
     const raw = await RawWs.connect(s.port);
-    const budget = (16 * MiB) / 64;
+    const budget = MiB / 64;
     const payload = randomBytes(budget);
     await raw.write(fragmented(0x2, payload, 1));
     await raw.waitFor(() => raw.dataFrames.length === 1 || raw.closeFrame !== undefined, 'the echo', 15_000);
@@ -374,8 +375,13 @@ describe('large messages in many small fragments (fragment budget = maxPayload /
     expect(raw.dataFrames[0]!.payload.equals(payload)).toBe(true);
   });
 
-  it('refuses 1-byte fragments beyond the budget with 1008, as ws does (default maxPayload: fragment 262,145)', async () => {
-    const { closes } = await expectFailure(fragmented(0x2, randomBytes((16 * MiB) / 64 + 1), 1), CloseCode.POLICY_VIOLATION);
+  it('refuses 1-byte fragments beyond the budget with 1008, as ws does (default maxPayload: fragment 16,385)', async () => {
+    const { closes } = await expectFailure(fragmented(0x2, randomBytes(MiB / 64 + 1), 1), CloseCode.POLICY_VIOLATION);
+    expect(closes[0]!.reason).toBe('Too many message fragments');
+  });
+
+  it('caps fragments at 65,536 whatever maxPayload: 16 MiB in 1-byte fragments is refused at fragment 65,537', async () => {
+    const { closes } = await expectFailure(fragmented(0x2, randomBytes(65_537), 1), CloseCode.POLICY_VIOLATION, big);
     expect(closes[0]!.reason).toBe('Too many message fragments');
   });
 
@@ -642,7 +648,8 @@ describe('faults', () => {
 
   it('close() with 1,000 clients: each gets what it was promised, then 1001, within the deadline', async () => {
     const N = 1000;
-    const s = await echoServer(); // closeTimeout: the default 5 s
+    // From one address: the per-address limits are raised for it. closeTimeout: the default 5 s.
+    const s = await echoServer({ maxConnectionsPerAddress: N, handshakesPerAddress: Infinity });
     const clients: { ws: WebSocket; got: string[]; close: Promise<{ code: number; reason: string; got: string[] }> }[] = [];
     for (let i = 0; i < N; i += 100) {
       const batch = await Promise.all(Array.from({ length: Math.min(100, N - i) }, () => open(s.url())));

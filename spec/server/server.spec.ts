@@ -306,7 +306,7 @@ describe('attach', () => {
 
 describe('teardown over real sockets', () => {
   it('releases every socket, listener and subscription after 200 open/close cycles', async () => {
-    const { server, url } = await listen();
+    const { server, url } = await listen({ handshakesPerAddress: Infinity });
     let live = 0;
     const seen: RxSocket[] = [];
     server.connections$.subscribe((socket) => {

@@ -131,7 +131,6 @@ describe('heartbeat option on a socket (virtual time)', () => {
       const before = HeartbeatMonitor.size;
       const { fake } = withBeat({ interval: 100, timeout: 50, scheduler });
       expect(HeartbeatMonitor.size).toBe(before + 1);
-      expect(fake.listenerCount('pong')).toBe(0); // added with the first ping
       flush(100);
       expect(fake.pings).toHaveLength(1);
       expect(fake.listenerCount('pong')).toBe(1);

@@ -77,3 +77,38 @@ describe('rate limit close policy', () => {
     });
   });
 });
+
+describe('control frames (pings and pongs)', () => {
+  it('count against the rate limit: a ping flood under rateLimit close is closed with 1008', () => {
+    const scheduler = newScheduler();
+    scheduler.run(() => {
+      const t = testSocket(scheduler, { rateLimit: { messages: 3, scheduler }, answerClose: false });
+      t.inbound('a(pppp)', { a: 'a', p: { ping: true } });
+      t.expectSent('-(c)', { c: { close: 1008, reason: 'Rate limit exceeded' } });
+    });
+  });
+
+  it("count against the rate limit: with 'pause', a ping flood stops the socket reading until the budget refills", () => {
+    const scheduler = newScheduler();
+    scheduler.run(({ expectObservable }) => {
+      const t = testSocket(scheduler, { rateLimit: { messages: 2, policy: 'pause', scheduler } });
+      t.inbound('(ppp) b', { p: { ping: true }, b: 'b' });
+      // Two pings fit; the third pauses reading for half a second; 'b' is read after that.
+      expectObservable(t.socket.messages$).toBe('500ms b');
+      scheduler.schedule(() => expect(t.ws.pongs).toHaveLength(3), 1);
+    });
+  });
+
+  it('past 100 a second (burst 100), pongs too close the socket with 1008 "Too many pongs", and what follows is discarded', () => {
+    const { socket, fake } = fakeSocket();
+    const got: unknown[] = [];
+    socket.messages$.subscribe((f) => got.push(f));
+    for (let i = 0; i < 100; i++) fake.receivePong();
+    fake.receive('still read');
+    fake.receivePong();
+    fake.receive('discarded');
+    expect(fake.closeSent).toEqual({ code: 1008, reason: 'Too many pongs' });
+    expect(got).toEqual(['still read']);
+    expect(socket.stats).toMatchObject({ received: 2, discarded: 1 });
+  });
+});

@@ -20,6 +20,7 @@ describe("the ws internals rxws relies on", () => {
       '_sender._state': true,
       '_sender._queue': true,
       _pendingAutoPongs: true,
+      '_receiver._bufferedBytes, _buffers, _totalPayloadLength, _fragments': true,
       "_receiver 'conclude'": true,
     };
     expect(wsInternalsPresent(socket.ws)).toEqual(expected);

@@ -1,6 +1,6 @@
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import type { ClientOptions, WebSocket } from 'ws';
-import { CloseCode, Defaults } from '../constants';
+import { CloseCode, Defaults, readLimits } from '../constants';
 import { describe, HandshakeError, HeartbeatTimeoutError, InvalidArgumentError, type OutboundPolicy } from '../errors';
 import { resolveHeartbeat, type HeartbeatOptions, type ResolvedHeartbeat } from '../socket/heartbeat';
 import { resolveBackoff, type BackoffConfig, type ResolvedBackoff } from '../operators/backoff';
@@ -145,7 +145,7 @@ export function resolveConnect(url: unknown, options: ConnectOptions | undefined
   } = expectObject('options', options) as ConnectOptions;
   if (factory !== undefined) expectFunction('WebSocket', factory);
   if (shouldReconnect !== undefined) expectFunction('shouldReconnect', shouldReconnect);
-  const maxPayload = ws.maxPayload === undefined ? Defaults.maxPayload : expectInteger('maxPayload', ws.maxPayload, 1);
+  const maxPayload = ws.maxPayload === undefined ? Defaults.clientMaxPayload : expectInteger('maxPayload', ws.maxPayload, 1);
   const r = reconnect === false ? false : (expectObject('reconnect', reconnect) as BackoffConfig);
   const h = heartbeat === false ? false : (expectObject('heartbeat', heartbeat) as HeartbeatOptions);
   return {
@@ -158,7 +158,8 @@ export function resolveConnect(url: unknown, options: ConnectOptions | undefined
         ws.handshakeTimeout === undefined ? Defaults.handshakeTimeout : expectInteger('handshakeTimeout', ws.handshakeTimeout, 1),
       closeTimeout: ws.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', ws.closeTimeout, 1),
       maxPayload,
-      maxFragments: ws.maxFragments ?? Math.ceil(maxPayload / Defaults.minFragmentBytes),
+      maxFragments: ws.maxFragments ?? readLimits(maxPayload).maxFragments,
+      maxBufferedChunks: (ws as { maxBufferedChunks?: number }).maxBufferedChunks ?? readLimits(maxPayload).maxBufferedChunks,
       maxPendingAutoPongs: 2 * Defaults.pongBacklog,
       perMessageDeflate: resolveDeflate(ws.perMessageDeflate),
     } as ClientOptions,

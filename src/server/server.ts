@@ -1,16 +1,19 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { getHeapStatistics } from 'node:v8';
 import type { Duplex } from 'node:stream';
 import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, TimeoutError, type SchedulerLike, type Subscription } from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode, Defaults, MAX_TIMER_DELAY } from '../constants';
+import { CloseCode, Defaults, MAX_TIMER_DELAY, readLimits } from '../constants';
 import { Held } from '../socket/held';
 import { describe, InvalidArgumentError } from '../errors';
 import { resolveOutbound, type OutboundOptions } from '../socket/outbound';
 import { resolveHeartbeat, type HeartbeatOptions } from '../socket/heartbeat';
 import { resolveRate, type RateLimitOptions } from '../socket/rate';
 import { RxSocket, type RxSocketOptions } from '../socket/socket';
+import { MemoryBudget } from './budget';
+import { addressKey, AddressLimits } from './limits';
 import { originCheck, pathOf, refuseUpgrade, UpgradeRefusedError, type OriginPolicy } from './upgrade';
 import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler, validateClose } from '../validation';
 
@@ -36,12 +39,40 @@ export interface ServeOptions<A = undefined> {
    * `refuse(status)`. Its value is `socket.auth`.
    */
   readonly authenticate?: (request: IncomingMessage) => AuthResult<A>;
-  /** Largest inbound message in bytes; a bigger one closes that socket with 1009. @default 16 MiB */
+  /**
+   * Largest inbound message in bytes; a bigger one closes that socket with
+   * 1009. The fragments of one message and the read chunks ws may buffer are
+   * bounded from it (`maxPayload / 64` fragments, at most 65,536;
+   * `maxPayload / 1024` chunks, 1,024 to 16,384), so one connection's worst
+   * case stays a few times `maxPayload`.
+   * @default 1 MiB
+   */
   readonly maxPayload?: number;
   /** Open sockets at most; upgrades past it get HTTP 503. @default 10000 */
   readonly maxConnections?: number;
-  /** Open sockets per remote address at most; past it, HTTP 503. @default maxConnections */
+  /** Open sockets (and upgrades waiting on `authenticate`) per client address at most; past it, HTTP 503. IPv6 counts by /64. @default 256 */
   readonly maxConnectionsPerAddress?: number;
+  /** Handshakes a client address may start per second (a burst of as many at once); past it, HTTP 429. IPv6 counts by /64. @default 100 */
+  readonly handshakesPerAddress?: number;
+  /**
+   * The client's address, for the per-address limits, `socket.remoteAddress`
+   * and the log. Behind a reverse proxy every connection comes from the
+   * proxy: return the address it forwards (only a proxy you trust may set
+   * that header, or clients choose their own address).
+   * @default the TCP peer's address
+   * @example
+   * clientAddress: (req) => req.headers['x-real-ip']?.toString() ?? req.socket.remoteAddress
+   */
+  readonly clientAddress?: (request: IncomingMessage) => string | undefined;
+  /**
+   * What peers may make this server hold in all, in bytes: unfinished
+   * messages, read chunks not parsed yet, frames held for a subscriber,
+   * outbound queues. Past it, the sockets that hold the most are closed
+   * (1008, logged) until the rest fit in 90 % of it; everyone else carries
+   * on. `false` turns it off.
+   * @default a sixteenth of the V8 heap limit (about 256 MiB with a 4 GiB heap)
+   */
+  readonly memoryBudget?: number | false;
   /** How long upgrade headers and `authenticate` may take, in ms (slowloris guard). @default 10000 */
   readonly handshakeTimeout?: number;
   /** How long `close()` waits for closing handshakes before terminating, in ms. @default 5000 */
@@ -99,17 +130,16 @@ export class RxServer<A = undefined> {
   readonly listening: Promise<AddressInfo>;
 
   readonly #sockets = new Set<RxSocket<A>>();
-  readonly #perAddress = new Map<string, number>();
+  readonly #limits: AddressLimits;
+  readonly #budget: MemoryBudget | null;
   readonly #wss: WebSocketServer;
   readonly #owned: boolean;
   readonly #options: ServeOptions<A>;
   readonly #allowOrigin: (request: IncomingMessage) => boolean;
+  readonly #clientAddress: (request: IncomingMessage) => string;
   readonly #socketOptions: RxSocketOptions<A>;
   readonly #maxConnections: number;
   readonly #keepRequest: boolean;
-  readonly #maxPerAddress: number;
-  /** Whether a per-address limit is set: only then is a peer's address needed at the upgrade (a system call). */
-  readonly #limitedPerAddress: boolean;
   readonly #handshakeTimeout: number;
   readonly #closeTimeout: number;
   readonly #scheduler: SchedulerLike;
@@ -144,10 +174,17 @@ export class RxServer<A = undefined> {
     if (o.log !== undefined) expectFunction('log', o.log);
     this.#keepRequest = o.keepRequest === undefined ? false : expectBoolean('keepRequest', o.keepRequest);
     const maxPayload = o.maxPayload === undefined ? Defaults.maxPayload : expectInteger('maxPayload', o.maxPayload, 1);
-    this.#maxConnections = o.maxConnections === undefined ? 10_000 : expectInteger('maxConnections', o.maxConnections, 1);
-    this.#maxPerAddress =
-      o.maxConnectionsPerAddress === undefined ? this.#maxConnections : expectInteger('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1);
-    this.#limitedPerAddress = this.#maxPerAddress < this.#maxConnections;
+    this.#maxConnections = o.maxConnections === undefined ? Defaults.maxConnections : expectInteger('maxConnections', o.maxConnections, 1);
+    const perAddress =
+      o.maxConnectionsPerAddress === undefined ? Defaults.maxConnectionsPerAddress : expectInteger('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1);
+    const handshakes =
+      o.handshakesPerAddress === undefined || o.handshakesPerAddress === Infinity
+        ? (o.handshakesPerAddress ?? Defaults.handshakesPerAddress)
+        : expectInteger('handshakesPerAddress', o.handshakesPerAddress, 1);
+    this.#scheduler = o.scheduler === undefined ? asyncScheduler : expectScheduler('scheduler', o.scheduler);
+    this.#limits = new AddressLimits(perAddress, handshakes, this.#scheduler);
+    const budget = o.memoryBudget === undefined ? defaultMemoryBudget() : o.memoryBudget === false ? false : expectInteger('memoryBudget', o.memoryBudget, 1);
+    this.#budget = budget === false ? null : new MemoryBudget(budget, () => {});
     this.#handshakeTimeout =
       o.handshakeTimeout === undefined ? Defaults.handshakeTimeout : expectInteger('handshakeTimeout', o.handshakeTimeout, 1, MAX_TIMER_DELAY);
     this.#closeTimeout = o.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', o.closeTimeout, 0, MAX_TIMER_DELAY);
@@ -158,9 +195,21 @@ export class RxServer<A = undefined> {
       log: o.log,
       outbound: resolveOutbound(o.outbound),
       inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
+      budget: this.#budget ?? undefined,
     };
     this.#allowOrigin = originCheck(o.origin);
-    this.#scheduler = o.scheduler === undefined ? asyncScheduler : expectScheduler('scheduler', o.scheduler);
+    const clientAddress = o.clientAddress;
+    if (clientAddress !== undefined) expectFunction('clientAddress', clientAddress);
+    this.#clientAddress =
+      clientAddress === undefined
+        ? (request) => request.socket.remoteAddress ?? 'unknown'
+        : (request) => {
+            try {
+              return clientAddress(request) || (request.socket.remoteAddress ?? 'unknown');
+            } catch {
+              return request.socket.remoteAddress ?? 'unknown';
+            }
+          };
     this.#log = o.log ?? (() => {});
     this.#options = o;
 
@@ -194,7 +243,7 @@ export class RxServer<A = undefined> {
       noServer: true,
       clientTracking: false,
       maxPayload,
-      maxFragments: Math.ceil(maxPayload / Defaults.minFragmentBytes),
+      ...readLimits(maxPayload),
       closeTimeout: this.#closeTimeout,
       // ws answers pings (autoPong); RxSocket closes with 1008 past its ping budget or pong backlog, before ws's bare terminate.
       maxPendingAutoPongs: 2 * Defaults.pongBacklog,
@@ -316,9 +365,11 @@ export class RxServer<A = undefined> {
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignore);
+    // Read now, while the connection surely has one: a peer that resets right after the handshake takes it along.
+    const address = this.#clientAddress(request);
     const path = pathOf(request.url);
     const refuseWith = (status: number, message: string, why: string, headers?: Record<string, string>) => {
-      this.#log(`upgrade refused ${status} from ${request.socket.remoteAddress ?? 'unknown'} ${path ?? ''}: ${why}`);
+      this.#log(`upgrade refused ${status} from ${address} ${path ?? ''}: ${why}`);
       refuseUpgrade(socket, status, message, headers);
     };
     if (this.#options.path !== undefined && path !== this.#options.path) {
@@ -329,8 +380,8 @@ export class RxServer<A = undefined> {
     // The checks ws would make in handleUpgrade, made here so they are logged and come before authenticate.
     if (request.method !== 'GET') return refuseWith(405, 'Method Not Allowed', `method ${request.method}`);
     if (request.headers.upgrade?.toLowerCase() !== 'websocket') return refuseWith(400, 'Bad Request', 'invalid Upgrade header');
-    const key = request.headers['sec-websocket-key'];
-    if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) return refuseWith(400, 'Bad Request', 'missing or invalid Sec-WebSocket-Key');
+    const wsKey = request.headers['sec-websocket-key'];
+    if (wsKey === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(wsKey)) return refuseWith(400, 'Bad Request', 'missing or invalid Sec-WebSocket-Key');
     const version = request.headers['sec-websocket-version'];
     if (version !== '13' && version !== '8') {
       return refuseWith(400, 'Bad Request', 'missing or unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
@@ -344,12 +395,12 @@ export class RxServer<A = undefined> {
     }
     if (!allowed) return refuseWith(403, 'Forbidden', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
     if (this.#sockets.size + this.#pending >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'connection limit');
-    // Only a per-address limit needs the peer's address here (a system call per upgrade).
-    if (this.#limitedPerAddress && (this.#perAddress.get(request.socket.remoteAddress ?? '') ?? 0) >= this.#maxPerAddress) {
-      return refuseWith(503, 'Service Unavailable', 'per-address connection limit');
-    }
+    const key = addressKey(address);
+    const over = this.#limits.admit(key);
+    if (over === 'connections') return refuseWith(503, 'Service Unavailable', 'per-address connection limit');
+    if (over === 'rate') return refuseWith(429, 'Too Many Requests', 'per-address handshake rate', { 'Retry-After': '1' });
     const authenticate = this.#options.authenticate;
-    if (authenticate === undefined) return this.#complete(request, socket, head, undefined as A);
+    if (authenticate === undefined) return this.#complete(request, socket, head, undefined as A, address);
     let result: AuthResult<A>;
     try {
       result = authenticate(request);
@@ -358,9 +409,9 @@ export class RxServer<A = undefined> {
     }
     if (!isObservable(result) && !isPromiseLike(result)) {
       if (result === false) return refuseWith(401, 'Unauthorized', 'authenticate returned false');
-      return this.#complete(request, socket, head, result);
+      return this.#complete(request, socket, head, result, address);
     }
-    const release = this.#reserve(this.#limitedPerAddress ? (request.socket.remoteAddress ?? '') : null);
+    const release = this.#reserve(key);
     let onClose: (() => void) | null = null;
     // Once authenticate has answered, nothing may keep this upgrade's request alive for the socket's lifetime.
     const settle = () => {
@@ -382,7 +433,7 @@ export class RxServer<A = undefined> {
           if (value === false) return refuseWith(401, 'Unauthorized', 'authenticate gave no user');
           if (socket.destroyed) return;
           if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
-          this.#complete(request, socket, head, value);
+          this.#complete(request, socket, head, value, address);
         },
         error: (err: unknown) => {
           settle();
@@ -395,15 +446,15 @@ export class RxServer<A = undefined> {
   }
 
   /** Holds a place under the caps while authenticate decides; returns its (idempotent) release. */
-  #reserve(address: string | null): () => void {
+  #reserve(key: string): () => void {
     this.#pending++;
-    if (address !== null) tally(this.#perAddress, address, 1);
+    this.#limits.tally(key, 1);
     let held = true;
     return () => {
       if (!held) return;
       held = false;
       this.#pending--;
-      if (address !== null) tally(this.#perAddress, address, -1);
+      this.#limits.tally(key, -1);
     };
   }
 
@@ -414,14 +465,13 @@ export class RxServer<A = undefined> {
     refuseWith(500, 'Internal Server Error', `authenticate failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 
-  #complete(request: IncomingMessage, socket: Duplex, head: Buffer, auth: A): void {
+  #complete(request: IncomingMessage, socket: Duplex, head: Buffer, auth: A, address: string): void {
     if (socket.destroyed) return;
     socket.removeListener('error', ignore);
-    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request, auth));
+    this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, request, auth, address));
   }
 
-  #accept(ws: WebSocket, request: IncomingMessage, auth: A): void {
-    const perAddress = this.#limitedPerAddress;
+  #accept(ws: WebSocket, request: IncomingMessage, auth: A, address?: string): void {
     // A literal of one shape for every socket: cheaper to build and to read than a spread or a prototype chain.
     const shared = this.#socketOptions;
     const options: RxSocketOptions<A> = {
@@ -431,15 +481,15 @@ export class RxServer<A = undefined> {
       rateLimit: shared.rateLimit,
       log: shared.log,
       onClose: shared.onClose,
+      budget: shared.budget,
       url: request.url,
       auth,
       request: this.#keepRequest ? request : undefined,
-      // Read the address now only if something needs it after the connection is gone.
-      remoteAddress: perAddress || shared.log !== undefined ? (request.socket.remoteAddress ?? '') : undefined,
+      remoteAddress: address ?? this.#clientAddress(request),
     };
     const socket = new RxSocket<A>(ws, options);
     this.#sockets.add(socket);
-    if (perAddress) tally(this.#perAddress, options.remoteAddress!, 1);
+    this.#limits.tally(addressKey(options.remoteAddress), 1);
     if (this.#closed !== null) socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
     this.#accepted.push(socket as RxSocket<unknown>);
   }
@@ -448,7 +498,7 @@ export class RxServer<A = undefined> {
   #release(socket: RxSocket<A>): void {
     if (!this.#sockets.delete(socket)) return;
     this.#accepted.forget(socket as RxSocket<unknown>);
-    if (this.#limitedPerAddress) tally(this.#perAddress, socket.remoteAddress ?? '', -1);
+    this.#limits.tally(addressKey(socket.remoteAddress), -1);
     const info = socket.closeInfo!;
     if (!info.wasClean) {
       this.#log(`socket from ${socket.remoteAddress ?? 'unknown'} closed ${info.code}${info.reason ? ` (${info.reason})` : ''}`);
@@ -470,9 +520,16 @@ const UPGRADE_OPTIONS = [
   'maxPayload',
   'maxConnections',
   'maxConnectionsPerAddress',
+  'handshakesPerAddress',
+  'clientAddress',
   'handshakeTimeout',
   'request',
 ] as const;
+
+/** A sixteenth of the V8 heap limit. */
+function defaultMemoryBudget(): number {
+  return Math.floor(getHeapStatistics().heap_size_limit / 16);
+}
 
 /** A ws server's address, or null (a `noServer` ws server has none: its address() throws). */
 function wssAddress(wss: WebSocketServer): AddressInfo | string | null {
@@ -484,13 +541,6 @@ function wssAddress(wss: WebSocketServer): AddressInfo | string | null {
 }
 
 function ignore(): void {}
-
-/** Adds `delta` to a count in `map`, forgetting keys that reach 0. */
-function tally(map: Map<string, number>, key: string, delta: number): void {
-  const n = (map.get(key) ?? 0) + delta;
-  if (n <= 0) map.delete(key);
-  else map.set(key, n);
-}
 
 /** Gives up a pending authenticate when the client leaves; made here so it holds nothing else of the upgrade. */
 function cancelOnClose(release: () => void, subscription: Subscription): () => void {

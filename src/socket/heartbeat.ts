@@ -115,8 +115,8 @@ export class HeartbeatMonitor {
 
 /** @internal What a socket's heartbeat needs of its socket. */
 export interface BeatHost {
-  /** Sends a ping to the peer (and listens for pongs from the first one on). */
-  ping(first: boolean): void;
+  /** Sends a ping to the peer. */
+  ping(): void;
   /** Ends the connection: the peer is gone. */
   heartbeatTimeout(error: HeartbeatTimeoutError): void;
   /** How many times a congested socket drained (the peer reads our bytes). */
@@ -184,7 +184,7 @@ export class SocketHeartbeat implements HeartbeatMember {
       this.#state.life(now);
     }
     const due = this.#state.step(now, interval, timeout);
-    if (due === 'ping') host.ping(this.#state.pings === 1);
+    if (due === 'ping') host.ping();
     else if (due === 'timeout') host.heartbeatTimeout(this.#state.error(timeout));
   }
 }

@@ -53,8 +53,8 @@ export function resolveRate(options: RateLimitOptions | ResolvedRate | undefined
 export interface RateHost {
   /** A frame within the budget: deliver it. */
   rateDeliver(frame: Inbound): void;
-  /** Over the budget with the `close` policy. */
-  rateExceeded(): void;
+  /** Over the budget with the `close` policy, on a data frame (discarded) or a control frame. */
+  rateExceeded(onData: boolean): void;
   /** Frames started or stopped waiting for budget: re-derive whether to read. */
   holdChanged(): void;
 }
@@ -139,8 +139,24 @@ export class RateLimiter {
     }
     const wait = this.#take(size);
     if (wait === 0) return this.#host.rateDeliver(frame);
-    if (this.#rate.policy === 'close') return this.#host.rateExceeded();
+    if (this.#rate.policy === 'close') return this.#host.rateExceeded(true);
     this.#held = [frame, size];
+    this.#timer = this.#rate.scheduler.schedule(release, wait, this);
+    this.#host.holdChanged();
+  }
+
+  /**
+   * A control frame (ping, pong) of `size` bytes: it takes from the same
+   * budget. Over it, `close` tells the host; `pause` stops reading until the
+   * budget has refilled (ws has answered a ping already: there is nothing to
+   * hold back but what comes next).
+   */
+  control(size: number): void {
+    if (this.#held !== null) return; // reading is paused already
+    const wait = this.#take(size);
+    if (wait === 0) return;
+    if (this.#rate.policy === 'close') return this.#host.rateExceeded(false);
+    this.#held = [];
     this.#timer = this.#rate.scheduler.schedule(release, wait, this);
     this.#host.holdChanged();
   }

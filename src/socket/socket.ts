@@ -13,7 +13,7 @@ import { OutboundChannel, resolveOutbound, type OutboundOptions, type ResolvedOu
 import { invalidFrame } from './prepared';
 import { RateLimiter, resolveRate, TokenBucket, type RateLimitOptions } from './rate';
 import type { Outbound } from './types';
-import { peerOf, pendingPongs, unwatchPeerClose, unwatchTransportError, watchPeerClose, watchTransportError } from './ws-internals';
+import { destroyAfterWrites, peerOf, pendingPongs, receiverCost, unwatchPeerClose, unwatchTransport, watchPeerClose, watchTransport } from './ws-internals';
 
 /** Options for wrapping one `ws` socket. */
 export interface RxSocketOptions<A = undefined> {
@@ -48,12 +48,20 @@ export interface RxSocketOptions<A = undefined> {
   readonly remoteAddress?: string;
   /** @internal Called once when the socket has closed, before anyone is told (the server's bookkeeping). */
   readonly onClose?: (socket: RxSocket<never>) => void;
+  /** @internal The server's memory budget, told what this socket holds as it changes. */
+  readonly budget?: MemoryAccount;
   /**
    * @internal Takes the frames that were accepted but never handed to the
    * connection when it ended (a client puts them back in its offline queue);
    * without it they are reported as `FrameDroppedError('closed')`.
    */
   readonly onUnsent?: (frames: Outbound[]) => void;
+}
+
+/** @internal What a socket tells the server's memory budget. */
+export interface MemoryAccount {
+  change(socket: RxSocket<never>, was: number, cost: number): void;
+  release(socket: RxSocket<never>): void;
 }
 
 /** Counters of one socket's traffic. */
@@ -110,10 +118,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   readonly #heartbeatConfig: ReturnType<typeof resolveHeartbeat>;
   readonly #onClose: ((socket: RxSocket<never>) => void) | undefined;
   readonly #onUnsent: ((frames: Outbound[]) => void) | undefined;
+  readonly #budget: MemoryAccount | undefined;
   readonly #log: ((line: string) => void) | undefined;
   /** Time source of the socket's own budgets (pings). */
   readonly #scheduler: SchedulerLike;
-  #pings: TokenBucket | null = null;
+  #controls: TokenBucket | null = null;
   #remoteAddress: string | undefined;
   #remotePort: number | undefined;
   #closeInfo: CloseInfo | null = null;
@@ -126,6 +135,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** Frames read from now on are not delivered (terminate(), a policy close). */
   #discarding = false;
   #terminated = false;
+  #evicted = false;
+  /** The code this side ended the connection with, without a handshake (an eviction). */
+  #failedWith: { code: number; reason: string } | null = null;
+  /** What this socket last told the memory budget it holds. */
+  #cost = 0;
   #opened = false;
   #reading = true;
   #backlogs = 0;
@@ -165,6 +179,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#remoteAddress = options.remoteAddress;
     this.#onClose = options.onClose;
     this.#onUnsent = options.onUnsent;
+    this.#budget = options.budget;
     this.#log = options.log;
     this.#ws = ws as Tagged;
     this.#in = new InboundChannel(this, hold);
@@ -181,6 +196,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws.on('close', onClose);
     ws.on('error', onError);
     ws.on('ping', onPing);
+    ws.on('pong', onPong);
     if (ws.readyState === WebSocket.OPEN) this.#opened_();
     else ws.once('open', onOpen);
   }
@@ -371,11 +387,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** @internal */
   holdChanged(): void {
     this.#updateReading();
+    this.#account();
   }
 
   /** @internal */
   congestionChanged(): void {
     this.#updateReading();
+    this.#account();
     this.#notifyWritable();
   }
 
@@ -398,8 +416,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   /** @internal */
-  rateExceeded(): void {
-    this.#discarded++;
+  rateExceeded(onData: boolean): void {
+    if (onData) this.#discarded++;
     this.#violated('Rate limit exceeded', 'rate limit exceeded');
   }
 
@@ -416,9 +434,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   /** @internal */
-  ping(first: boolean): void {
-    // Pongs only matter once we ping: most short-lived sockets never need the listener.
-    if (first) this.#ws.on('pong', onPong);
+  ping(): void {
     this.#ws.ping();
   }
 
@@ -442,22 +458,52 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   /** @internal ws 'ping' (ws has answered it already: autoPong) */
-  pinged(): void {
+  pinged(data: Buffer): void {
     this.#beat?.frame();
-    if (this.#discarding) return;
-    const budget = (this.#pings ??= new TokenBucket(Defaults.pingsPerSecond, Infinity, this.#scheduler));
-    if (budget.take(0) > 0) this.#violated('Too many pings', 'too many pings');
-    else if (pendingPongs(this.#ws) >= Defaults.pongBacklog) this.#violated('Too many pings', 'too many pongs owed');
+    if (this.#control(data.length, 'Too many pings')) return;
+    if (pendingPongs(this.#ws) >= Defaults.pongBacklog) this.#violated('Too many pings', 'too many pongs owed');
   }
 
   /** @internal ws 'pong' */
-  ponged(): void {
+  ponged(data: Buffer): void {
     this.#beat?.pong();
+    this.#control(data.length, 'Too many pongs');
   }
 
-  /** @internal The TCP socket failed (ws ends the connection without an 'error' of its own). */
+    /** @internal The TCP socket failed (ws ends the connection without an 'error' of its own). */
   transportFailed(error: Error): void {
     this.#error ??= error;
+  }
+
+  /** @internal A read was parsed: tell the memory budget what the peer makes us hold now. */
+  transportRead(): void {
+    this.#account();
+  }
+
+  /**
+   * @internal Bytes the peer makes the server hold for this socket: frames held
+   * for a subscriber, the outbound queue, and what ws's receiver holds of an
+   * unfinished message (with the overhead of each piece).
+   */
+  memoryCost(): number {
+    if (this.#closeInfo !== null) return 0;
+    return this.#in.bytes + this.#out.queuedBytes + receiverCost(this.#ws);
+  }
+
+  /** @internal The server's memory budget evicts this socket: close it with 1008 and cut it off now. */
+  evict(): void {
+    if (this.#closeInfo !== null || this.#evicted) return;
+    this.#evicted = true;
+    this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (server memory budget: it held ${(this.memoryCost() / 1048576).toFixed(1)} MiB)`);
+    this.#stopDelivering();
+    // Its queue is memory we free now: what it held is reported, and the close code says why.
+    const unsent = this.#out.takeUnsent();
+    if (unsent.length > 0) this.#report(new FrameDroppedError('closed', unsent.length));
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(CloseCode.POLICY_VIOLATION, 'Server memory budget exceeded');
+    this.#closing = true;
+    this.#failedWith = { code: CloseCode.POLICY_VIOLATION, reason: 'Server memory budget exceeded' };
+    destroyAfterWrites(this.#ws);
+    this.#notifyWritable();
   }
 
   /** @internal ws 'error' (always followed by 'close') */
@@ -482,6 +528,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     }
     // No closing handshake finished, whatever ws parsed after the terminate (the peer's close frame in the same read).
     if (this.#terminated) return this.#finish({ code: CloseCode.ABNORMAL, reason: '', wasClean: false });
+    if (this.#failedWith !== null) return this.#finish({ ...this.#failedWith, wasClean: false });
     const error = this.#error;
     let reason = reasonBuffer.toString();
     const wsCode = (error as { code?: string } | undefined)?.code;
@@ -504,6 +551,33 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (!this.#closing) this.close(CloseCode.POLICY_VIOLATION, reason);
   }
 
+  /**
+   * A control frame from the peer: it counts against the control budget
+   * (pings and pongs, `Defaults.controlFramesPerSecond`) and the rate limit.
+   * Returns whether the socket closed for it.
+   */
+  #control(size: number, reason: string): boolean {
+    if (this.#discarding) return true;
+    const budget = (this.#controls ??= new TokenBucket(Defaults.controlFramesPerSecond, Infinity, this.#scheduler));
+    if (budget.take(0) > 0) {
+      this.#violated(reason, reason.toLowerCase());
+      return true;
+    }
+    this.#rate?.control(size);
+    return this.#discarding;
+  }
+
+  /** Tells the memory budget what this socket holds, when it changed. */
+  #account(): void {
+    const budget = this.#budget;
+    if (budget === undefined) return;
+    const cost = this.memoryCost();
+    const was = this.#cost;
+    if (cost === was) return;
+    this.#cost = cost;
+    budget.change(this as unknown as RxSocket<never>, was, cost);
+  }
+
   /** Nothing read from now on is delivered; frames read before (waiting on the rate limit) still are. */
   #stopDelivering(): void {
     if (this.#discarding) return;
@@ -523,7 +597,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     // Every part in place before anything can notify (the queued frames going out may).
     this.#opened = true;
     watchPeerClose(this.#ws, this);
-    watchTransportError(this.#ws, this);
+    watchTransport(this.#ws, this, this.#budget !== undefined);
     if (this.#heartbeatConfig !== null) this.#beat = new SocketHeartbeat(this, this.#heartbeatConfig);
     this.#updateReading();
     this.#out.open();
@@ -588,7 +662,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #updateReading(): void {
     if (!this.#opened || this.#closeInfo !== null) return;
     const pause =
-      this.#in.full || this.#backlogs > 0 || (this.#rate?.holding ?? false) || (this.#limits.pauseReading && this.#out.congested);
+      this.#evicted || this.#in.full || this.#backlogs > 0 || (this.#rate?.holding ?? false) || (this.#limits.pauseReading && this.#out.congested);
     if (pause !== this.#reading) return;
     this.#reading = !pause;
     if (pause) this.#ws.pause();
@@ -607,13 +681,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws.removeListener('ping', onPing);
     ws.removeListener('pong', onPong);
     unwatchPeerClose(ws);
-    unwatchTransportError(ws);
+    unwatchTransport(ws);
     ws[kSocket] = undefined; // not `delete`: that would turn every closed ws into a slow dictionary object
     const held = this.#rate?.dispose() ?? [];
     this.#closeInfo = info;
     this.#closing = true;
     this.#pendingClose = null;
     const unsent = this.#out.takeUnsent();
+    this.#budget?.release(this as unknown as RxSocket<never>);
     this.#onClose?.(this as unknown as RxSocket<never>);
     // Settled; now tell. Frames the rate limit held back were read before the end: they are delivered.
     for (const frame of held) this.rateDeliver(frame);
@@ -646,11 +721,11 @@ function onError(this: Tagged, err: Error): void {
 function onOpen(this: Tagged): void {
   this[kSocket]?.opened();
 }
-function onPing(this: Tagged): void {
-  this[kSocket]?.pinged();
+function onPing(this: Tagged, data: Buffer): void {
+  this[kSocket]?.pinged(data);
 }
-function onPong(this: Tagged): void {
-  this[kSocket]?.ponged();
+function onPong(this: Tagged, data: Buffer): void {
+  this[kSocket]?.ponged(data);
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {

@@ -53,32 +53,75 @@ export function pendingPongs(ws: WebSocket): number {
   return (ws as unknown as WsPrivate)._pendingAutoPongs ?? 0;
 }
 
-/** What wants to hear of the network error ws ends a connection with, without a word of its own (ECONNRESET). */
-export interface TransportErrorWatcher {
+/** What wants to hear of the TCP socket: its first error (ws ends the connection without a word of its own: ECONNRESET), and each read. */
+export interface TransportWatcher {
   transportFailed(error: Error): void;
+  /** After ws has parsed a chunk it read (only when watched with `reads`). */
+  transportRead(): void;
 }
 
 const kTransport = Symbol('rxws.transport');
-type Watched = Socket & { [kTransport]?: TransportErrorWatcher | undefined };
+type Watched = Socket & { [kTransport]?: TransportWatcher | undefined };
 
-/** Tells `watcher` of the TCP socket's first error (one listener function for every socket). */
-export function watchTransportError(ws: WebSocket, watcher: TransportErrorWatcher): void {
+/** Tells `watcher` of the TCP socket's first error, and of each read with `reads` (one listener function each for every socket). */
+export function watchTransport(ws: WebSocket, watcher: TransportWatcher, reads: boolean): void {
   const raw = rawSocket(ws) as Watched | null;
   if (raw === null || typeof raw.on !== 'function') return;
   raw[kTransport] = watcher;
   raw.on('error', onTransportError);
+  // After ws's own 'data' listener: the receiver has taken the chunk in by then.
+  if (reads) raw.on('data', onTransportRead);
 }
 
 /** Stops telling (at the socket's end). */
-export function unwatchTransportError(ws: WebSocket): void {
+export function unwatchTransport(ws: WebSocket): void {
   const raw = rawSocket(ws) as Watched | null;
   if (raw === null || raw[kTransport] === undefined) return;
   raw[kTransport] = undefined;
   raw.removeListener('error', onTransportError);
+  raw.removeListener('data', onTransportRead);
 }
 
 function onTransportError(this: Watched, error: Error): void {
   this[kTransport]?.transportFailed(error);
+}
+
+function onTransportRead(this: Watched): void {
+  this[kTransport]?.transportRead();
+}
+
+/** Heap and RSS one pending fragment costs beyond its payload (a Buffer view and its slot), measured on ws 8.23 / Node 20. */
+export const FRAGMENT_OVERHEAD = 160;
+/** What one read chunk waiting in ws's receiver costs beyond its bytes, measured the same way. */
+export const CHUNK_OVERHEAD = 600;
+
+/**
+ * Bytes ws's receiver holds for the peer: read chunks not parsed yet and the
+ * fragments of an unfinished message, each with its overhead.
+ */
+export function receiverCost(ws: WebSocket): number {
+  const r = (ws as unknown as WsPrivate)._receiver as ReceiverPrivate | null | undefined;
+  if (r == null) return 0;
+  const buffered = r._bufferedBytes ?? 0;
+  const fragments = r._fragments?.length ?? 0;
+  if (buffered === 0 && fragments === 0) return 0;
+  return buffered + (r._buffers?.length ?? 0) * CHUNK_OVERHEAD + (r._totalPayloadLength ?? 0) + fragments * FRAGMENT_OVERHEAD;
+}
+
+interface ReceiverPrivate {
+  _bufferedBytes?: number;
+  _buffers?: unknown[];
+  _totalPayloadLength?: number;
+  _fragments?: unknown[];
+}
+
+/** Ends the connection once what was written (our close frame) has left, without reading any more. */
+export function destroyAfterWrites(ws: WebSocket): void {
+  const raw = rawSocket(ws) as (Socket & { destroySoon?: () => void }) | null;
+  if (raw === null) return;
+  raw.pause();
+  if (typeof raw.destroySoon === 'function') raw.destroySoon();
+  else raw.end();
 }
 
 /** What wants to hear that the peer's close frame arrived. */
@@ -128,6 +171,10 @@ export function wsInternalsPresent(ws: WebSocket): Record<string, boolean> {
     '_sender._state': typeof w._sender?._state === 'number',
     '_sender._queue': Array.isArray(w._sender?._queue),
 "_pendingAutoPongs": typeof w._pendingAutoPongs === 'number',
+"_receiver._bufferedBytes, _buffers, _totalPayloadLength, _fragments": ((r) =>
+      typeof r?._bufferedBytes === 'number' && Array.isArray(r._buffers) && typeof r._totalPayloadLength === 'number' && Array.isArray(r._fragments))(
+      w._receiver as ReceiverPrivate | null | undefined,
+    ),
     "_receiver 'conclude'": typeof w._receiver?.on === 'function' && (w._receiver as unknown as { listenerCount(e: string): number }).listenerCount('conclude') > 0,
   };
 }
