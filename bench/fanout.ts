@@ -39,7 +39,15 @@ function payload(seq: number): string {
 // ---- the server (child process) ----
 
 async function runServer(): Promise<void> {
-  const server = serve({ port: 0, heartbeat: false, maxConnections: 100_000, handshakeTimeout: 60_000 });
+  // Every member connects from 127.0.0.1: the per-address limits are raised for them.
+  const server = serve({
+    port: 0,
+    heartbeat: false,
+    maxConnections: 100_000,
+    maxConnectionsPerAddress: 100_000,
+    handshakesPerAddress: Infinity,
+    handshakeTimeout: 60_000,
+  });
   const hub = createHub();
   server.connections$.subscribe((socket) => hub.join(socket, TOPIC));
   const reply = (value: object) => process.stdout.write(`${JSON.stringify(value)}\n`);

@@ -10,7 +10,14 @@ import { serve, type HeartbeatOptions, type ServeOptions } from 'rxws';
 import { control } from './control';
 
 const argv = process.argv.slice(2);
-const server = serve({ port: 0, ...heartbeatFlag(argv), outbound: outbound(argv) });
+// The load client connects from 127.0.0.1 only: the per-address limits are raised for it.
+const server = serve({
+  port: 0,
+  ...heartbeatFlag(argv),
+  outbound: outbound(argv),
+  maxConnectionsPerAddress: 100_000,
+  handshakesPerAddress: Infinity,
+});
 
 server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
 

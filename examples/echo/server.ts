@@ -15,6 +15,9 @@ const flags = parseFlags(
     { name: 'heartbeat-ms', default: '1000', help: 'send the text "heart beat" this often, in ms; 0 turns it off' },
     { name: 'ping-interval-ms', default: '30000', help: 'protocol ping after this much quiet, in ms (dead-peer detection); 0 turns it off' },
     { name: 'ping-timeout-ms', default: '10000', help: 'terminate a peer whose ping is unanswered this long, in ms' },
+    { name: 'max-payload', default: String(16 * 1024 * 1024), help: 'largest message a client may send, in bytes; a bigger one closes it with 1009' },
+    { name: 'max-per-address', default: '256', help: 'open sockets per client address at most (HTTP 503 past it)' },
+    { name: 'handshakes-per-address', default: '100', help: 'handshakes a client address may start per second (HTTP 429 past it)' },
   ],
   'Usage: npm start -- [options]\n\nThe rxws echo server: GET / serves a test page; the WebSocket path echoes every frame.',
 );
@@ -23,6 +26,10 @@ const heartbeatMs = intFlag(flags, 'heartbeat-ms', 0);
 const pingInterval = intFlag(flags, 'ping-interval-ms', 0);
 const pingTimeout = intFlag(flags, 'ping-timeout-ms', 1);
 const path = flags.path!;
+// An echo test server takes messages of any size a test suite sends (16 MiB by default, as Autobahn's largest).
+const maxPayload = intFlag(flags, 'max-payload', 1);
+const maxPerAddress = intFlag(flags, 'max-per-address', 1);
+const handshakesPerAddress = intFlag(flags, 'handshakes-per-address', 1);
 
 const server = serve({
   port,
@@ -33,6 +40,9 @@ const server = serve({
   // An echo's output is its input: while a client does not read its echoes, stop reading what it sends
   // (TCP slows it down), so the queue stays small; one that still overflows it is closed with 1013, not ignored.
   outbound: { pauseReading: true, policy: 'close' },
+  maxPayload,
+  maxConnectionsPerAddress: maxPerAddress,
+  handshakesPerAddress,
   log,
   request: pages('echo'),
 });

@@ -43,7 +43,8 @@ describe('echo example under SIGTERM (e2e)', () => {
   });
 
   it(`SIGTERM with ${N} clients: every one gets 1001 after its echoes, and the process exits 0 within the deadline`, async () => {
-    echo = await startEcho(['--heartbeat-ms', '0']);
+    // A thousand clients from one address: the per-address limits are raised for them.
+    echo = await startEcho(['--heartbeat-ms', '0', '--max-per-address', '2000', '--handshakes-per-address', '100000']);
     for (let i = 0; i < N; i += 100) clients.push(...(await Promise.all(Array.from({ length: 100 }, () => connect(echo!.wsUrl)))));
     // Every client is served.
     clients.forEach((c, i) => c.ws.send(`hello ${i}`));

@@ -112,16 +112,17 @@ const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 
 /**
  * The default `shouldReconnect`: retries network failures and handshake
- * timeouts (1006), heartbeat timeouts, `HandshakeError` 5xx, and closes with
+ * timeouts (1006), heartbeat timeouts, `HandshakeError` 5xx and 429, and closes with
  * 1001, 1005, 1011, 1012, 1013 or 1014. Never 1000, 1002, 1003, 1007–1010,
- * application codes (3000–4999) or `HandshakeError` 4xx.
+ * application codes (3000–4999) or other `HandshakeError` 4xx.
  *
  * @example
  * // also retry the app's own "come back later" code
  * shouldReconnect: (info) => defaultShouldReconnect(info) || info.close?.code === 4000
  */
 export function defaultShouldReconnect(info: ReconnectInfo): boolean {
-  if (info.error instanceof HandshakeError) return info.error.status >= 500;
+  // 429: the server's per-address handshake rate; it says try again later, as a 5xx does.
+  if (info.error instanceof HandshakeError) return info.error.status >= 500 || info.error.status === 429;
   // A certificate the client refuses will be refused again: retrying only hides the misconfiguration.
   const cause = (info.error as { cause?: { code?: unknown } } | undefined)?.cause;
   if (typeof cause?.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME_MISMATCH|ERR_TLS/.test(cause.code)) return false;
