@@ -181,9 +181,9 @@ describe('the default shouldReconnect', () => {
   it.each([1000, 1002, 1003, 1007, 1008, 1009, 1010, 3000, 4000, 4999])('does not retry close code %p', (code) => {
     expect(defaultShouldReconnect({ close: close(code), attempt: 1 })).toBe(false);
   });
-  it('retries handshake refusals >= 500 and heartbeat timeouts, not 4xx', () => {
-    for (const status of [400, 401, 403, 404, 429]) expect(defaultShouldReconnect({ close: close(1006), error: new HandshakeError(status), attempt: 1 })).toBe(false);
-    for (const status of [500, 502, 503]) expect(defaultShouldReconnect({ close: close(1006), error: new HandshakeError(status), attempt: 1 })).toBe(true);
+  it('retries handshake refusals >= 500, 429 (too many handshakes) and heartbeat timeouts, not other 4xx', () => {
+    for (const status of [400, 401, 403, 404]) expect(defaultShouldReconnect({ close: close(1006), error: new HandshakeError(status), attempt: 1 })).toBe(false);
+    for (const status of [429, 500, 502, 503]) expect(defaultShouldReconnect({ close: close(1006), error: new HandshakeError(status), attempt: 1 })).toBe(true);
     const timeout = new HeartbeatTimeoutError({ lastPongAt: 0, missed: 1, timeout: 10 });
     expect(defaultShouldReconnect({ close: close(1006), error: timeout, attempt: 1 })).toBe(true);
   });
