@@ -16,6 +16,7 @@ import {
   SocketClosedError,
   type CloseInfo,
   type Inbound,
+  type Message,
   type RxClient,
   type RxwsError,
 } from '../src';
@@ -42,7 +43,7 @@ function stream(sink: { next(frame: string): void; writable$: Observable<boolean
   });
 }
 
-const numbers = (frames: Inbound[], label: string) => frames.map(String).filter((f) => f.startsWith(label)).map((f) => Number(f.slice(label.length, f.indexOf(':'))));
+const numbers = (frames: Message[], label: string) => frames.map(String).filter((f) => f.startsWith(label)).map((f) => Number(f.slice(label.length, f.indexOf(':'))));
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe('reading never waits on writing: two rxws peers cannot stall each other', () => {
@@ -54,7 +55,7 @@ describe('reading never waits on writing: two rxws peers cannot stall each other
       setTimeout(() => socket.messages$.subscribe((f) => serverGot.push(f)), 1000);
     });
     const client = connect(url(), { heartbeat: false, reconnect: false });
-    const clientGot: Inbound[] = [];
+    const clientGot: Message[] = [];
     client.messages$.subscribe({ next: (f) => clientGot.push(f), error: () => {} });
     stream(client, 5000, 'c');
     await until(() => serverGot.length === 5000 && clientGot.length === 5000, 'both sides to get every frame', 15_000, 20);
@@ -71,7 +72,7 @@ describe('reading never waits on writing: two rxws peers cannot stall each other
       socket.process((f) => timer(2).pipe(map(() => serverGot.push(f)))).subscribe({ error: () => {} });
     });
     const client = connect(url(), { heartbeat: false, reconnect: false });
-    const clientGot: Inbound[] = [];
+    const clientGot: Message[] = [];
     client.messages$.subscribe({ next: (f) => clientGot.push(f), error: () => {} });
     stream(client, 2000, 'c');
     await until(() => serverGot.length === 2000 && clientGot.length === 2000, 'both sides to get every frame', 20_000, 20);

@@ -1,4 +1,5 @@
-import type { CloseInfo } from './types';
+import type { CloseInfo, Message } from './types';
+import { utf8Length } from './utf8';
 
 /**
  * Base class of every error rxws raises. `code` is stable across releases and
@@ -175,10 +176,10 @@ export class DecodeError extends RxwsError {
   readonly code = 'RXWS_DECODE_FAILED';
   constructor(
     /** The frame that failed (a string or a Buffer). */
-    readonly frame: string | Buffer,
+    readonly frame: Message,
     options?: { cause?: unknown },
   ) {
-    super(`Could not decode a ${typeof frame === 'string' ? 'text' : 'binary'} frame of ${typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length} bytes`, options);
+    super(`Could not decode a ${typeof frame === 'string' ? 'text' : 'binary'} frame of ${typeof frame === 'string' ? utf8Length(frame) : frame.length} bytes`, options);
   }
 }
 

@@ -19,5 +19,30 @@ export interface CloseInfo {
   readonly error?: Error;
 }
 
-/** An inbound frame: a text frame is a `string`, a binary frame a `Buffer`. */
+/** An inbound frame of a Node socket: a text frame is a `string`, a binary frame a `Buffer`. */
 export type Inbound = string | Buffer;
+
+/**
+ * A message as codecs and the client see it, in Node and in browsers alike:
+ * text as a `string`, binary as a `Uint8Array` (in Node a `Buffer`, which is
+ * one).
+ */
+export type Message = string | Uint8Array;
+
+/** Counters of one socket's traffic (and, summed over its connections, of a client's). */
+export interface SocketStats {
+  /** Data frames read from the peer. */
+  readonly received: number;
+  /** Frames handed to the connection (sent or queued). */
+  readonly sent: number;
+  /** Frames refused (socket closed, queue full, not a frame). */
+  readonly refused: number;
+  /** Frames discarded by the outbound policy or left unsent at the end. */
+  readonly dropped: number;
+  /**
+   * Of the frames read, those not delivered: read after `terminate()`, from
+   * the frame that broke a policy (rate limit, ping flood) on, or past a hold
+   * nobody read (a client's).
+   */
+  readonly discarded: number;
+}

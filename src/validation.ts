@@ -1,6 +1,7 @@
 import type { SchedulerLike } from 'rxjs';
 import { CloseCode, MAX_CLOSE_REASON_BYTES } from './constants';
 import { describe, InvalidArgumentError } from './errors';
+import { utf8Length } from './utf8';
 
 /** Throws unless `value` is an integer in `[min, max]`; returns it. */
 export function expectInteger(name: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
@@ -72,7 +73,7 @@ export function validateClose(code: unknown, reason: unknown): void {
   if (typeof reason !== 'string') {
     throw new InvalidArgumentError(`Expected \`reason\` to be a string, got ${describe(reason)}`);
   }
-  const bytes = Buffer.byteLength(reason);
+  const bytes = utf8Length(reason);
   if (bytes > MAX_CLOSE_REASON_BYTES) {
     throw new InvalidArgumentError(
       `Expected \`reason\` to be at most ${MAX_CLOSE_REASON_BYTES} bytes of UTF-8, got ${bytes} bytes`,

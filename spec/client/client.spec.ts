@@ -24,7 +24,7 @@ import {
   SocketCloseError,
   SocketClosedError,
   type CloseInfo,
-  type Inbound,
+  type Message,
   type RxwsError,
 } from '../../src';
 import { refuse as refuseWith, serve, type RxServer, type RxSocket as ServerSocket } from '../../src';
@@ -218,7 +218,8 @@ describe('reconnect schedule (marbles, through status$)', () => {
         WebSocket: Ctor,
         heartbeat: false,
         scheduler: testScheduler,
-        reconnect: { initialDelay: 100, maxDelay: 1000, maxAttempts: 3, random: () => 0.5 },
+        // minUptime 50: the open connection (100 ms) counts as one that worked, and resets the count.
+        reconnect: { initialDelay: 100, maxDelay: 1000, maxAttempts: 3, random: () => 0.5, minUptime: 50 },
       });
       const refused = { code: 1006, error: 'SocketCloseError' };
       expectObservable(client.status$.pipe(map(brief))).toBe('c 9ms a 59ms b 109ms o 99ms a 59ms b 109ms d 209ms (x|)', {
@@ -320,11 +321,54 @@ describe('reconnect schedule (marbles, through status$)', () => {
       expectObservable(client.status$.pipe(map(brief))).toBe('o 149ms r 9ms o 39ms (x|)', {
         o: { state: 'open', attempt: 0 },
         r: { state: 'reconnecting', attempt: 1, delay: 10, code: 1006, error: 'HeartbeatTimeoutError' },
-        x: { state: 'closed', attempt: 0, code: 1000 },
+        // The second connection lived 40 ms, less than minUptime (5 s): the outage it ended in is still the first one.
+        x: { state: 'closed', attempt: 1, code: 1000 },
       });
       testScheduler.flush();
       expect(made[0]!.pings).toHaveLength(1);
       expect(HeartbeatMonitor.timers).toBe(0);
+    });
+  });
+
+  it('counts attempts on across connections that close before minUptime, so maxAttempts ends a storm of accept-then-close', () => {
+    testScheduler.run(({ expectObservable }) => {
+      // The server accepts, then closes with 1013 (retried) after 100 ms, every time.
+      const storm = (ws: FakeClientSocket) => testScheduler.schedule(() => ws.receiveClose(1013), 100);
+      const plans: Plan[] = Array.from({ length: 5 }, () => [[0, accept], [0, storm]] as Plan);
+      const { WebSocket: Ctor, made } = fakeServer(testScheduler, plans);
+      const client = connect('ws://fake.test/ws', {
+        WebSocket: Ctor,
+        heartbeat: false,
+        scheduler: testScheduler,
+        reconnect: { initialDelay: 10, jitter: 'none', factor: 1, maxAttempts: 2, minUptime: 1000 },
+      });
+      expectObservable(client.status$.pipe(map((s) => `${s.state}:${s.attempt}`))).toBe('o 99ms r 9ms o 99ms r 9ms o 99ms (x|)', {
+        o: 'open:0',
+        r: expect.stringMatching(/^reconnecting:[12]$/),
+        x: 'closed:2',
+      });
+      testScheduler.flush();
+      expect(made).toHaveLength(3);
+    });
+  });
+
+  it('starts a new count after a connection that stayed open minUptime', () => {
+    testScheduler.run(() => {
+      const close = (after: number) => (ws: FakeClientSocket) => testScheduler.schedule(() => ws.receiveClose(1013), after);
+      const plans: Plan[] = [[[0, accept], [0, close(100)]], [[0, accept], [0, close(2000)]], [[0, accept], [0, close(100)]]];
+      const { WebSocket: Ctor } = fakeServer(testScheduler, plans);
+      const client = connect('ws://fake.test/ws', {
+        WebSocket: Ctor,
+        heartbeat: false,
+        scheduler: testScheduler,
+        reconnect: { initialDelay: 10, jitter: 'none', factor: 1, maxAttempts: 5, minUptime: 1000 },
+      });
+      const attempts: number[] = [];
+      client.status$.subscribe((s) => s.state === 'reconnecting' && attempts.push(s.attempt));
+      testScheduler.flush();
+      // The first lived 100 ms (attempt 1); the second 2 s, so the outage after it starts again at 1; the third 100 ms (2).
+      expect(attempts).toEqual([1, 1, 2]);
+      client.terminate();
     });
   });
 
@@ -552,7 +596,7 @@ describe('lifetime', () => {
     scheduler.flush();
     made[1]!.open();
     made[1]!.receive(Buffer.from('two'));
-    const got = collect<Inbound>(client.messages$);
+    const got = collect<Message>(client.messages$);
     made[1]!.receive('three');
     expect(got.values).toEqual(['one', Buffer.from('two'), 'three']);
     client.terminate();
@@ -673,7 +717,7 @@ describe('connect() over real sockets', () => {
     const { server, url } = await serverOn(0);
     server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
     const client = dial(url);
-    const got: Inbound[] = [];
+    const got: Message[] = [];
     const two = firstValueFrom(client.messages$.pipe(map((m) => got.push(m)), filter((n) => n === 2)));
     client.next('héllo');
     client.next(new Uint8Array([0, 1, 255]));

@@ -34,7 +34,8 @@ const readings: Codec<Reading> = {
   },
   decode: (frame) => {
     if (typeof frame === 'string' || frame.length !== 12) throw new TypeError('Expected a 12-byte binary frame');
-    return { sensor: frame.readUInt32BE(0), value: frame.readDoubleBE(4) };
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.length);
+    return { sensor: view.getUint32(0), value: view.getFloat64(4) };
   },
 };
 
@@ -44,11 +45,12 @@ const lengthPrefixed: BinaryCodec<string[]> = {
   encode: (parts) => Buffer.concat(parts.flatMap((p) => [u32(Buffer.byteLength(p)), Buffer.from(p)])),
   decode: (frame) => {
     if (typeof frame === 'string') throw new TypeError('Expected a binary frame');
+    const bytes = Buffer.from(frame.buffer, frame.byteOffset, frame.length); // a Buffer in Node already; this works for any Uint8Array
     const parts: string[] = [];
-    for (let at = 0; at < frame.length; ) {
-      const end = at + 4 + frame.readUInt32BE(at);
-      if (end > frame.length) throw new RangeError('Truncated part');
-      parts.push(frame.toString('utf8', at + 4, end));
+    for (let at = 0; at < bytes.length; ) {
+      const end = at + 4 + bytes.readUInt32BE(at);
+      if (end > bytes.length) throw new RangeError('Truncated part');
+      parts.push(bytes.toString('utf8', at + 4, end));
       at = end;
     }
     return parts;

@@ -11,7 +11,7 @@ import { filter, firstValueFrom, ReplaySubject, take, toArray } from 'rxjs';
 import { webSocket } from 'rxjs/webSocket';
 import { WebSocket } from 'ws';
 import { connect, type ClientStatus, type RxClient } from '../../src/client/client';
-import type { CloseInfo, Inbound } from '../../src';
+import type { CloseInfo, Message } from '../../src';
 import { listen } from '../support/net';
 
 const PYTHON = '/usr/bin/python3';
@@ -155,7 +155,7 @@ describe("rxws's connect() against Python's websockets server (e2e)", () => {
     client.next('hello from rxws \u2713');
     client.next(Buffer.from([0, 1, 2, 0xfe, 0xff]));
     client.next('x'.repeat(70_000)); // a 64-bit length frame
-    const got: Inbound[] = await echoes; // take(3) leaves: the refcount closes the client with 1000
+    const got: Message[] = await echoes; // take(3) leaves: the refcount closes the client with 1000
     expect(got[0]).toBe('hello from rxws \u2713');
     expect(got[1]).toEqual(Buffer.from([0, 1, 2, 0xfe, 0xff]));
     expect(got[2]).toBe('x'.repeat(70_000));
@@ -168,7 +168,7 @@ describe("rxws's connect() against Python's websockets server (e2e)", () => {
     const first = await startPython();
     const client = dial(first.url);
     const appErrors: unknown[] = [];
-    const got: Inbound[] = [];
+    const got: Message[] = [];
     client.messages$.subscribe({ next: (m) => got.push(m), error: (e) => appErrors.push(e) });
     client.next('before');
     await until(client, 'open');

@@ -421,7 +421,7 @@ class Side {
   }
 
   /** Everything about this side, for a stall or failure report. */
-  report(client?: RxClient): string {
+  report(client?: RxClient<RxSocket>): string {
     const s = this.socket;
     const tcp = this.tcp;
     const lines = [
@@ -451,7 +451,7 @@ async function run(config: RunConfig): Promise<{ ms: number; coverage: string }>
   const timers = new Set<NodeJS.Timeout | NodeJS.Immediate>();
   const server = new Side('server', config.server, fromClient, timers, (seed ^ 0x51ed) >>> 0);
   const client = new Side('client', config.client, fromServer, timers, (seed ^ 0xc11e) >>> 0);
-  let rx: RxClient | undefined;
+  let rx: RxClient<RxSocket> | undefined;
 
   const fail = (why: string): never => {
     throw new Error(
@@ -504,7 +504,7 @@ async function run(config: RunConfig): Promise<{ ms: number; coverage: string }>
     opened.clients.add(connection.ws); // released by the cleanup if the run fails
     client.socket = connection;
     client.ws = connection.ws;
-    client.messages$ = rx.messages$;
+    client.messages$ = rx.messages$ as Observable<Inbound>; // in Node, binary frames are Buffers
     client.process = (handler, options) => connection.process(handler, options);
     client.subscriptions.push(rx.errors$.subscribe((e) => client.errors.push(e)));
     client.subscriptions.push(rx.close$.subscribe((info) => (client.close = info)));

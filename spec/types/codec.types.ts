@@ -4,7 +4,7 @@
  * itself an error (TS2578), so a type that grew too loose fails the build too.
  */
 import { Observable, of, type OperatorFunction } from 'rxjs';
-import type { DecodeError, EncodeError, Inbound, RxSocket } from 'rxws';
+import type { DecodeError, EncodeError, Inbound, Message, RxSocket } from 'rxws';
 import { testSocket, type TestSocket, type WireEvent } from 'rxws/testing';
 import { json, type BinaryCodec, type Codec, type TextCodec } from '../../src/codec/codec';
 import { typed, type TypedSocket } from '../../src/codec/typed';
@@ -47,8 +47,9 @@ export function decodingGivesObservableOfT(): void {
   expectType<Equal<typeof chat.socket, RxSocket>>(true);
   expectType<Equal<typeof chat.socket.messages$, Observable<Inbound>>>(true);
 
+  // Codecs see a message as string | Uint8Array, in Node (a Buffer is one) and in browsers.
   const operator = decode(json<ChatIn>());
-  expectType<Equal<typeof operator, OperatorFunction<Inbound, ChatIn>>>(true);
+  expectType<Equal<typeof operator, OperatorFunction<Message, ChatIn>>>(true);
   const encoder = encode(json<ChatIn, ChatOut>());
   expectType<Equal<typeof encoder, OperatorFunction<ChatOut, string | Uint8Array>>>(true);
 

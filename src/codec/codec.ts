@@ -1,6 +1,5 @@
-import { TextDecoder } from 'node:util';
 import { DecodeError, describe, EncodeError, InvalidArgumentError } from '../errors';
-import type { Inbound } from '../socket/types';
+import type { Message } from '../types';
 import { expectObject, expectOneOf } from '../validation';
 
 /**
@@ -13,7 +12,7 @@ export interface TextCodec<T, U = T> {
   /** Text frames out. */
   readonly kind: 'text';
   readonly encode: (value: U) => string;
-  readonly decode: (frame: Inbound) => T;
+  readonly decode: (frame: Message) => T;
 }
 
 /** A codec that writes binary frames (see {@link TextCodec}). */
@@ -21,7 +20,7 @@ export interface BinaryCodec<T, U = T> {
   /** Binary frames out. */
   readonly kind: 'binary';
   readonly encode: (value: U) => Uint8Array;
-  readonly decode: (frame: Inbound) => T;
+  readonly decode: (frame: Message) => T;
 }
 
 /**
@@ -29,11 +28,15 @@ export interface BinaryCodec<T, U = T> {
  * says which frames `encode` writes, and its return type follows.
  *
  * @example
- * // a reading in 12 bytes: u32 sensor id, f64 value
+ * // a reading in 12 bytes: u32 sensor id, f64 value (DataView: the same code in Node and browsers)
  * const readings: Codec<{ sensor: number; value: number }> = {
  *   kind: 'binary',
- *   encode: ({ sensor, value }) => { const b = Buffer.alloc(12); b.writeUInt32BE(sensor); b.writeDoubleBE(value, 4); return b; },
- *   decode: (f) => { if (typeof f === 'string' || f.length !== 12) throw new TypeError('Expected 12 bytes'); return { sensor: f.readUInt32BE(0), value: f.readDoubleBE(4) }; },
+ *   encode: ({ sensor, value }) => { const b = new Uint8Array(12); const v = new DataView(b.buffer); v.setUint32(0, sensor); v.setFloat64(4, value); return b; },
+ *   decode: (f) => {
+ *     if (typeof f === 'string' || f.length !== 12) throw new TypeError('Expected 12 bytes');
+ *     const v = new DataView(f.buffer, f.byteOffset, f.length);
+ *     return { sensor: v.getUint32(0), value: v.getFloat64(4) };
+ *   },
  * };
  */
 export type Codec<T, U = T> = TextCodec<T, U> | BinaryCodec<T, U>;
@@ -107,7 +110,7 @@ export function expectCodec<C extends Codec<unknown, never>>(name: string, codec
 }
 
 /** @internal `codec.decode(frame)`, with any failure thrown as a `DecodeError` for that frame. */
-export function decodeFrame<T>(codec: Codec<T, never>, frame: Inbound): T {
+export function decodeFrame<T>(codec: Codec<T, never>, frame: Message): T {
   try {
     return codec.decode(frame);
   } catch (error) {

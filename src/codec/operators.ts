@@ -1,7 +1,7 @@
 import { filter, map, type OperatorFunction } from 'rxjs';
 import { decodeFrame, encodeValue, expectCodec, type Codec } from './codec';
 import { DecodeError, EncodeError } from '../errors';
-import type { Inbound } from '../socket/types';
+import type { Message } from '../types';
 import { expectFunction, expectObject } from '../validation';
 
 // decode() and encode() are mirror images of each other: one file keeps them in step.
@@ -35,7 +35,7 @@ const kept = <T>(value: T | typeof SKIP): value is T => value !== SKIP;
  *   .pipe(decode(json<Chat>({ guard: isChat }), { onInvalid: (e) => socket.close(CloseCode.INVALID_PAYLOAD, e.message) }))
  *   .subscribe({ next: render, error: (e) => log(e) }); // error: the socket ended abnormally, or onInvalid threw
  */
-export function decode<T>(codec: Codec<T, never>, config: CodecConfig<DecodeError> = {}): OperatorFunction<Inbound, T> {
+export function decode<T>(codec: Codec<T, never>, config: CodecConfig<DecodeError> = {}): OperatorFunction<Message, T> {
   expectCodec('codec', codec);
   const onInvalid = expectConfig(config);
   return (source) =>

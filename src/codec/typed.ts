@@ -2,7 +2,8 @@ import { Observable, type Observer, type Subscriber } from 'rxjs';
 import { CloseCode } from '../constants';
 import { DecodeError, describe, EncodeError, InvalidArgumentError, type RxwsError } from '../errors';
 import { decodeFrame, encodeValue, expectCodec, type Codec } from './codec';
-import type { CloseInfo, Inbound, Outbound } from '../socket/types';
+import type { Outbound } from '../socket/types';
+import type { CloseInfo, Message } from '../types';
 import { expectObject, expectOneOf } from '../validation';
 
 /**
@@ -10,7 +11,7 @@ import { expectObject, expectOneOf } from '../validation';
  * close. `RxSocket` has it, and so does any class with these members (a client).
  */
 export interface FrameSocket extends Observer<Outbound> {
-  readonly messages$: Observable<Inbound>;
+  readonly messages$: Observable<Message>;
   readonly errors$: Observable<RxwsError>;
   readonly close$: Observable<CloseInfo>;
   send(frame: Outbound): void;
@@ -91,7 +92,7 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
   // Copy-on-write, so delivering a frame allocates nothing and a subscriber may leave mid-delivery.
   #subscribers: readonly Subscriber<T>[] = [];
   #errorWatchers: readonly Subscriber<RxwsError>[] = [];
-  #upstream: Subscriber<Inbound> | null = null;
+  #upstream: Subscriber<Message> | null = null;
   #delivering = false;
 
   constructor(socket: S, codec: Codec<T, U>, closeOnInvalid: boolean) {
@@ -151,7 +152,7 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
     // Through an Observable of our own, to hold the very Subscriber the socket delivers to
     // before its held frames come: closing it at once (the last subscriber took one and
     // left) keeps the rest in the socket for the next subscriber.
-    new Observable<Inbound>((upstream) => {
+    new Observable<Message>((upstream) => {
       this.#upstream = upstream;
       this.socket.messages$.subscribe(upstream);
     }).subscribe({
@@ -161,7 +162,7 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
     });
   }
 
-  #onFrame(frame: Inbound): void {
+  #onFrame(frame: Message): void {
     const outer = this.#delivering;
     this.#delivering = true;
     try {
@@ -172,7 +173,7 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
     }
   }
 
-  #deliver(frame: Inbound): void {
+  #deliver(frame: Message): void {
     let value: T;
     try {
       value = decodeFrame(this.#codec, frame);

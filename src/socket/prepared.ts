@@ -1,4 +1,3 @@
-import { isAnyArrayBuffer } from 'node:util/types';
 import { InvalidFrameError } from '../errors';
 
 /**
@@ -31,6 +30,13 @@ export class PreparedFrame {
   get byteLength(): number {
     return this.bytes.length;
   }
+}
+
+/** Whether `value` is an ArrayBuffer or a SharedArrayBuffer, from any realm (no Node import: this runs in browsers too). */
+function isAnyArrayBuffer(value: unknown): value is ArrayBuffer {
+  if (value instanceof ArrayBuffer) return true;
+  const tag = Object.prototype.toString.call(value);
+  return tag === '[object ArrayBuffer]' || tag === '[object SharedArrayBuffer]';
 }
 
 /** @internal The error for a value that is not an outbound frame, or `undefined` when it is one. */

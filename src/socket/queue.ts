@@ -1,5 +1,5 @@
 import { BackpressureError, FrameDroppedError, type OutboundPolicy } from '../errors';
-import { PreparedFrame } from './prepared';
+import { utf8Length } from '../utf8';
 import type { Outbound } from './types';
 
 /** @internal The bounds and overflow policy of a {@link FrameQueue}. */
@@ -148,7 +148,5 @@ export class FrameQueue {
 
 /** Bytes of an outbound frame's payload (a prepared frame: what it puts on the wire). */
 export function byteLength(frame: Outbound): number {
-  if (typeof frame === 'string') return Buffer.byteLength(frame);
-  if (frame instanceof PreparedFrame) return frame.byteLength;
-  return frame.byteLength;
+  return typeof frame === 'string' ? utf8Length(frame) : frame.byteLength;
 }

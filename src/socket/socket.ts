@@ -4,7 +4,7 @@ import { WebSocket } from 'ws';
 import { CloseCode, Defaults, type SocketState } from '../constants';
 import { describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
 import { processWith, type ProcessOptions } from '../operators/process';
-import type { CloseInfo, Inbound } from '../types';
+import type { CloseInfo, Inbound, SocketStats } from '../types';
 import { expectInteger, validateClose } from '../validation';
 import { resolveHeartbeat, SocketHeartbeat, type HeartbeatOptions } from './heartbeat';
 import { current } from './held';
@@ -64,19 +64,6 @@ export interface MemoryAccount {
   release(socket: RxSocket<never>): void;
 }
 
-/** Counters of one socket's traffic. */
-export interface SocketStats {
-  /** Data frames read from the peer. */
-  readonly received: number;
-  /** Frames handed to the connection (sent or queued). */
-  readonly sent: number;
-  /** Frames refused (socket closed, queue full, not a frame). */
-  readonly refused: number;
-  /** Frames discarded by the outbound policy or left unsent at the end. */
-  readonly dropped: number;
-  /** Of those, frames not delivered: read after `terminate()`, or from the frame that broke a policy (rate limit) on. */
-  readonly discarded: number;
-}
 
 const kSocket = Symbol('rxws.socket');
 type Tagged = WebSocket & { [kSocket]?: RxSocket<unknown> };

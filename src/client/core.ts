@@ -1,0 +1,501 @@
+import { AsyncSubject, BehaviorSubject, Observable, Subject, Subscription, type Observer } from 'rxjs';
+import { CloseCode, type SocketState } from '../constants';
+import { FrameDroppedError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
+import { backoffDelay } from '../operators/backoff';
+import { current, Held } from '../socket/held';
+import { invalidFrame } from '../socket/prepared';
+import { FrameQueue } from '../socket/queue';
+import type { Outbound } from '../socket/types';
+import type { CloseInfo, Message, SocketStats } from '../types';
+import { validateClose } from '../validation';
+import type { ResolvedCommon } from './common';
+
+
+/** The surface sockets and clients share, so an app can take either. */
+export interface SocketLike extends Observer<Outbound> {
+  readonly messages$: Observable<Message>;
+  readonly close$: Observable<CloseInfo>;
+  readonly errors$: Observable<RxwsError>;
+  readonly writable$: Observable<boolean>;
+  readonly state: SocketState;
+  readonly closeInfo: CloseInfo | null;
+  readonly bufferedAmount: number;
+  readonly stats: SocketStats;
+  send(frame: Outbound): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+}
+
+/** Where a client is in its life, as `status$` reports it. */
+export interface ClientStatus {
+  readonly state: 'connecting' | 'open' | 'reconnecting' | 'closed';
+  /** Retries in the current outage: 0 on the first connect and once open. */
+  readonly attempt: number;
+  /** Ms until the next attempt (state `reconnecting`). */
+  readonly delay?: number;
+  /** How the last connection closed (states `reconnecting` and `closed`). */
+  readonly lastClose?: CloseInfo;
+  /** Why it is reconnecting, or why it gave up (see `ReconnectInfo.error`). */
+  readonly error?: unknown;
+}
+
+/** @internal What a transport is told of the connection it opened. */
+export interface DialHooks {
+  /** The connection opened (after its own parts have). */
+  opened(): void;
+  /** The connection ended with these frames accepted but never handed to the network. */
+  unsent(frames: Outbound[]): void;
+}
+
+/** @internal A connection a transport opened. */
+export interface Dialed<C extends SocketLike> {
+  readonly connection: C;
+  /** What explains the end of the connection (`close$`'s info), beyond the close itself: an HTTP refusal. */
+  failure(info: CloseInfo): RxwsError | undefined;
+  /** Stops listening to it (the connection has ended). */
+  release(): void;
+}
+
+/** @internal How a client opens connections: `ws` in Node, the WebSocket of a browser. */
+export interface Transport<C extends SocketLike> {
+  /** Opens one; throws when it cannot even start. */
+  dial(url: string, protocols: string[], hooks: DialHooks): Dialed<C>;
+}
+
+/**
+ * A WebSocket client as streams, with the socket's surface, that survives
+ * reconnects: `messages$`, the sink and `errors$` span every connection (an
+ * `RxSocket` in Node, a browser's WebSocket there). Frames offered while no connection is open wait in
+ * a bounded offline queue and go out first, in order, on the next open.
+ *
+ * It closes for good on `close()`/`complete()` (1000), `error()` (1011),
+ * `terminate()`, a failure `shouldReconnect` refuses, when reconnect attempts
+ * run out, and (refcount) when `messages$` has had a subscriber and the last
+ * one unsubscribes: then it closes with 1000, not 1005 as RxJS's `webSocket()` does.
+ *
+ * @example
+ * // Code written against SocketLike takes a server socket or a client alike.
+ * const log = (socket: SocketLike) => socket.close$.subscribe(({ code }) => console.log('closed', code));
+ * log(connect('ws://127.0.0.1:8080/ws'));
+ */
+export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
+  readonly #url: string;
+  readonly #config: ResolvedCommon;
+  readonly #transport: Transport<C>;
+  readonly #hooks: DialHooks;
+  readonly #offline: FrameQueue;
+  readonly #inbound: ClientInbound;
+  readonly #status: BehaviorSubject<ClientStatus> = new BehaviorSubject<ClientStatus>({ state: 'connecting', attempt: 0 });
+  readonly #closed = new AsyncSubject<CloseInfo>();
+  readonly #errors = new Subject<RxwsError>();
+  readonly #writableSubject = new BehaviorSubject<boolean>(false);
+  #socket: C | null = null;
+  /** When the current connection opened (scheduler time), for minUptime. */
+  #openedAt = -1;
+  /** The retry timer fired while attempts were suspended (browsers, offline): dial on wake(). */
+  #due = false;
+  #suspended = false;
+  #connection: Subscription | null = null;
+  #listen: (() => void) | null = null;
+  #timer: Subscription | null = null;
+  #closeRequest: { code: number; reason: string } | null = null;
+  #closeInfo: CloseInfo | null = null;
+  #socketWritable = false;
+  #subscribers = 0;
+  #attempt = 0;
+  /** writable$ notifications in progress (a subscriber may close the client from inside one). */
+  #notifying = 0;
+  #past: SocketStats = { received: 0, sent: 0, refused: 0, dropped: 0, discarded: 0 };
+  readonly #ended: (() => void) | undefined;
+  #refused = 0;
+  #dropped = 0;
+
+  /** @internal Use `connect()`. Starts connecting at once. */
+  constructor(url: string, config: ResolvedCommon, transport: Transport<C>, ended?: () => void) {
+    this.#url = url;
+    this.#config = config;
+    this.#transport = transport;
+    this.#ended = ended;
+    this.#hooks = {
+      opened: () => this.#opened(),
+      // Frames a connection never sent go back to the head of the offline queue, ahead of those offered since.
+      unsent: (frames) => this.#offline.requeue(frames),
+    };
+    this.#offline = new FrameQueue(config.offline, (error) => this.#report(error));
+    this.#inbound = new ClientInbound(config.inboundHold, (error) => this.#report(error));
+    this.#dial();
+  }
+
+  /**
+   * Inbound frames of every connection, in one hot stream that reconnects do
+   * not interrupt. Frames that arrive while nobody subscribes are held
+   * (`inboundHold`). Completes when the client was closed (by you, or by the
+   * server with a normal close it does not retry); errors with
+   * `HandshakeError`, `SocketCloseError` or `HeartbeatTimeoutError` only when
+   * it gives up. Unsubscribing its last subscriber closes the client with 1000.
+   */
+  readonly messages$: Observable<Message> = new Observable<Message>((subscriber) => {
+    this.#subscribers++;
+    subscriber.add(this.#inbound.stream.subscribe(subscriber));
+    // Read the live connection only now that someone takes its frames; until then it holds them (and TCP slows the peer).
+    if (!subscriber.closed) this.#listen?.();
+    return () => {
+      if (--this.#subscribers === 0) this.close(CloseCode.NORMAL);
+    };
+  });
+
+  /** `{ state, attempt, delay?, lastClose?, error? }`: the current value first, then each change; completes after `closed`. */
+  readonly status$: Observable<ClientStatus> = this.#status.asObservable();
+
+  /** Emits once when the client has closed for good (not on reconnects), then completes; replayed. */
+  readonly close$: Observable<CloseInfo> = this.#closed.asObservable();
+
+  /**
+   * Frames refused or dropped, by the offline queue or by any connection, and
+   * frames offered after the end (`SocketClosedError`). It never errors and
+   * does not complete: frames offered to a closed client are reported here too.
+   */
+  readonly errors$: Observable<RxwsError> = this.#errors.asObservable();
+
+  /** `true` while frames go straight to an open connection, `false` while they queue. Current value first; completes after the end. */
+  readonly writable$: Observable<boolean> = new Observable<boolean>((subscriber) => {
+    if (this.#closeInfo === null) return this.#writable$.subscribe(subscriber);
+    subscriber.next(false);
+    subscriber.complete();
+    return undefined;
+  });
+  readonly #writable$ = current(this.#writableSubject, () => this.#closeInfo === null && this.#writableNow());
+
+  /** `'open'` while a connection is open, `'connecting'` between connections, `'closing'` after `close()`, then `'closed'`. */
+  get state(): SocketState {
+    if (this.#closeInfo !== null) return 'closed';
+    if (this.#closeRequest !== null) return 'closing';
+    return this.#socket?.state === 'open' ? 'open' : 'connecting';
+  }
+
+  /** The current status (what `status$` last emitted). */
+  get status(): ClientStatus {
+    return this.#status.value;
+  }
+
+  /** The current connection, or `null` between connections and after the end. */
+  get socket(): C | null {
+    return this.#socket;
+  }
+
+  /** How the client closed, or `null` until it has. */
+  get closeInfo(): CloseInfo | null {
+    return this.#closeInfo;
+  }
+
+  /** Bytes waiting: the offline queue plus the current connection's buffer. */
+  get bufferedAmount(): number {
+    return this.#offline.bytes + (this.#socket?.bufferedAmount ?? 0);
+  }
+
+  /** Counters over all connections, plus frames the offline queue refused or dropped. */
+  get stats(): SocketStats {
+    const now = this.#socket?.stats;
+    const p = this.#past;
+    return {
+      received: p.received + (now?.received ?? 0),
+      sent: p.sent + (now?.sent ?? 0),
+      refused: p.refused + (now?.refused ?? 0) + this.#refused,
+      dropped: p.dropped + (now?.dropped ?? 0) + this.#dropped,
+      discarded: p.discarded + (now?.discarded ?? 0) + this.#inbound.discarded,
+    };
+  }
+
+  /** Sends a frame, or queues it while no connection is open; never throws (refusals go to `errors$`). */
+  next(frame: Outbound): void {
+    const socket = this.#direct();
+    if (socket !== null) return socket.next(frame);
+    const error = this.#enqueue(frame);
+    if (error !== undefined) this.#report(error);
+  }
+
+  /** Like `next()`, but throws `SocketClosedError`, `BackpressureError` or `InvalidFrameError` to the caller. */
+  send(frame: Outbound): void {
+    const socket = this.#direct();
+    if (socket !== null) return socket.send(frame);
+    const error = this.#enqueue(frame);
+    if (error !== undefined) {
+      this.#refused++;
+      throw error;
+    }
+  }
+
+  /** Closes with 1011 (`INTERNAL_ERROR`); the error is not sent. */
+  error(_err: unknown): void {
+    this.close(CloseCode.INTERNAL_ERROR);
+  }
+
+  /** Closes with 1000 (`NORMAL`). */
+  complete(): void {
+    this.close(CloseCode.NORMAL);
+  }
+
+  /**
+   * Closes for good: a connection that is opening may finish its handshake;
+   * then queued frames go out, then the close frame. Between connections
+   * the queue is dropped (`FrameDroppedError`) and the client closes at once,
+   * reporting `code` and `reason` with `wasClean: true`. Idempotent; throws
+   * `InvalidArgumentError` for a code an endpoint may not send.
+   */
+  close(code: number = CloseCode.NORMAL, reason = ''): void {
+    validateClose(code, reason);
+    if (this.#closeRequest !== null || this.#closeInfo !== null) return;
+    this.#closeRequest = { code, reason };
+    const socket = this.#socket;
+    if (socket === null) this.#finish(undefined, undefined);
+    else {
+      if (socket.state === 'open') this.#closeOpen(socket);
+      this.#notifyWritable();
+    }
+  }
+
+  /** Ends at once: no closing handshake, queued frames dropped (`close$` reports 1006 if a connection existed). */
+  terminate(): void {
+    if (this.#closeInfo !== null) return;
+    this.#closeRequest ??= { code: CloseCode.ABNORMAL, reason: '' };
+    const socket = this.#socket;
+    if (socket === null) this.#finish(undefined, undefined);
+    else socket.terminate();
+  }
+
+  /** The connection to hand a frame to directly: open, and nothing queued ahead of the frame. */
+  #direct(): C | null {
+    const socket = this.#socket;
+    return this.#closeRequest === null && this.#offline.length === 0 && socket?.state === 'open' ? socket : null;
+  }
+
+  #enqueue(frame: Outbound): RxwsError | undefined {
+    if (this.#closeRequest !== null || this.#closeInfo !== null) return new SocketClosedError(this.#closeInfo);
+    const invalid = invalidFrame(frame);
+    if (invalid !== undefined) return invalid;
+    const offered = this.#offline.offer(frame);
+    this.#notifyWritable();
+    // 'dropped' is reported through the queue's onDrop; 'close' cannot happen (the policy is refused at connect()).
+    return typeof offered === 'string' ? undefined : offered;
+  }
+
+  #report(error: RxwsError): void {
+    if (error instanceof FrameDroppedError) {
+      if (error.why !== 'unread') this.#dropped += error.count;
+    } else this.#refused++;
+    this.#errors.next(error);
+  }
+
+  /** Opens the next connection and wires it to the client until it closes. */
+  #dial(): void {
+    let dialed: Dialed<C>;
+    try {
+      dialed = this.#transport.dial(this.#url, this.#config.protocols, this.#hooks);
+    } catch (error) {
+      return this.#lost(undefined, error);
+    }
+    const socket = dialed.connection;
+    const connection = new Subscription();
+    let listening = false;
+    const listen = () => {
+      if (listening) return;
+      listening = true;
+      connection.add(socket.messages$.subscribe((frame) => this.#inbound.push(frame)));
+    };
+    connection.add(() => dialed.release());
+    connection.add(socket.errors$.subscribe((error) => this.#errors.next(error)));
+    connection.add(
+      socket.writable$.subscribe((writable) => {
+        this.#socketWritable = writable;
+        // Until the client has said 'open' (status$ subscribers may send first), the queue waits.
+        if (writable && this.#status.value.state === 'open') this.#drain();
+        else this.#notifyWritable();
+      }),
+    );
+    this.#socket = socket;
+    this.#connection = connection;
+    this.#listen = listen;
+    if (this.#subscribers > 0) listen();
+    connection.add(
+      socket.close$.subscribe((info) => {
+        // Frames this connection holds for a subscriber yet to come move to the client's hold.
+        listen();
+        this.#lost(info, dialed.failure(info) ?? failureOf(info));
+      }),
+    );
+  }
+
+  #opened(): void {
+    const socket = this.#socket;
+    if (socket === null) return;
+    this.#openedAt = this.#config.scheduler.now();
+    this.#setStatus({ state: 'open', attempt: 0 });
+    if (this.#closeRequest !== null) return this.#closeOpen(socket);
+    this.#drain();
+  }
+
+  /**
+   * @internal Reconnection waits (a browser that is offline or hidden): a
+   * retry that falls due meanwhile is kept until `wake()`.
+   */
+  suspend(): void {
+    this.#suspended = true;
+  }
+
+  /** @internal Reconnects now if it waits to (the network is back, the page is visible again). */
+  wake(): void {
+    this.#suspended = false;
+    if (this.#closeInfo !== null || this.#socket !== null) return;
+    if (this.#timer === null && !this.#due) return;
+    this.#timer?.unsubscribe();
+    this.#timer = null;
+    this.#due = false;
+    this.#dial();
+  }
+
+  /** Sends the offline queue in order while the connection takes it; the rest waits for `writable$`. */
+  #drain(): void {
+    const socket = this.#socket;
+    while (this.#offline.length > 0 && this.#socketWritable && this.#closeRequest === null && socket?.state === 'open') {
+      socket.next(this.#offline.shift());
+    }
+    this.#notifyWritable();
+  }
+
+  #closeOpen(socket: C): void {
+    // The socket's own queue takes what is left, under its outbound policy, ahead of the close frame.
+    while (this.#offline.length > 0 && socket.state === 'open') socket.next(this.#offline.shift());
+    const { code, reason } = this.#closeRequest!;
+    if (code === CloseCode.ABNORMAL) socket.terminate();
+    else socket.close(code, reason);
+  }
+
+  /** The connection ended (or could not be created): reconnect, or end the client. */
+  #lost(info: CloseInfo | undefined, error: unknown): void {
+    const socket = this.#socket;
+    if (socket !== null) {
+      const s = socket.stats;
+      const p = this.#past;
+      this.#past = {
+        received: p.received + s.received,
+        sent: p.sent + s.sent,
+        refused: p.refused + s.refused,
+        dropped: p.dropped + s.dropped,
+        discarded: p.discarded + s.discarded,
+      };
+    }
+    this.#connection?.unsubscribe();
+    this.#socket = this.#connection = this.#listen = null;
+    this.#socketWritable = false;
+    const backoff = this.#config.backoff;
+    // Only a connection that stayed open long enough worked: then this outage counts from the start.
+    const wasOpen = this.#openedAt >= 0;
+    if (wasOpen && backoff !== null && this.#config.scheduler.now() - this.#openedAt >= backoff.minUptime) this.#attempt = 0;
+    this.#openedAt = -1;
+    let retry = this.#closeRequest === null && backoff !== null && this.#attempt < backoff.maxAttempts;
+    if (retry) {
+      try {
+        retry = this.#config.shouldReconnect({ ...(info && { close: info }), ...(error !== undefined && { error }), attempt: this.#attempt + 1 });
+      } catch (thrown) {
+        retry = false;
+        error = thrown;
+      }
+    }
+    if (this.#closeInfo !== null) return; // the app closed the client from shouldReconnect
+    // The app asked to close: how the last connection ended is no failure of the client's.
+    if (!retry) return this.#finish(info, this.#closeRequest !== null ? undefined : error, this.#closeRequest !== null && wasOpen ? 0 : this.#attempt);
+    const attempt = ++this.#attempt;
+    const delay = backoffDelay(attempt, backoff!);
+    // Scheduled before anyone hears of it: a status$ or writable$ subscriber may close the client, which cancels it.
+    this.#timer = backoff!.scheduler.schedule(() => {
+      this.#timer = null;
+      if (this.#closeInfo !== null) return;
+      if (this.#suspended) this.#due = true;
+      else this.#dial();
+    }, delay);
+    this.#notifyWritable();
+    this.#setStatus({ state: 'reconnecting', attempt, delay, ...outcome(info, error) });
+  }
+
+  /** Ends the client: every stream ends, the queue is dropped, nothing stays scheduled. */
+  #finish(info: CloseInfo | undefined, error: unknown, attempt = this.#attempt): void {
+    this.#timer?.unsubscribe();
+    this.#timer = null;
+    const request = this.#closeRequest;
+    this.#closeRequest ??= { code: info?.code ?? CloseCode.ABNORMAL, reason: info?.reason ?? '' };
+    // Without a connection there was no handshake to cut short: the app's own close is clean, anything else is not.
+    const code = request?.code ?? CloseCode.ABNORMAL;
+    const closeInfo = (this.#closeInfo = info ?? { code, reason: request?.reason ?? '', wasClean: code !== CloseCode.ABNORMAL });
+    const unsent = this.#offline.clear();
+    // Settled; now tell.
+    if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
+    this.#notifyWritable();
+    if (this.#notifying === 0) this.#writableSubject.complete();
+    this.#setStatus({ state: 'closed', attempt, ...outcome(info, error) });
+    this.#status.complete();
+    this.#inbound.end(error);
+    this.#closed.next(closeInfo);
+    this.#closed.complete();
+    this.#ended?.();
+  }
+
+  #setStatus(status: ClientStatus): void {
+    this.#status.next(status);
+  }
+
+  #writableNow(): boolean {
+    return this.#closeRequest === null && this.#socketWritable && this.#offline.length === 0 && this.#socket?.state === 'open';
+  }
+
+  /** Tells `writable$` the new value, once the state that makes it is settled. */
+  #notifyWritable(): void {
+    const subject = this.#writableSubject;
+    const writable = this.#closeInfo === null && this.#writableNow();
+    if (writable === subject.value || subject.isStopped) return;
+    this.#notifying++;
+    try {
+      subject.next(writable);
+    } finally {
+      this.#notifying--;
+    }
+    // Closed while subscribers were being told: complete once every one of them has the value.
+    if (this.#notifying === 0 && this.#closeInfo !== null) subject.complete();
+  }
+}
+
+/**
+ * The client's inbound hold: frames of connections that ended before anyone
+ * subscribed. Bounded by `inboundHold` frames: past it the oldest are
+ * discarded and reported (`FrameDroppedError('unread')` on `errors$`).
+ */
+class ClientInbound extends Held<Message> {
+  readonly #max: number;
+  readonly #report: (error: FrameDroppedError) => void;
+  discarded = 0;
+
+  constructor(max: number, report: (error: FrameDroppedError) => void) {
+    super();
+    this.#max = max;
+    this.#report = report;
+  }
+
+  protected override held(): void {
+    if (this.length <= this.#max) return;
+    this.forgetOldest();
+    this.discarded++;
+    this.#report(new FrameDroppedError('unread', 1));
+  }
+}
+
+/** What a connection's end means to the client: nothing after a normal close, else the error that explains it. */
+export function failureOf(info: CloseInfo): RxwsError | undefined {
+  if (info.error instanceof HeartbeatTimeoutError) return info.error;
+  const normal = info.wasClean && (info.code === CloseCode.NORMAL || info.code === CloseCode.GOING_AWAY || info.code === CloseCode.NO_STATUS);
+  return normal ? undefined : new SocketCloseError(info, info.error === undefined ? undefined : { cause: info.error });
+}
+
+/** The `lastClose` and `error` of a status, without keys for what is unknown (statuses compare and print cleanly). */
+function outcome(info: CloseInfo | undefined, error: unknown): Pick<ClientStatus, 'lastClose' | 'error'> {
+  return { ...(info && { lastClose: info }), ...(error !== undefined && { error }) };
+}
+

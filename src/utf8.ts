@@ -1,0 +1,14 @@
+/** Bytes of `text` in UTF-8, without encoding it (and without Node's Buffer: this runs in browsers too). */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
+      i++;
+    } else bytes += 2; // 3 bytes (a lone surrogate is written as U+FFFD, also 3)
+  }
+  return bytes;
+}
