@@ -63,21 +63,6 @@ export class SocketCloseError extends RxwsError {
   }
 }
 
-/**
- * @internal Makes an error without capturing a stack trace: for errors born
- * in event handlers (a peer's close), whose stack would only show rxws's own
- * listeners, and which a busy server makes thousands of per second.
- */
-export function withoutStack<E extends Error>(make: () => E): E {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return make();
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-}
-
 /** Describes a value for a validation message: `` `-1` (number) ``. */
 export function describe(value: unknown): string {
   let shown: string;

@@ -1,3 +1,5 @@
+import type { PREPARED } from './constants';
+
 /** What `close$` emits once per socket, like the browser's `CloseEvent`. */
 export interface CloseInfo {
   /**
@@ -18,9 +20,6 @@ export interface CloseInfo {
    */
   readonly error?: Error;
 }
-
-/** An inbound frame of a Node socket: a text frame is a `string`, a binary frame a `Buffer`. */
-export type Inbound = string | Buffer;
 
 /**
  * A message as codecs and the client see it, in Node and in browsers alike:
@@ -46,3 +45,21 @@ export interface SocketStats {
    */
   readonly discarded: number;
 }
+
+/** @internal What code that cannot import `PreparedFrame` (browsers) knows of one. */
+export interface PreparedFrameLike {
+  readonly [PREPARED]: true;
+  /** The payload alone. */
+  readonly payload: Uint8Array;
+  /** True for a binary frame, false for text. */
+  readonly binary: boolean;
+  /** Bytes the frame puts on the wire. */
+  readonly byteLength: number;
+}
+
+/**
+ * An outbound frame: a `string` goes out as a text frame, any binary data
+ * (`Buffer`, typed array, `DataView`, `ArrayBuffer`) as a binary frame, and a
+ * `PreparedFrame` (see `prepare()`) as the frame it was encoded as.
+ */
+export type Outbound = string | ArrayBufferView | ArrayBuffer | PreparedFrameLike;

@@ -1,6 +1,8 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
+import { CloseCode } from '../constants';
 import { HandshakeError } from '../errors';
+import { validateClose } from '../validation';
 import { RxSocket, type RxSocketOptions } from '../socket/socket';
 import type { Outbound } from '../socket/types';
 import { RxClient, type DialHooks, type Dialed, type Transport } from './core';
@@ -33,6 +35,8 @@ export function connect(url: string | URL, options?: ConnectOptions): RxClient<R
 /** Connections on `ws`: an `RxSocket` each, with the HTTP refusal of a failed upgrade kept as a `HandshakeError`. */
 class NodeTransport implements Transport<RxSocket> {
   readonly #config: ResolvedConnect;
+  readonly errorClose = { code: CloseCode.INTERNAL_ERROR, reason: '' };
+  readonly validateClose = validateClose;
 
   constructor(config: ResolvedConnect) {
     this.#config = config;

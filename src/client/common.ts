@@ -2,7 +2,7 @@ import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { CloseCode, Defaults } from '../constants';
 import { describe, HandshakeError, HeartbeatTimeoutError, InvalidArgumentError, type OutboundPolicy } from '../errors';
 import { resolveBackoff, type BackoffConfig, type ResolvedBackoff } from '../operators/backoff';
-import { resolveOutbound, type OutboundOptions, type ResolvedOutbound } from '../socket/outbound';
+import { resolveOutbound, type OutboundOptions, type ResolvedOutbound } from '../socket/outbound-options';
 import type { CloseInfo } from '../types';
 import { expectFunction, expectInteger, expectObject } from '../validation';
 

@@ -3,11 +3,9 @@ import { CloseCode, type SocketState } from '../constants';
 import { FrameDroppedError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
 import { current, Held } from '../socket/held';
-import { invalidFrame } from '../socket/prepared';
+import { invalidFrame } from '../socket/frames';
 import { FrameQueue } from '../socket/queue';
-import type { Outbound } from '../socket/types';
-import type { CloseInfo, Message, SocketStats } from '../types';
-import { validateClose } from '../validation';
+import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
 import type { ResolvedCommon } from './common';
 
 
@@ -60,6 +58,10 @@ export interface Dialed<C extends SocketLike> {
 export interface Transport<C extends SocketLike> {
   /** Opens one; throws when it cannot even start. */
   dial(url: string, protocols: string[], hooks: DialHooks): Dialed<C>;
+  /** Throws `InvalidArgumentError` for a close code or reason this side may not send. */
+  validateClose(code: unknown, reason: unknown): void;
+  /** The close `error()` sends. */
+  readonly errorClose: { readonly code: number; readonly reason: string };
 }
 
 /**
@@ -225,9 +227,10 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     }
   }
 
-  /** Closes with 1011 (`INTERNAL_ERROR`); the error is not sent. */
+  /** Closes with 1011 (`INTERNAL_ERROR`; in a browser, which may not send it, 1000 "Client error"); the error is not sent. */
   error(_err: unknown): void {
-    this.close(CloseCode.INTERNAL_ERROR);
+    const { code, reason } = this.#transport.errorClose;
+    this.close(code, reason);
   }
 
   /** Closes with 1000 (`NORMAL`). */
@@ -243,7 +246,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
    * `InvalidArgumentError` for a code an endpoint may not send.
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
-    validateClose(code, reason);
+    this.#transport.validateClose(code, reason);
     if (this.#closeRequest !== null || this.#closeInfo !== null) return;
     this.#closeRequest = { code, reason };
     const socket = this.#socket;

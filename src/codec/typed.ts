@@ -2,8 +2,7 @@ import { Observable, type Observer, type Subscriber } from 'rxjs';
 import { CloseCode } from '../constants';
 import { DecodeError, describe, EncodeError, InvalidArgumentError, type RxwsError } from '../errors';
 import { decodeFrame, encodeValue, expectCodec, type Codec } from './codec';
-import type { Outbound } from '../socket/types';
-import type { CloseInfo, Message } from '../types';
+import type { CloseInfo, Message, Outbound } from '../types';
 import { expectObject, expectOneOf } from '../validation';
 
 /**

@@ -5,7 +5,8 @@ import type { AdapterLink, AdapterStats, HubAdapter, HubStatus } from './adapter
 import { memoryAdapter } from './memory';
 import { Presence } from './presence';
 import { Relay } from './relay';
-import { prepare, PreparedFrame } from '../socket/prepared';
+import { isPrepared } from '../socket/frames';
+import { prepare, type PreparedFrame } from '../socket/prepared';
 import { RxSocket } from '../socket/socket';
 import type { Outbound } from '../socket/types';
 import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler } from '../validation';
@@ -228,7 +229,7 @@ export class Hub {
     if (except !== undefined) expectSocket(except, 'options.except');
     expectBoolean('options.local', local);
     if (this.#closed !== null) throw new HubClosedError();
-    const frame = message instanceof PreparedFrame ? message : prepare(message);
+    const frame = isPrepared(message) ? (message as PreparedFrame) : prepare(message);
     this.#published++;
     const members = this.#members.get(topic);
     const delivered = members === undefined ? 0 : this.#deliver(members, frame, except);

@@ -5,7 +5,7 @@ import { getHeapStatistics } from 'node:v8';
 import type { Duplex } from 'node:stream';
 import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, TimeoutError, type SchedulerLike, type Subscription } from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode, Defaults, MAX_TIMER_DELAY, readLimits } from '../constants';
+import { APP_PING, APP_PONG, CloseCode, Defaults, MAX_TIMER_DELAY, readLimits } from '../constants';
 import { Held } from '../socket/held';
 import { describe, InvalidArgumentError } from '../errors';
 import { resolveOutbound, type OutboundOptions } from '../socket/outbound';
@@ -83,6 +83,13 @@ export interface ServeOptions<A = undefined> {
   readonly outbound?: OutboundOptions;
   /** Inbound rate limit per socket (messages/s, bytes/s): close with 1008 or pause. @default none */
   readonly rateLimit?: RateLimitOptions;
+  /**
+   * The heartbeat of browser clients (which cannot send protocol pings): a
+   * text frame equal to `ping` is answered with `pong`, and neither reaches
+   * the app. `false` turns it off.
+   * @default { ping: '\u0000rxws:ping', pong: '\u0000rxws:pong' }
+   */
+  readonly appPing?: { readonly ping: string; readonly pong: string } | false;
   /** Inbound frames held per socket while `messages$` has no subscriber. @default 1024 */
   readonly inboundHold?: number;
   /**
@@ -196,6 +203,7 @@ export class RxServer<A = undefined> {
       outbound: resolveOutbound(o.outbound),
       inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
       budget: this.#budget ?? undefined,
+      appPing: resolveAppPing(o.appPing),
     };
     this.#allowOrigin = originCheck(o.origin);
     const clientAddress = o.clientAddress;
@@ -482,6 +490,7 @@ export class RxServer<A = undefined> {
       log: shared.log,
       onClose: shared.onClose,
       budget: shared.budget,
+      appPing: shared.appPing,
       url: request.url,
       auth,
       request: this.#keepRequest ? request : undefined,
@@ -525,6 +534,19 @@ const UPGRADE_OPTIONS = [
   'handshakeTimeout',
   'request',
 ] as const;
+
+/** The app-level ping exchange, validated. */
+function resolveAppPing(option: unknown): { readonly ping: string; readonly pong: string } | false {
+  if (option === undefined) return DEFAULT_APP_PING;
+  if (option === false) return false;
+  const o = expectObject('appPing', option);
+  for (const name of ['ping', 'pong'] as const) {
+    if (typeof o[name] !== 'string' || o[name] === '') throw new InvalidArgumentError(`Expected \`appPing.${name}\` to be a non-empty string, got ${describe(o[name])}`);
+  }
+  return { ping: o.ping as string, pong: o.pong as string };
+}
+
+const DEFAULT_APP_PING = Object.freeze({ ping: APP_PING, pong: APP_PONG });
 
 /** A sixteenth of the V8 heap limit. */
 function defaultMemoryBudget(): number {

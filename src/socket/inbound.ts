@@ -1,5 +1,5 @@
 import { Defaults } from '../constants';
-import type { Inbound } from '../types';
+import type { Inbound } from './types';
 import { Held } from './held';
 
 /** @internal What the inbound channel tells its socket. */

@@ -1,4 +1,5 @@
 import { InvalidFrameError } from '../errors';
+import { isAnyArrayBuffer, PREPARED, type PreparedFrameLike } from './frames';
 
 /**
  * A frame encoded once and written as-is to many sockets: the WebSocket
@@ -11,7 +12,9 @@ import { InvalidFrameError } from '../errors';
  * const frame = prepare(JSON.stringify(update));
  * for (const socket of server.sockets) socket.next(frame);
  */
-export class PreparedFrame {
+export class PreparedFrame implements PreparedFrameLike {
+  /** Brands prepared frames for the checks of browser-safe code, which cannot import this class. */
+  readonly [PREPARED] = true;
   /** The whole frame: header then payload, in one buffer of its own. */
   readonly bytes: Buffer;
   /** The payload alone (a view into `bytes`). */
@@ -30,20 +33,6 @@ export class PreparedFrame {
   get byteLength(): number {
     return this.bytes.length;
   }
-}
-
-/** Whether `value` is an ArrayBuffer or a SharedArrayBuffer, from any realm (no Node import: this runs in browsers too). */
-function isAnyArrayBuffer(value: unknown): value is ArrayBuffer {
-  if (value instanceof ArrayBuffer) return true;
-  const tag = Object.prototype.toString.call(value);
-  return tag === '[object ArrayBuffer]' || tag === '[object SharedArrayBuffer]';
-}
-
-/** @internal The error for a value that is not an outbound frame, or `undefined` when it is one. */
-export function invalidFrame(frame: unknown): InvalidFrameError | undefined {
-  if (typeof frame === 'string' || ArrayBuffer.isView(frame) || isAnyArrayBuffer(frame) || frame instanceof PreparedFrame) return undefined;
-  const type = frame === null ? 'null' : typeof frame === 'object' ? ((frame as object).constructor?.name ?? 'object') : typeof frame;
-  return new InvalidFrameError(`Expected a string or binary data (Buffer, typed array, ArrayBuffer), got ${type}`);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { BackpressureError, FrameDroppedError, type OutboundPolicy } from '../errors';
 import { utf8Length } from '../utf8';
-import type { Outbound } from './types';
+import type { Outbound } from '../types';
 
 /** @internal The bounds and overflow policy of a {@link FrameQueue}. */
 export interface QueueLimits {

@@ -1,6 +1,6 @@
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { InvalidArgumentError } from '../errors';
-import type { Inbound } from '../types';
+import type { Inbound } from './types';
 import { expectInteger, expectObject, expectOneOf, expectScheduler } from '../validation';
 
 /** Inbound rate limit per socket. */

@@ -4,13 +4,15 @@ import { WebSocket } from 'ws';
 import { CloseCode, Defaults, type SocketState } from '../constants';
 import { describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
 import { processWith, type ProcessOptions } from '../operators/process';
-import type { CloseInfo, Inbound, SocketStats } from '../types';
+import type { CloseInfo, SocketStats } from '../types';
+import type { Inbound } from './types';
+import { utf8Length } from '../utf8';
 import { expectInteger, validateClose } from '../validation';
 import { resolveHeartbeat, SocketHeartbeat, type HeartbeatOptions } from './heartbeat';
 import { current } from './held';
 import { InboundChannel } from './inbound';
 import { OutboundChannel, resolveOutbound, type OutboundOptions, type ResolvedOutbound } from './outbound';
-import { invalidFrame } from './prepared';
+import { invalidFrame } from './frames';
 import { RateLimiter, resolveRate, TokenBucket, type RateLimitOptions } from './rate';
 import type { Outbound } from './types';
 import { destroyAfterWrites, peerOf, pendingPongs, receiverCost, unwatchPeerClose, unwatchTransport, watchPeerClose, watchTransport } from './ws-internals';
@@ -48,6 +50,13 @@ export interface RxSocketOptions<A = undefined> {
   readonly remoteAddress?: string;
   /** @internal Called once when the socket has closed, before anyone is told (the server's bookkeeping). */
   readonly onClose?: (socket: RxSocket<never>) => void;
+  /**
+   * Answers a browser client's heartbeat: a text frame equal to `ping` is
+   * answered with `pong` and kept from `messages$` (browsers cannot send
+   * protocol pings; see the browser `connect()`). `serve()` turns it on.
+   * @default false
+   */
+  readonly appPing?: { readonly ping: string; readonly pong: string } | false;
   /** @internal The server's memory budget, told what this socket holds as it changes. */
   readonly budget?: MemoryAccount;
   /**
@@ -106,6 +115,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   readonly #onClose: ((socket: RxSocket<never>) => void) | undefined;
   readonly #onUnsent: ((frames: Outbound[]) => void) | undefined;
   readonly #budget: MemoryAccount | undefined;
+  readonly #appPing: { readonly ping: string; readonly pong: string; readonly bytes: number } | null;
   readonly #log: ((line: string) => void) | undefined;
   /** Time source of the socket's own budgets (pings). */
   readonly #scheduler: SchedulerLike;
@@ -167,6 +177,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#onClose = options.onClose;
     this.#onUnsent = options.onUnsent;
     this.#budget = options.budget;
+    const appPing = options.appPing;
+    this.#appPing = appPing ? { ping: appPing.ping, pong: appPing.pong, bytes: utf8Length(appPing.ping) } : null;
     this.#log = options.log;
     this.#ws = ws as Tagged;
     this.#in = new InboundChannel(this, hold);
@@ -434,6 +446,12 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** @internal ws 'message' */
   receive(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.#beat?.frame();
+    const ping = this.#appPing;
+    if (ping !== null && !isBinary && (data as Buffer).length === ping.bytes && data.toString() === ping.ping) {
+      // A browser's heartbeat: answered, counted as a control frame, kept from the app.
+      if (!this.#control(ping.bytes, 'Too many pings') && !this.#closing) this.#out.write(ping.pong);
+      return;
+    }
     this.#received++;
     if (this.#discarding) {
       this.#discarded++;

@@ -1,0 +1,165 @@
+import { APP_PING, APP_PONG } from '../constants';
+import { describe, InvalidArgumentError } from '../errors';
+import { resolveHeartbeat, type HeartbeatOptions } from '../socket/heartbeat';
+import { expectBoolean, expectFunction, expectObject } from '../validation';
+import { BrowserConnection, validateBrowserClose, type AppHeartbeat, type BrowserWebSocket } from './browser-socket';
+import { resolveCommon, resolveUrl, type CommonConnectOptions, type ResolvedCommon } from './common';
+import { RxClient, type DialHooks, type Dialed, type Transport } from './core';
+
+export { BrowserConnection } from './browser-socket';
+export type { BrowserWebSocket } from './browser-socket';
+
+/** A browser-like `WebSocket` constructor (the page's own, or a test double). */
+export type BrowserWebSocketConstructor = new (url: string, protocols?: string | string[]) => BrowserWebSocket;
+
+/** The page around the client: online/offline events and visibility (tests pass a double). */
+export interface BrowserEnvironment {
+  addEventListener(type: 'online' | 'offline' | 'visibilitychange', listener: () => void): void;
+  removeEventListener(type: 'online' | 'offline' | 'visibilitychange', listener: () => void): void;
+  /** `navigator.onLine`. */
+  readonly onLine: boolean;
+  /** `document.visibilityState === 'hidden'`. */
+  readonly hidden: boolean;
+  /** The page's URL, which relative WebSocket URLs are resolved against. */
+  readonly href: string | undefined;
+}
+
+/** The application-level heartbeat of a browser client. */
+export interface BrowserHeartbeatOptions extends Pick<HeartbeatOptions, 'interval' | 'timeout' | 'scheduler'> {
+  /** The ping text frame; an rxws server answers it and keeps it (and the answer) from the app. @default '\u0000rxws:ping' */
+  readonly ping?: string;
+  /** The answer. @default '\u0000rxws:pong' */
+  readonly pong?: string;
+}
+
+/** Options of `connect()` in a browser. */
+export interface BrowserConnectOptions extends CommonConnectOptions {
+  /**
+   * Dead-server detection. Browsers cannot send protocol pings, so this is a
+   * small exchange of text frames that an rxws server answers (see
+   * `serve({ appPing })`): after `interval` ms of quiet the client sends
+   * `ping`; any frame counts as life; a server silent for `timeout` ms more
+   * is given up (1006, `HeartbeatTimeoutError`) and reconnected. Off by
+   * default, since a server that is not rxws's would see the pings as
+   * messages.
+   * @default false
+   */
+  readonly heartbeat?: BrowserHeartbeatOptions | false;
+  /** While the page is hidden, reconnect attempts wait until it is visible again. @default false */
+  readonly pauseWhenHidden?: boolean;
+  /** The WebSocket constructor. @default globalThis.WebSocket */
+  readonly WebSocket?: BrowserWebSocketConstructor;
+  /** The page's events. @default window, navigator and document */
+  readonly environment?: BrowserEnvironment;
+}
+
+/**
+ * Connects to a WebSocket server from a browser, on its own `WebSocket`, and
+ * keeps connecting: see {@link RxClient}. Messages arrive as `string` (text)
+ * or `Uint8Array` (binary). While the browser is offline, reconnect attempts
+ * wait for it to come back, and go at once when it does (and when the page
+ * becomes visible again). A relative URL is resolved against the page, and
+ * `http(s):` becomes `ws(s):`.
+ *
+ * @example
+ * const client = connect('/ws', { heartbeat: { interval: 20_000, timeout: 10_000 } });
+ * client.messages$.subscribe({ next: render, error: showOffline });
+ * client.next(JSON.stringify({ hello: 'world' })); // queued until open
+ */
+export function connect(url: string | URL, options: BrowserConnectOptions = {}): RxClient<BrowserConnection> {
+  const o = expectObject('options', options) as BrowserConnectOptions;
+  const common = resolveCommon(o);
+  const Ctor = o.WebSocket ?? (globalThis as { WebSocket?: BrowserWebSocketConstructor }).WebSocket;
+  if (Ctor === undefined) throw new InvalidArgumentError('There is no WebSocket here: pass the `WebSocket` option');
+  expectFunction('WebSocket', Ctor);
+  const env = o.environment ?? pageEnvironment();
+  const href = resolveUrl(url, ['ws:', 'wss:', 'http:', 'https:'], env?.href).replace(/^http/, 'ws');
+  const heartbeat = resolveAppHeartbeat(o.heartbeat, common);
+  const pauseWhenHidden = o.pauseWhenHidden === undefined ? false : expectBoolean('pauseWhenHidden', o.pauseWhenHidden);
+  const transport = new BrowserTransport(Ctor, common, heartbeat);
+  let unwatch: (() => void) | undefined;
+  const client = new RxClient(href, common, transport, () => unwatch?.());
+  if (env !== undefined && client.closeInfo === null) unwatch = watchPage(env, client, pauseWhenHidden);
+  return client;
+}
+
+class BrowserTransport implements Transport<BrowserConnection> {
+  readonly errorClose = { code: 1000, reason: 'Client error' };
+  readonly validateClose = validateBrowserClose;
+  readonly #Ctor: BrowserWebSocketConstructor;
+  readonly #config: ResolvedCommon;
+  readonly #heartbeat: AppHeartbeat | null;
+
+  constructor(Ctor: BrowserWebSocketConstructor, config: ResolvedCommon, heartbeat: AppHeartbeat | null) {
+    this.#Ctor = Ctor;
+    this.#config = config;
+    this.#heartbeat = heartbeat;
+  }
+
+  dial(url: string, protocols: string[], hooks: DialHooks): Dialed<BrowserConnection> {
+    const ws = protocols.length > 0 ? new this.#Ctor(url, protocols) : new this.#Ctor(url);
+    const { outbound, inboundHold, scheduler } = this.#config;
+    const connection = new BrowserConnection(ws, {
+      outbound,
+      inboundHold,
+      scheduler,
+      heartbeat: this.#heartbeat,
+      onOpen: () => hooks.opened(),
+      onUnsent: (frames) => hooks.unsent(frames),
+    });
+    return {
+      connection,
+      failure: () => undefined, // the connection's own close$ carries it (a HandshakeError of status 0)
+      release: () => {},
+    };
+  }
+}
+
+function resolveAppHeartbeat(options: BrowserHeartbeatOptions | false | undefined, common: ResolvedCommon): AppHeartbeat | null {
+  if (options === undefined || options === false) return null;
+  const { ping = APP_PING, pong = APP_PONG, ...rest } = expectObject('heartbeat', options) as BrowserHeartbeatOptions;
+  for (const [name, value] of [['ping', ping], ['pong', pong]] as const) {
+    if (typeof value !== 'string' || value === '') throw new InvalidArgumentError(`Expected \`heartbeat.${name}\` to be a non-empty string, got ${describe(value)}`);
+  }
+  const resolved = resolveHeartbeat({ ...rest, scheduler: rest.scheduler ?? common.scheduler })!;
+  return { ...resolved, ping, pong };
+}
+
+/** The page's own events, when there is a page. */
+function pageEnvironment(): BrowserEnvironment | undefined {
+  const g = globalThis as {
+    addEventListener?: BrowserEnvironment['addEventListener'];
+    removeEventListener?: BrowserEnvironment['removeEventListener'];
+    navigator?: { onLine?: boolean };
+    document?: { visibilityState?: string; addEventListener?: BrowserEnvironment['addEventListener']; removeEventListener?: BrowserEnvironment['removeEventListener'] };
+    location?: { href?: string };
+  };
+  if (typeof g.addEventListener !== 'function' || typeof g.removeEventListener !== 'function') return undefined;
+  const doc = g.document;
+  return {
+    addEventListener: (type, listener) => (type === 'visibilitychange' ? doc?.addEventListener?.(type, listener) : g.addEventListener!(type, listener)),
+    removeEventListener: (type, listener) =>
+      type === 'visibilitychange' ? doc?.removeEventListener?.(type, listener) : g.removeEventListener!(type, listener),
+    get onLine() {
+      return g.navigator?.onLine !== false;
+    },
+    get hidden() {
+      return doc?.visibilityState === 'hidden';
+    },
+    href: g.location?.href,
+  };
+}
+
+/** Offline (or hidden, when asked): attempts wait. Back online (or visible): reconnect now. Returns the teardown. */
+function watchPage(env: BrowserEnvironment, client: RxClient<BrowserConnection>, pauseWhenHidden: boolean): () => void {
+  const update = () => {
+    if (!env.onLine || (pauseWhenHidden && env.hidden)) client.suspend();
+    else client.wake();
+  };
+  const events = ['online', 'offline', 'visibilitychange'] as const;
+  for (const type of events) env.addEventListener(type, update);
+  if (!env.onLine || (pauseWhenHidden && env.hidden)) client.suspend();
+  return () => {
+    for (const type of events) env.removeEventListener(type, update);
+  };
+}
