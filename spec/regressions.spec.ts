@@ -248,8 +248,8 @@ describe('a client puts back what a connection never sent: no loss, no gap', () 
     });
     const client: RxClient = connect(`ws://127.0.0.1:${port}`, {
       heartbeat: false,
-      offline: { policy: 'error' },
-      outbound: { maxBytes: 8 * 1024 * 1024, maxMessages: 100_000 },
+      // While the connection is congested, frames wait in the offline queue: room for the whole test.
+      offline: { policy: 'error', maxBytes: 8 * 1024 * 1024, maxMessages: 100_000 },
       reconnect: { initialDelay: 10, maxDelay: 10 },
       shouldReconnect: () => true,
     });

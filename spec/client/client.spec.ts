@@ -536,14 +536,19 @@ describe('offline queue', () => {
     expect(client.stats.refused).toBe(1);
   });
 
-  it("forwards each connection's errors$", () => {
-    const { client, made } = fakeClient({ outbound: { maxMessages: 1 } });
+  it('keeps frames in its offline queue, under its policy, while the connection is congested; they follow in order', () => {
+    const { client, made } = fakeClient({ offline: { maxMessages: 2 } });
     made[0]!.open();
     const errors = collect<RxwsError>(client.errors$);
     made[0]!._socket.writableNeedDrain = true;
-    client.next('x');
-    client.next('refused by the connection');
+    client.next('1'); // taken by the connection, which queues it: it is congested now
+    client.next('2');
+    client.next('3');
+    client.next('refused: the offline queue is full');
     expect(errors.values).toEqual([expect.any(BackpressureError)]);
+    expect(client.bufferedAmount).toBe(3);
+    made[0]!._socket.drain();
+    expect(sent(made[0]!)).toEqual(['1', '2', '3']);
     client.terminate();
   });
 

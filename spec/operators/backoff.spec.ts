@@ -1,13 +1,8 @@
 import { asyncScheduler, defer, Observable, throwError } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { InvalidArgumentError } from '../../src/errors';
-import {
-  backoffDelay,
-  type BackoffConfig,
-  resolveBackoff,
-  retryWithBackoff,
-  type RetryBackoffConfig,
-} from '../../src/operators/backoff';
+import { backoffDelay, type BackoffConfig, resolveBackoff } from '../../src/operators/backoff';
+import { retryWithBackoff, type RetryBackoffConfig } from '../../src/operators/retry';
 
 /** Returns the given numbers in turn, and fails the test if asked for more. */
 function sequence(...values: number[]): () => number {
@@ -53,7 +48,7 @@ describe('backoff', () => {
     const config = { initialDelay: 10, factor: 2, maxDelay: 50, maxAttempts: 4, jitter: 'none' } as const;
 
     it('doubles the delay up to maxDelay', () => {
-      const resolved = resolveBackoff(config);
+      const resolved = resolveBackoff(config, asyncScheduler);
       expect([1, 2, 3, 4, 5, 6].map((attempt) => backoffDelay(attempt, resolved))).toEqual([10, 20, 40, 50, 50, 50]);
     });
 
@@ -121,8 +116,8 @@ describe('backoff', () => {
       { seed: 4, initialDelay: 7, factor: 1, maxDelay: 7 },
       { seed: 5, initialDelay: 3, factor: 10, maxDelay: 2_147_483_647 },
     ])('keeps every delay in [0, ceiling) and every ceiling <= maxDelay (%o)', ({ seed, ...base }) => {
-      const jittered = resolveBackoff({ ...base, random: mulberry32(seed) });
-      const capped = resolveBackoff({ ...base, jitter: 'none' });
+      const jittered = resolveBackoff({ ...base, random: mulberry32(seed) }, asyncScheduler);
+      const capped = resolveBackoff({ ...base, jitter: 'none' }, asyncScheduler);
       const broken: string[] = [];
       let previous = 0;
       let lowest = 1;
@@ -149,7 +144,7 @@ describe('backoff', () => {
     });
 
     it('keeps a zero initialDelay at zero instead of NaN when factor ** n overflows', () => {
-      const resolved = resolveBackoff({ initialDelay: 0, maxDelay: 0, jitter: 'none' });
+      const resolved = resolveBackoff({ initialDelay: 0, maxDelay: 0, jitter: 'none' }, asyncScheduler);
       expect(backoffDelay(1, resolved)).toBe(0);
       expect(backoffDelay(5000, resolved)).toBe(0);
     });
@@ -265,7 +260,7 @@ describe('backoff', () => {
 
   describe('configuration', () => {
     it('fills in the defaults and freezes the result', () => {
-      const resolved = resolveBackoff();
+      const resolved = resolveBackoff(undefined, asyncScheduler);
       expect(resolved).toEqual({
         initialDelay: 500,
         maxDelay: 30_000,
@@ -276,11 +271,11 @@ describe('backoff', () => {
         scheduler: asyncScheduler,
       });
       expect(Object.isFrozen(resolved)).toBe(true);
-      expect(resolveBackoff({ initialDelay: undefined, jitter: undefined })).toEqual(resolved);
+      expect(resolveBackoff({ initialDelay: undefined, jitter: undefined }, asyncScheduler)).toEqual(resolved);
     });
 
     it('raises the default maxDelay to a larger initialDelay', () => {
-      expect(resolveBackoff({ initialDelay: 60_000 }).maxDelay).toBe(60_000);
+      expect(resolveBackoff({ initialDelay: 60_000 }, asyncScheduler).maxDelay).toBe(60_000);
     });
 
     it.each<[string, unknown, string]>([
@@ -313,13 +308,13 @@ describe('backoff', () => {
     });
 
     it('resolveBackoff validates the same way', () => {
-      expect(() => resolveBackoff({ factor: 0 } as BackoffConfig)).toThrow(
+      expect(() => resolveBackoff({ factor: 0 } as BackoffConfig, asyncScheduler)).toThrow(
         'Expected `factor` to be a finite number >= 1, got `0` (number)',
       );
     });
 
     it('backoffDelay counts attempts from 1', () => {
-      expect(() => backoffDelay(0, resolveBackoff())).toThrow('Expected `attempt` to be an integer >= 1, got `0` (number)');
+      expect(() => backoffDelay(0, resolveBackoff(undefined, asyncScheduler))).toThrow('Expected `attempt` to be an integer >= 1, got `0` (number)');
     });
   });
 });

@@ -1,10 +1,11 @@
-import { APP_PING, APP_PONG } from '../constants';
+import type { SchedulerLike } from 'rxjs';
+import { APP_PING, APP_PONG, MAX_TIMER_DELAY } from '../constants';
 import { describe, InvalidArgumentError } from '../errors';
-import { resolveHeartbeat, type HeartbeatOptions } from '../socket/heartbeat';
-import { expectBoolean, expectFunction, expectObject } from '../validation';
+import { expectBoolean, expectFunction, expectInteger, expectObject } from '../validation';
 import { BrowserConnection, validateBrowserClose, type AppHeartbeat, type BrowserWebSocket } from './browser-socket';
-import { resolveCommon, resolveUrl, type CommonConnectOptions, type ResolvedCommon } from './common';
+import { resolveCommon, resolveUrl, type CommonConnectOptions } from './common';
 import { RxClient, type DialHooks, type Dialed, type Transport } from './core';
+import { timeouts } from './timeouts';
 
 export { BrowserConnection } from './browser-socket';
 export type { BrowserWebSocket } from './browser-socket';
@@ -24,8 +25,12 @@ export interface BrowserEnvironment {
   readonly href: string | undefined;
 }
 
-/** The application-level heartbeat of a browser client. */
-export interface BrowserHeartbeatOptions extends Pick<HeartbeatOptions, 'interval' | 'timeout' | 'scheduler'> {
+/** The application-level heartbeat of a browser client (time from the client's `scheduler`). */
+export interface BrowserHeartbeatOptions {
+  /** Quiet time in ms after which a ping is sent, and the spacing of repeated pings. @default 30000 */
+  readonly interval?: number;
+  /** How long in ms a ping may go unanswered before the connection is given up. @default 10000 */
+  readonly timeout?: number;
   /** The ping text frame; an rxws server answers it and keeps it (and the answer) from the app. @default '\u0000rxws:ping' */
   readonly ping?: string;
   /** The answer. @default '\u0000rxws:pong' */
@@ -68,15 +73,15 @@ export interface BrowserConnectOptions extends CommonConnectOptions {
  */
 export function connect(url: string | URL, options: BrowserConnectOptions = {}): RxClient<BrowserConnection> {
   const o = expectObject('options', options) as BrowserConnectOptions;
-  const common = resolveCommon(o);
+  const common = resolveCommon(o, timeouts);
   const Ctor = o.WebSocket ?? (globalThis as { WebSocket?: BrowserWebSocketConstructor }).WebSocket;
   if (Ctor === undefined) throw new InvalidArgumentError('There is no WebSocket here: pass the `WebSocket` option');
   expectFunction('WebSocket', Ctor);
   const env = o.environment ?? pageEnvironment();
   const href = resolveUrl(url, ['ws:', 'wss:', 'http:', 'https:'], env?.href).replace(/^http/, 'ws');
-  const heartbeat = resolveAppHeartbeat(o.heartbeat, common);
+  const heartbeat = resolveAppHeartbeat(o.heartbeat);
   const pauseWhenHidden = o.pauseWhenHidden === undefined ? false : expectBoolean('pauseWhenHidden', o.pauseWhenHidden);
-  const transport = new BrowserTransport(Ctor, common, heartbeat);
+  const transport = new BrowserTransport(Ctor, common.scheduler, heartbeat);
   let unwatch: (() => void) | undefined;
   const client = new RxClient(href, common, transport, () => unwatch?.());
   if (env !== undefined && client.closeInfo === null) unwatch = watchPage(env, client, pauseWhenHidden);
@@ -86,43 +91,38 @@ export function connect(url: string | URL, options: BrowserConnectOptions = {}):
 class BrowserTransport implements Transport<BrowserConnection> {
   readonly errorClose = { code: 1000, reason: 'Client error' };
   readonly validateClose = validateBrowserClose;
+  /** A browser cannot stop reading: the client listens at once and holds frames itself. */
+  readonly holds = false;
   readonly #Ctor: BrowserWebSocketConstructor;
-  readonly #config: ResolvedCommon;
+  readonly #scheduler: SchedulerLike;
   readonly #heartbeat: AppHeartbeat | null;
 
-  constructor(Ctor: BrowserWebSocketConstructor, config: ResolvedCommon, heartbeat: AppHeartbeat | null) {
+  constructor(Ctor: BrowserWebSocketConstructor, scheduler: SchedulerLike, heartbeat: AppHeartbeat | null) {
     this.#Ctor = Ctor;
-    this.#config = config;
+    this.#scheduler = scheduler;
     this.#heartbeat = heartbeat;
   }
 
   dial(url: string, protocols: string[], hooks: DialHooks): Dialed<BrowserConnection> {
     const ws = protocols.length > 0 ? new this.#Ctor(url, protocols) : new this.#Ctor(url);
-    const { outbound, inboundHold, scheduler } = this.#config;
-    const connection = new BrowserConnection(ws, {
-      outbound,
-      inboundHold,
-      scheduler,
-      heartbeat: this.#heartbeat,
-      onOpen: () => hooks.opened(),
-      onUnsent: (frames) => hooks.unsent(frames),
-    });
-    return {
-      connection,
-      failure: () => undefined, // the connection's own close$ carries it (a HandshakeError of status 0)
-      release: () => {},
-    };
+    const connection = new BrowserConnection(ws, { scheduler: this.#scheduler, heartbeat: this.#heartbeat, onOpen: () => hooks.opened() });
+    // What the connection was given and did not send went through the client's queue: nothing of its own to hand back.
+    return { connection, failure: () => undefined, release: () => {} };
   }
 }
 
-function resolveAppHeartbeat(options: BrowserHeartbeatOptions | false | undefined, common: ResolvedCommon): AppHeartbeat | null {
+function resolveAppHeartbeat(options: BrowserHeartbeatOptions | false | undefined): AppHeartbeat | null {
   if (options === undefined || options === false) return null;
-  const { ping = APP_PING, pong = APP_PONG, ...rest } = expectObject('heartbeat', options) as BrowserHeartbeatOptions;
+  const { ping = APP_PING, pong = APP_PONG, interval = 30_000, timeout = 10_000 } = expectObject('heartbeat', options) as BrowserHeartbeatOptions;
   for (const [name, value] of [['ping', ping], ['pong', pong]] as const) {
     if (typeof value !== 'string' || value === '') throw new InvalidArgumentError(`Expected \`heartbeat.${name}\` to be a non-empty string, got ${describe(value)}`);
   }
-  const resolved = resolveHeartbeat({ ...rest, scheduler: rest.scheduler ?? common.scheduler })!;
-  return { ...resolved, ping, pong };
+  return {
+    interval: expectInteger('heartbeat.interval', interval, 1, MAX_TIMER_DELAY),
+    timeout: expectInteger('heartbeat.timeout', timeout, 1, MAX_TIMER_DELAY),
+    ping,
+    pong,
+  };
 }
 
 /** The page's own events, when there is a page. */

@@ -37,6 +37,7 @@ class NodeTransport implements Transport<RxSocket> {
   readonly #config: ResolvedConnect;
   readonly errorClose = { code: CloseCode.INTERNAL_ERROR, reason: '' };
   readonly validateClose = validateClose;
+  readonly holds = true;
 
   constructor(config: ResolvedConnect) {
     this.#config = config;

@@ -1,4 +1,4 @@
-import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
 import { CloseCode, Defaults } from '../constants';
 import { describe, HandshakeError, HeartbeatTimeoutError, InvalidArgumentError, type OutboundPolicy } from '../errors';
 import { resolveBackoff, type BackoffConfig, type ResolvedBackoff } from '../operators/backoff';
@@ -117,16 +117,16 @@ export function defaultShouldReconnect(info: ReconnectInfo): boolean {
 }
 
 /** @internal Validates the common options once, with "Expected `x` to be …" messages. */
-export function resolveCommon(options: CommonConnectOptions): ResolvedCommon {
+export function resolveCommon(options: CommonConnectOptions, defaultScheduler: SchedulerLike): ResolvedCommon {
   const { protocols, reconnect, shouldReconnect, offline, outbound, inboundHold, scheduler } = options;
   if (shouldReconnect !== undefined) expectFunction('shouldReconnect', shouldReconnect);
-  const time = scheduler ?? asyncScheduler;
+  const time = scheduler ?? defaultScheduler;
   const r = reconnect === false ? false : (expectObject('reconnect', reconnect) as ReconnectOptions);
   let backoff: ResolvedCommon['backoff'] = null;
   if (r !== false) {
     const { minUptime, ...config } = r;
     const uptime = minUptime === undefined ? 5_000 : expectInteger('reconnect.minUptime', minUptime, 0);
-    backoff = { ...renamed('reconnect', () => resolveBackoff({ ...config, scheduler: config.scheduler ?? time })), minUptime: uptime };
+    backoff = { ...renamed('reconnect', () => resolveBackoff(config, time)), minUptime: uptime };
   }
   return {
     protocols: resolveProtocols(protocols),

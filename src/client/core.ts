@@ -1,4 +1,4 @@
-import { AsyncSubject, BehaviorSubject, Observable, Subject, Subscription, type Observer } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, Subscription, type Observer } from 'rxjs';
 import { CloseCode, type SocketState } from '../constants';
 import { FrameDroppedError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
@@ -62,6 +62,12 @@ export interface Transport<C extends SocketLike> {
   validateClose(code: unknown, reason: unknown): void;
   /** The close `error()` sends. */
   readonly errorClose: { readonly code: number; readonly reason: string };
+  /**
+   * Whether a connection holds its frames until the client listens (Node:
+   * it stops reading, and TCP slows the server). When not, the client
+   * listens at once and its own hold (`inboundHold`) takes them.
+   */
+  readonly holds: boolean;
 }
 
 /**
@@ -88,7 +94,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   readonly #offline: FrameQueue;
   readonly #inbound: ClientInbound;
   readonly #status: BehaviorSubject<ClientStatus> = new BehaviorSubject<ClientStatus>({ state: 'connecting', attempt: 0 });
-  readonly #closed = new AsyncSubject<CloseInfo>();
+  readonly #closed = new Subject<CloseInfo>();
   readonly #errors = new Subject<RxwsError>();
   readonly #writableSubject = new BehaviorSubject<boolean>(false);
   #socket: C | null = null;
@@ -150,7 +156,13 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   readonly status$: Observable<ClientStatus> = this.#status.asObservable();
 
   /** Emits once when the client has closed for good (not on reconnects), then completes; replayed. */
-  readonly close$: Observable<CloseInfo> = this.#closed.asObservable();
+  readonly close$: Observable<CloseInfo> = new Observable<CloseInfo>((subscriber) => {
+    const info = this.#closeInfo;
+    if (info === null) return this.#closed.subscribe(subscriber);
+    subscriber.next(info);
+    subscriber.complete();
+    return undefined;
+  });
 
   /**
    * Frames refused or dropped, by the offline queue or by any connection, and
@@ -269,7 +281,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   /** The connection to hand a frame to directly: open, and nothing queued ahead of the frame. */
   #direct(): C | null {
     const socket = this.#socket;
-    return this.#closeRequest === null && this.#offline.length === 0 && socket?.state === 'open' ? socket : null;
+    // While the connection cannot take more (congested), frames wait here: one queue, one policy, one order.
+    return this.#closeRequest === null && this.#offline.length === 0 && this.#socketWritable && socket?.state === 'open' ? socket : null;
   }
 
   #enqueue(frame: Outbound): RxwsError | undefined {
@@ -318,7 +331,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#socket = socket;
     this.#connection = connection;
     this.#listen = listen;
-    if (this.#subscribers > 0) listen();
+    if (this.#subscribers > 0 || !this.#transport.holds) listen();
     connection.add(
       socket.close$.subscribe((info) => {
         // Frames this connection holds for a subscriber yet to come move to the client's hold.

@@ -1,3 +1,4 @@
+import { asyncScheduler } from 'rxjs';
 import type { ClientOptions, WebSocket } from 'ws';
 import { Defaults, readLimits } from '../constants';
 import { describe, InvalidArgumentError } from '../errors';
@@ -50,7 +51,7 @@ const URL_SCHEMES = ['ws:', 'wss:', 'http:', 'https:', 'ws+unix:'];
 export function resolveConnect(url: unknown, options: ConnectOptions | undefined): ResolvedConnect {
   const o = expectObject('options', options) as ConnectOptions;
   const { protocols, reconnect, shouldReconnect, offline, heartbeat, outbound, inboundHold, scheduler, WebSocket: factory, ...ws } = o;
-  const common = resolveCommon(o);
+  const common = resolveCommon(o, asyncScheduler);
   if (factory !== undefined) expectFunction('WebSocket', factory);
   const maxPayload = ws.maxPayload === undefined ? Defaults.clientMaxPayload : expectInteger('maxPayload', ws.maxPayload, 1);
   const h = heartbeat === false ? false : (expectObject('heartbeat', heartbeat) as HeartbeatOptions);

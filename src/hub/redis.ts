@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, type Observable } from 'rxjs';
+import { asyncScheduler, BehaviorSubject, Subject, type Observable } from 'rxjs';
 // Types only: ioredis is an optional peer dependency, loaded when redisAdapter() is called.
 import type RedisClient from 'ioredis';
 import type { RedisOptions } from 'ioredis';
@@ -82,7 +82,7 @@ export function redisAdapter(options: RedisAdapterOptions = {}): HubAdapter {
       maxMessages: offline.maxMessages === undefined ? 10_000 : expectInteger('offline.maxMessages', offline.maxMessages, 0),
       maxBytes: offline.maxBytes === undefined ? 8 * 1024 * 1024 : expectInteger('offline.maxBytes', offline.maxBytes, 0),
     },
-    backoff: resolveBackoff({ initialDelay: 100, maxDelay: 5_000, ...expectObject('backoff', o.backoff) }),
+    backoff: resolveBackoff({ initialDelay: 100, maxDelay: 5_000, ...expectObject('backoff', o.backoff) }, asyncScheduler),
     retries: o.retries === undefined ? 3 : expectInteger('retries', o.retries, 0),
     closeTimeout: o.closeTimeout === undefined ? 2_000 : expectInteger('closeTimeout', o.closeTimeout, 0),
     redisOptions: expectObject('redisOptions', o.redisOptions),

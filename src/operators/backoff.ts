@@ -1,4 +1,4 @@
-import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
 import { describe, InvalidArgumentError } from '../errors';
 import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf, expectScheduler } from '../validation';
 import { MAX_TIMER_DELAY } from '../constants';
@@ -22,20 +22,12 @@ export interface BackoffConfig {
   readonly jitter?: 'full' | 'none';
   /** Source of randomness in `[0, 1)`, injectable for tests. @default Math.random */
   readonly random?: () => number;
-  /** Where the delays are scheduled. @default asyncScheduler */
+  /** Where the delays are scheduled. @default asyncScheduler (in browsers, the client's own timer) */
   readonly scheduler?: SchedulerLike;
 }
 
 /** A validated, frozen {@link BackoffConfig} with every default filled in. */
 export type ResolvedBackoff = Required<BackoffConfig>;
-
-/** {@link BackoffConfig} plus the hooks of {@link retryWithBackoff}. */
-export interface RetryBackoffConfig extends BackoffConfig {
-  /** Whether to retry after `error` (`attempt` counts from 1); `false` rethrows it at once. @default () => true */
-  readonly shouldRetry?: (error: unknown, attempt: number) => boolean;
-  /** Called just before each wait, e.g. to publish a "reconnecting" status. */
-  readonly onRetry?: (info: { readonly attempt: number; readonly delay: number; readonly error: unknown }) => void;
-}
 
 /**
  * The delay before retry `attempt` (1, 2, 3…), in ms. The ceiling is
@@ -50,8 +42,12 @@ export function backoffDelay(attempt: number, config: ResolvedBackoff): number {
   return config.jitter === 'full' ? Math.floor(config.random() * capped) : capped;
 }
 
-/** Fills in the defaults of `config`, validates it and freezes the result; throws {@link InvalidArgumentError}. */
-export function resolveBackoff(config?: BackoffConfig): ResolvedBackoff {
+/**
+ * Fills in the defaults of `config`, validates it and freezes the result;
+ * throws {@link InvalidArgumentError}. `scheduler` is the time source when the
+ * config names none (asyncScheduler where rxjs's timers are cheap to take in).
+ */
+export function resolveBackoff(config: BackoffConfig | undefined, scheduler: SchedulerLike): ResolvedBackoff {
   const c = expectObject('config', config);
   const initialDelay = expectInteger('initialDelay', orDefault(c.initialDelay, DEFAULT_INITIAL_DELAY), 0, MAX_TIMER_DELAY);
   const maxDelay = expectInteger('maxDelay', orDefault(c.maxDelay, Math.max(DEFAULT_MAX_DELAY, initialDelay)), initialDelay, MAX_TIMER_DELAY);
@@ -67,7 +63,7 @@ export function resolveBackoff(config?: BackoffConfig): ResolvedBackoff {
   const jitter = expectOneOf('jitter', orDefault(c.jitter, 'full'), JITTERS);
   const random = orDefault(c.random, Math.random);
   expectFunction('random', random);
-  const scheduler = expectScheduler('scheduler', orDefault(c.scheduler, asyncScheduler));
+  const time = expectScheduler('scheduler', orDefault(c.scheduler, scheduler));
   return Object.freeze({
     initialDelay,
     maxDelay,
@@ -75,39 +71,7 @@ export function resolveBackoff(config?: BackoffConfig): ResolvedBackoff {
     maxAttempts: maxAttempts as number,
     jitter,
     random: random as () => number,
-    scheduler,
-  });
-}
-
-/**
- * Resubscribes to the source after it errors, waiting `backoffDelay(attempt)`
- * on the scheduler; after `maxAttempts` retries the last error is rethrown.
- * The attempt count goes back to 1 whenever the source emits, so put this
- * after the point where the stream emits on open: a connection that opened
- * and later dropped is a fresh failure, not the next step of the last outage.
- * The config is validated here, not on subscription.
- *
- * @example
- * connect$.pipe(retryWithBackoff({
- *   maxAttempts: 10,
- *   shouldRetry: (error) => (error as { status?: number }).status !== 401,
- *   onRetry: ({ attempt, delay }) => status$.next({ state: 'reconnecting', attempt, delay }),
- * }));
- */
-export function retryWithBackoff<T>(config: RetryBackoffConfig = {}): MonoTypeOperatorFunction<T> {
-  const backoff = resolveBackoff(config);
-  const { shouldRetry = () => true, onRetry } = config;
-  expectFunction('shouldRetry', shouldRetry);
-  if (onRetry !== undefined) expectFunction('onRetry', onRetry);
-  return retry<T>({
-    count: backoff.maxAttempts,
-    resetOnSuccess: true,
-    delay: (error, attempt) => {
-      if (!shouldRetry(error, attempt)) return throwError(() => error);
-      const delay = backoffDelay(attempt, backoff);
-      onRetry?.({ attempt, delay, error });
-      return timer(delay, backoff.scheduler);
-    },
+    scheduler: time,
   });
 }
 

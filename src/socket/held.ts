@@ -1,4 +1,4 @@
-import { filter, Observable, Subject, type BehaviorSubject, type Subscriber } from 'rxjs';
+import { Observable, Subject, type BehaviorSubject, type Subscriber } from 'rxjs';
 
 /**
  * @internal A hot stream that holds what arrives while nobody subscribes, and
@@ -158,5 +158,11 @@ export class Held<T> {
  * sees the changes in order and ends on `now()`.
  */
 export function current<T>(subject: BehaviorSubject<T>, now: () => T): Observable<T> {
-  return subject.pipe(filter((value) => value === now()));
+  return new Observable<T>((subscriber) =>
+    subject.subscribe({
+      next: (value) => value === now() && subscriber.next(value),
+      error: (err: unknown) => subscriber.error(err),
+      complete: () => subscriber.complete(),
+    }),
+  );
 }

@@ -1,0 +1,44 @@
+import { asyncScheduler, retry, throwError, timer, type MonoTypeOperatorFunction } from 'rxjs';
+import { expectFunction } from '../validation';
+import { backoffDelay, resolveBackoff, type BackoffConfig } from './backoff';
+
+/** {@link BackoffConfig} plus the hooks of {@link retryWithBackoff}. */
+export interface RetryBackoffConfig extends BackoffConfig {
+  /** Whether to retry after `error` (`attempt` counts from 1); `false` rethrows it at once. @default () => true */
+  readonly shouldRetry?: (error: unknown, attempt: number) => boolean;
+  /** Called just before each wait, e.g. to publish a "reconnecting" status. */
+  readonly onRetry?: (info: { readonly attempt: number; readonly delay: number; readonly error: unknown }) => void;
+}
+
+/**
+ * Resubscribes to the source after it errors, waiting `backoffDelay(attempt)`
+ * on the scheduler; after `maxAttempts` retries the last error is rethrown.
+ * The attempt count goes back to 1 whenever the source emits, so put this
+ * after the point where the stream emits on open: a connection that opened
+ * and later dropped is a fresh failure, not the next step of the last outage.
+ * The config is validated here, not on subscription.
+ *
+ * @example
+ * connect$.pipe(retryWithBackoff({
+ *   maxAttempts: 10,
+ *   shouldRetry: (error) => (error as { status?: number }).status !== 401,
+ *   onRetry: ({ attempt, delay }) => status$.next({ state: 'reconnecting', attempt, delay }),
+ * }));
+ */
+export function retryWithBackoff<T>(config: RetryBackoffConfig = {}): MonoTypeOperatorFunction<T> {
+  const backoff = resolveBackoff(config, asyncScheduler);
+  const { shouldRetry = () => true, onRetry } = config;
+  expectFunction('shouldRetry', shouldRetry);
+  if (onRetry !== undefined) expectFunction('onRetry', onRetry);
+  return retry<T>({
+    count: backoff.maxAttempts,
+    resetOnSuccess: true,
+    delay: (error, attempt) => {
+      if (!shouldRetry(error, attempt)) return throwError(() => error);
+      const delay = backoffDelay(attempt, backoff);
+      onRetry?.({ attempt, delay, error });
+      return timer(delay, backoff.scheduler);
+    },
+  });
+}
+
