@@ -233,8 +233,8 @@ const cmdArb: fc.Arbitrary<Cmd> = weighted<Cmd>(
     5,
     weighted<Cmd>(
       [8, fc.constant<Cmd>({ c: 'ping', count: 1 })],
-      [1, fc.constant<Cmd>({ c: 'ping', count: Defaults.pingsPerSecond + 1 })],
-      [1, fc.constant<Cmd>({ c: 'ping', count: Defaults.pingsPerSecond + 1, read: true })],
+      [1, fc.constant<Cmd>({ c: 'ping', count: Defaults.controlFramesPerSecond + 1 })],
+      [1, fc.constant<Cmd>({ c: 'ping', count: Defaults.controlFramesPerSecond + 1, read: true })],
     ),
   ],
   [2, fc.constant<Cmd>({ c: 'pong' })],
@@ -1111,9 +1111,9 @@ class Harness {
       if (!this.discarding) {
         this.pingCount++;
         if (this.sched !== null) {
-          this.pingBucket ??= new ExactBucket(Defaults.pingsPerSecond, Infinity, this.now());
+          this.pingBucket ??= new ExactBucket(Defaults.controlFramesPerSecond, Infinity, this.now());
           decision = this.pingBucket.take(0, this.now());
-        } else decision = this.pingCount <= Defaults.pingsPerSecond ? 'ok' : 'maybe'; // real time may have refilled
+        } else decision = this.pingCount <= Defaults.controlFramesPerSecond ? 'ok' : 'maybe'; // real time may have refilled
         // Within the budget or not, a peer owed this many pongs is closed.
         if (this.fake._pendingAutoPongs >= Defaults.pongBacklog) {
           note('too many pongs owed');
@@ -1260,7 +1260,7 @@ class Harness {
       case 'peerClose':
         return this.fake.receiveClose(1000);
       case 'pingFlood':
-        for (let i = 0; i <= Defaults.pingsPerSecond; i++) this.fake.receivePing();
+        for (let i = 0; i <= Defaults.controlFramesPerSecond; i++) this.fake.receivePing();
         return;
     }
   }

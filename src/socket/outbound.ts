@@ -20,6 +20,8 @@ export interface OutboundHost {
   outboundDropped(error: FrameDroppedError): void;
   /** The queue went from empty to non-empty or back: re-derive reading and `writable$`. */
   congestionChanged(): void;
+  /** A frame was sent or queued: count it before anyone is told of what it caused. */
+  outboundTaken(): void;
   /** The `close` policy fired: the queue is discarded; `report` is what it held (report it once closing). */
   outboundOverflow(report: FrameDroppedError): void;
 }
@@ -87,6 +89,7 @@ export class OutboundChannel {
     const raw = this.#raw;
     if (raw !== null && !this.congested && !raw.writableNeedDrain) {
       this.#send(raw, frame);
+      this.#host.outboundTaken();
       return undefined;
     }
     const queue = (this.#queue ??= new FrameQueue(this.#limits, (error) => this.#report(error)));
@@ -94,13 +97,15 @@ export class OutboundChannel {
     this.#offering = true;
     const result = queue.offer(frame);
     this.#offering = false;
+    if (result === 'queued') this.#host.outboundTaken();
     if (result === 'queued' && wasEmpty) {
       this.#attach();
       this.#host.congestionChanged();
     }
     if (result === 'close') {
       this.#reports = null;
-      this.#settle();
+      // The queue is empty: stop watching, and let the socket tell once it is closing (close() re-derives reading and writable$).
+      this.#detach();
       this.#host.outboundOverflow(queue.closeReport());
       return null;
     }

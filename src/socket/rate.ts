@@ -161,6 +161,15 @@ export class RateLimiter {
     this.#host.holdChanged();
   }
 
+  /** Takes the oldest frame waiting for budget, if any (the limiter holds on until `dispose()` or the budget empties it). */
+  shift(): Inbound | undefined {
+    const held = this.#held;
+    if (held === null || held.length === 0) return undefined;
+    const frame = held[0] as Inbound;
+    held.splice(0, 2);
+    return frame;
+  }
+
   /** Stops: cancels the timer and returns the frames still waiting, in order. */
   dispose(): Inbound[] {
     this.#timer?.unsubscribe();

@@ -148,6 +148,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #closeSubject: AsyncSubject<CloseInfo> | null = null;
   /** writable$ notifications in progress (a subscriber may end the socket from inside one). */
   #notifying = 0;
+  /** #finish has told close$ and messages$: writable$ may say its last. */
+  #writableLast = false;
   #errorSubject: Subject<RxwsError> | null = null;
   #writableSubject: BehaviorSubject<boolean> | null = null;
   #close$: Observable<CloseInfo> | undefined;
@@ -272,6 +274,9 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       if (this.#closeInfo === null) {
         // ws may have moved on without a word (the peer's close frame): start from the truth.
         this.#notifyWritable();
+      }
+      // A subscriber told of that may have ended the socket.
+      if (this.#closeInfo === null) {
         return current((this.#writableSubject ??= new BehaviorSubject(this.#writable())), () => this.#writable()).subscribe(subscriber);
       }
       subscriber.next(false);
@@ -394,6 +399,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#updateReading();
     this.#account();
     this.#notifyWritable();
+  }
+
+  /** @internal */
+  outboundTaken(): void {
+    this.#sent++;
   }
 
   /** @internal */
@@ -551,9 +561,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** The peer broke a policy: from now on nothing it sends is delivered, and the socket closes with 1008 saying why. */
   #violated(reason: string, logged: string): void {
     if (this.#discarding) return;
-    this.#stopDelivering();
+    this.#discarding = true;
     this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (${logged})`);
+    // Closing first: whoever is told of the frames read before (held by the rate limit) sees the socket closing.
     if (!this.#closing) this.close(CloseCode.POLICY_VIOLATION, reason);
+    this.#stopDelivering();
   }
 
   /**
@@ -585,9 +597,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** Nothing read from now on is delivered; frames read before (waiting on the rate limit) still are. */
   #stopDelivering(): void {
-    if (this.#discarding) return;
-    if (this.#rate !== null) for (const frame of this.#rate.dispose()) this.#in.push(frame);
     this.#discarding = true;
+    const rate = this.#rate;
+    if (rate !== null) {
+      // One at a time, each out of the rate limit's hold before anyone is told of it: a subscriber may read
+      // more meanwhile (discarded), or end the socket (#finish hands the rest over).
+      for (let frame = rate.shift(); frame !== undefined; frame = rate.shift()) this.#in.push(frame);
+      rate.dispose();
+    }
     this.#updateReading();
   }
 
@@ -627,9 +644,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     }
     const invalid = invalidFrame(frame);
     if (invalid !== undefined) return invalid;
-    const error = this.#out.write(frame);
-    if (error === undefined) this.#sent++;
-    return error ?? undefined; // null: dropped by the policy, reported and counted already
+    return this.#out.write(frame) ?? undefined; // null: dropped by the policy, reported and counted already
   }
 
   #report(error: RxwsError): void {
@@ -645,7 +660,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** Tells `writable$` the new value, once the state that makes it is settled. */
   #notifyWritable(): void {
     const subject = this.#writableSubject;
-    if (subject === null) return;
+    // Once closed, writable$ is told last, after close$ and messages$ (#finish).
+    if (subject === null || (this.#closeInfo !== null && !this.#writableLast)) return;
     const writable = this.#writable();
     if (writable === subject.value) return;
     this.#notifying++;
@@ -696,7 +712,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#budget?.release(this as unknown as RxSocket<never>);
     this.#onClose?.(this as unknown as RxSocket<never>);
     // Settled; now tell. Frames the rate limit held back were read before the end: they are delivered.
-    for (const frame of held) this.rateDeliver(frame);
+    for (const frame of held) this.#in.push(frame);
     if (unsent.length > 0) {
       if (this.#onUnsent !== undefined) this.#onUnsent(unsent);
       else this.#report(new FrameDroppedError('closed', unsent.length));
@@ -708,6 +724,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       closeSubject.complete();
     }
     this.#in.end();
+    this.#writableLast = true;
     this.#notifyWritable();
     if (this.#notifying === 0) this.#writableSubject?.complete();
   }
