@@ -1,6 +1,6 @@
 import { BehaviorSubject, Observable, Subject, Subscription, type Observer } from 'rxjs';
 import { CloseCode, type SocketState } from '../constants';
-import { FrameDroppedError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
+import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
 import { current, Held } from '../socket/held';
 import { invalidFrame } from '../socket/frames';
@@ -505,7 +505,7 @@ class ClientInbound extends Held<Message> {
 
 /** What a connection's end means to the client: nothing after a normal close, else the error that explains it. */
 export function failureOf(info: CloseInfo): RxwsError | undefined {
-  if (info.error instanceof HeartbeatTimeoutError) return info.error;
+  if (info.error instanceof HeartbeatTimeoutError || info.error instanceof HandshakeError) return info.error;
   const normal = info.wasClean && (info.code === CloseCode.NORMAL || info.code === CloseCode.GOING_AWAY || info.code === CloseCode.NO_STATUS);
   return normal ? undefined : new SocketCloseError(info, info.error === undefined ? undefined : { cause: info.error });
 }
