@@ -1,3 +1,23 @@
+/*
+ * The codes the library itself sends or checks are also plain constants: a
+ * bundler inlines those where they are used, while a property of `CloseCode`
+ * would keep the whole table in the bundle.
+ */
+/** @internal 1000 (`CloseCode.NORMAL`). */
+export const CLOSE_NORMAL = 1000;
+/** @internal 1001 (`CloseCode.GOING_AWAY`). */
+export const CLOSE_GOING_AWAY = 1001;
+/** @internal 1005 (`CloseCode.NO_STATUS`). */
+export const CLOSE_NO_STATUS = 1005;
+/** @internal 1006 (`CloseCode.ABNORMAL`). */
+export const CLOSE_ABNORMAL = 1006;
+/** @internal 1011 (`CloseCode.INTERNAL_ERROR`). */
+export const CLOSE_INTERNAL_ERROR = 1011;
+/** @internal 1012 (`CloseCode.SERVICE_RESTART`). */
+export const CLOSE_SERVICE_RESTART = 1012;
+/** @internal 1013 (`CloseCode.TRY_AGAIN_LATER`). */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+
 /**
  * WebSocket close codes (RFC 6455 §7.4.1 and the IANA registry), by name.
  *
@@ -8,17 +28,17 @@
  */
 export const CloseCode = {
   /** 1000: the purpose of the connection has been fulfilled. */
-  NORMAL: 1000,
+  NORMAL: CLOSE_NORMAL,
   /** 1001: the endpoint is going away (server shutdown, page navigation). */
-  GOING_AWAY: 1001,
+  GOING_AWAY: CLOSE_GOING_AWAY,
   /** 1002: the peer broke the protocol. */
   PROTOCOL_ERROR: 1002,
   /** 1003: a kind of data the endpoint cannot accept (e.g. binary only). */
   UNSUPPORTED_DATA: 1003,
   /** 1005: the close frame had no code (local only, never sent). */
-  NO_STATUS: 1005,
+  NO_STATUS: CLOSE_NO_STATUS,
   /** 1006: the connection ended without a close frame (local only, never sent). */
-  ABNORMAL: 1006,
+  ABNORMAL: CLOSE_ABNORMAL,
   /** 1007: a message's payload was not consistent with its type (bad UTF-8, undecodable). */
   INVALID_PAYLOAD: 1007,
   /** 1008: the message broke the endpoint's policy. */
@@ -28,11 +48,11 @@ export const CloseCode = {
   /** 1010: the client expected an extension the server did not negotiate. */
   MANDATORY_EXTENSION: 1010,
   /** 1011: the server met an unexpected condition. */
-  INTERNAL_ERROR: 1011,
+  INTERNAL_ERROR: CLOSE_INTERNAL_ERROR,
   /** 1012: the service is restarting. */
-  SERVICE_RESTART: 1012,
+  SERVICE_RESTART: CLOSE_SERVICE_RESTART,
   /** 1013: try again later (overload, or a peer too slow to keep up). */
-  TRY_AGAIN_LATER: 1013,
+  TRY_AGAIN_LATER: CLOSE_TRY_AGAIN_LATER,
 } as const;
 
 /** One of the named close codes. Application codes (3000–4999) are plain numbers. */
@@ -60,12 +80,24 @@ export const MAX_TIMER_DELAY = 2_147_483_647;
 /** Longest close reason in bytes: a control frame carries 125, two are the code. */
 export const MAX_CLOSE_REASON_BYTES = 123;
 
-/** Defaults, in one place so that the README and the code cannot drift. */
+/** @internal Frames held while `messages$` has no subscriber (`Defaults.inboundHoldMessages`, and a client's `inboundHold`). */
+export const DEFAULT_INBOUND_HOLD = 1_024;
+
+/** @internal Bytes an outbound or offline queue holds by default. */
+export const DEFAULT_QUEUE_BYTES = 1_048_576; // 1 MiB
+/** @internal Frames an outbound or offline queue holds by default. */
+export const DEFAULT_QUEUE_MESSAGES = 1_024;
+
+/**
+ * Defaults, in one place so that the README and the code cannot drift. Sizes
+ * are literals: a bundler keeps an unused table whose values are products
+ * such as `1024 * 1024`, not knowing they are pure.
+ */
 export const Defaults = {
   /** Largest message a server accepts, in bytes (ws's own default is 100 MiB). */
-  maxPayload: 1024 * 1024,
+  maxPayload: 1_048_576, // 1 MiB
   /** Largest message a client accepts, in bytes: it chose its server. */
-  clientMaxPayload: 16 * 1024 * 1024,
+  clientMaxPayload: 16_777_216, // 16 MiB
   /** Open sockets a server holds at most. */
   maxConnections: 10_000,
   /** Open sockets (and upgrades waiting on authenticate) per client address. */
@@ -82,9 +114,9 @@ export const Defaults = {
   /** How long `close()` waits for closing handshakes before it terminates, in ms. */
   closeTimeout: 5_000,
   /** Frames held while `messages$` has no subscriber before the socket is paused. */
-  inboundHoldMessages: 1_024,
+  inboundHoldMessages: DEFAULT_INBOUND_HOLD,
   /** Bytes held while `messages$` has no subscriber before the socket is paused. */
-  inboundHoldBytes: 1024 * 1024,
+  inboundHoldBytes: 1_048_576, // 1 MiB
   /**
    * Control frames (pings and pongs) a peer may send per second (and at
    * once): `ws` answers each ping with a pong; past this, the socket closes

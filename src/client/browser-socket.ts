@@ -1,5 +1,5 @@
 import { BehaviorSubject, Observable, Subject, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
-import { CloseCode, type SocketState } from '../constants';
+import { CLOSE_ABNORMAL, CLOSE_NORMAL, type SocketState } from '../constants';
 import { HandshakeError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
 import { HeartbeatState } from '../operators/heartbeat';
 import { invalidFrame } from '../socket/frames';
@@ -135,15 +135,15 @@ export class BrowserConnection implements SocketLike {
 
   /** Closes with 1000 and the reason "Client error" (a browser may not send 1011). */
   error(_err: unknown): void {
-    this.close(CloseCode.NORMAL, 'Client error');
+    this.close(CLOSE_NORMAL, 'Client error');
   }
 
   complete(): void {
-    this.close(CloseCode.NORMAL);
+    this.close(CLOSE_NORMAL);
   }
 
   /** Closes (browsers allow 1000 and 3000–4999 only). Before the open, the browser fails the handshake. */
-  close(code: number = CloseCode.NORMAL, reason = ''): void {
+  close(code: number = CLOSE_NORMAL, reason = ''): void {
     validateBrowserClose(code, reason);
     if (this.#closing || this.#closeInfo !== null) return;
     this.#closing = true;
@@ -155,9 +155,9 @@ export class BrowserConnection implements SocketLike {
   terminate(): void {
     if (this.#closeInfo !== null) return;
     this.#closing = true;
-    if (this.#ws.readyState <= OPEN) this.#ws.close(CloseCode.NORMAL);
+    if (this.#ws.readyState <= OPEN) this.#ws.close(CLOSE_NORMAL);
     const timedOut = this.#timedOut;
-    this.#finish(timedOut === null ? { code: CloseCode.ABNORMAL, reason: '', wasClean: false } : { code: CloseCode.ABNORMAL, reason: 'Heartbeat timeout', wasClean: false, error: timedOut });
+    this.#finish(timedOut === null ? { code: CLOSE_ABNORMAL, reason: '', wasClean: false } : { code: CLOSE_ABNORMAL, reason: 'Heartbeat timeout', wasClean: false, error: timedOut });
   }
 
   /** @internal The timer: a look at the browser's buffer while full, and the heartbeat's step. */
@@ -242,7 +242,7 @@ function tick(this: SchedulerAction<BrowserConnection>, connection?: BrowserConn
 /** Throws unless a browser may close with `code` (1000, 3000–4999) and `reason` (123 bytes). */
 export function validateBrowserClose(code: unknown, reason: unknown): void {
   validateClose(code, reason);
-  if (code !== CloseCode.NORMAL && !((code as number) >= 3000 && (code as number) <= 4999)) {
+  if (code !== CLOSE_NORMAL && !((code as number) >= 3000 && (code as number) <= 4999)) {
     throw new InvalidArgumentError(`Expected \`code\` to be 1000 or 3000–4999 (all a browser may send), got ${code as number}`);
   }
 }

@@ -1,5 +1,5 @@
 import { BehaviorSubject, Observable, Subject, Subscription, type Observer } from 'rxjs';
-import { CloseCode, type SocketState } from '../constants';
+import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS, CLOSE_NORMAL, type SocketState } from '../constants';
 import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
 import { current, Held } from '../socket/held';
@@ -148,7 +148,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     // Read the live connection only now that someone takes its frames; until then it holds them (and TCP slows the peer).
     if (!subscriber.closed) this.#listen?.();
     return () => {
-      if (--this.#subscribers === 0) this.close(CloseCode.NORMAL);
+      if (--this.#subscribers === 0) this.close(CLOSE_NORMAL);
     };
   });
 
@@ -247,7 +247,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** Closes with 1000 (`NORMAL`). */
   complete(): void {
-    this.close(CloseCode.NORMAL);
+    this.close(CLOSE_NORMAL);
   }
 
   /**
@@ -257,7 +257,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
    * reporting `code` and `reason` with `wasClean: true`. Idempotent; throws
    * `InvalidArgumentError` for a code an endpoint may not send.
    */
-  close(code: number = CloseCode.NORMAL, reason = ''): void {
+  close(code: number = CLOSE_NORMAL, reason = ''): void {
     this.#transport.validateClose(code, reason);
     if (this.#closeRequest !== null || this.#closeInfo !== null) return;
     this.#closeRequest = { code, reason };
@@ -272,7 +272,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   /** Ends at once: no closing handshake, queued frames dropped (`close$` reports 1006 if a connection existed). */
   terminate(): void {
     if (this.#closeInfo !== null) return;
-    this.#closeRequest ??= { code: CloseCode.ABNORMAL, reason: '' };
+    this.#closeRequest ??= { code: CLOSE_ABNORMAL, reason: '' };
     const socket = this.#socket;
     if (socket === null) this.#finish(undefined, undefined);
     else socket.terminate();
@@ -382,7 +382,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     // The socket's own queue takes what is left, under its outbound policy, ahead of the close frame.
     while (this.#offline.length > 0 && socket.state === 'open') socket.next(this.#offline.shift());
     const { code, reason } = this.#closeRequest!;
-    if (code === CloseCode.ABNORMAL) socket.terminate();
+    if (code === CLOSE_ABNORMAL) socket.terminate();
     else socket.close(code, reason);
   }
 
@@ -438,10 +438,10 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#timer?.unsubscribe();
     this.#timer = null;
     const request = this.#closeRequest;
-    this.#closeRequest ??= { code: info?.code ?? CloseCode.ABNORMAL, reason: info?.reason ?? '' };
+    this.#closeRequest ??= { code: info?.code ?? CLOSE_ABNORMAL, reason: info?.reason ?? '' };
     // Without a connection there was no handshake to cut short: the app's own close is clean, anything else is not.
-    const code = request?.code ?? CloseCode.ABNORMAL;
-    const closeInfo = (this.#closeInfo = info ?? { code, reason: request?.reason ?? '', wasClean: code !== CloseCode.ABNORMAL });
+    const code = request?.code ?? CLOSE_ABNORMAL;
+    const closeInfo = (this.#closeInfo = info ?? { code, reason: request?.reason ?? '', wasClean: code !== CLOSE_ABNORMAL });
     const unsent = this.#offline.clear();
     // Settled; now tell.
     if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
@@ -506,7 +506,7 @@ class ClientInbound extends Held<Message> {
 /** What a connection's end means to the client: nothing after a normal close, else the error that explains it. */
 export function failureOf(info: CloseInfo): RxwsError | undefined {
   if (info.error instanceof HeartbeatTimeoutError || info.error instanceof HandshakeError) return info.error;
-  const normal = info.wasClean && (info.code === CloseCode.NORMAL || info.code === CloseCode.GOING_AWAY || info.code === CloseCode.NO_STATUS);
+  const normal = info.wasClean && (info.code === CLOSE_NORMAL || info.code === CLOSE_GOING_AWAY || info.code === CLOSE_NO_STATUS);
   return normal ? undefined : new SocketCloseError(info, info.error === undefined ? undefined : { cause: info.error });
 }
 

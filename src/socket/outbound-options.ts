@@ -1,3 +1,4 @@
+import { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES } from '../constants';
 import type { OutboundPolicy } from '../errors';
 import { expectBoolean, expectInteger, expectObject, expectOneOf } from '../validation';
 
@@ -54,8 +55,8 @@ export const OUTBOUND_POLICIES: readonly OutboundPolicy[] = ['error', 'drop-olde
 /** @internal */
 export const DEFAULT_OUTBOUND: ResolvedOutbound = Object.freeze({
   policy: 'error',
-  maxBytes: 1024 * 1024,
-  maxMessages: 1024,
+  maxBytes: DEFAULT_QUEUE_BYTES,
+  maxMessages: DEFAULT_QUEUE_MESSAGES,
   pauseReading: false,
   batchWrites: true,
 });
