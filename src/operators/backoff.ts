@@ -1,6 +1,5 @@
 import type { SchedulerLike } from 'rxjs';
-import { describe, InvalidArgumentError } from '../errors';
-import { expectFunction, expectInteger, expectNumber, expectObject, expectOneOf, expectScheduler } from '../validation';
+import { ensure, expectFunction, expectInteger, expectNumber, expectObject, expectOneOf, expectScheduler, orDefault } from '../validation';
 import { MAX_TIMER_DELAY } from '../constants';
 
 const DEFAULT_INITIAL_DELAY = 500;
@@ -46,36 +45,18 @@ export function backoffDelay(attempt: number, config: ResolvedBackoff): number {
  * Fills in the defaults of `config`, validates it and freezes the result;
  * throws {@link InvalidArgumentError}. `scheduler` is the time source when the
  * config names none (asyncScheduler where rxjs's timers are cheap to take in).
+ * `prefix` goes before the option names in error messages (`'reconnect.'`).
  */
-export function resolveBackoff(config: BackoffConfig | undefined, scheduler: SchedulerLike): ResolvedBackoff {
+export function resolveBackoff(config: BackoffConfig | undefined, scheduler: SchedulerLike, prefix = ''): ResolvedBackoff {
   const c = expectObject('config', config);
-  const initialDelay = expectInteger('initialDelay', orDefault(c.initialDelay, DEFAULT_INITIAL_DELAY), 0, MAX_TIMER_DELAY);
-  const maxDelay = expectInteger('maxDelay', orDefault(c.maxDelay, Math.max(DEFAULT_MAX_DELAY, initialDelay)), initialDelay, MAX_TIMER_DELAY);
-  const factor = expectNumber('factor', orDefault(c.factor, DEFAULT_FACTOR), 1);
-  const maxAttempts = orDefault(c.maxAttempts, Infinity);
-  if (maxAttempts !== Infinity) {
-    if (typeof maxAttempts !== 'number' || !Number.isInteger(maxAttempts) || maxAttempts < 0) {
-      throw new InvalidArgumentError(
-        `Expected \`maxAttempts\` to be an integer >= 0 or Infinity, got ${describe(maxAttempts)}`,
-      );
-    }
-  }
-  const jitter = expectOneOf('jitter', orDefault(c.jitter, 'full'), JITTERS);
-  const random = orDefault(c.random, Math.random);
-  expectFunction('random', random);
-  const time = expectScheduler('scheduler', orDefault(c.scheduler, scheduler));
-  return Object.freeze({
-    initialDelay,
-    maxDelay,
-    factor,
-    maxAttempts: maxAttempts as number,
-    jitter,
-    random: random as () => number,
-    scheduler: time,
-  });
-}
-
-/** An explicit `undefined` means "use the default", like an absent key. */
-function orDefault(value: unknown, fallback: unknown): unknown {
-  return value === undefined ? fallback : value;
+  const initialDelay = expectInteger(`${prefix}initialDelay`, orDefault(c.initialDelay, DEFAULT_INITIAL_DELAY), 0, MAX_TIMER_DELAY);
+  const maxDelay = expectInteger(`${prefix}maxDelay`, orDefault(c.maxDelay, Math.max(DEFAULT_MAX_DELAY, initialDelay)), initialDelay, MAX_TIMER_DELAY);
+  const factor = expectNumber(`${prefix}factor`, orDefault(c.factor, DEFAULT_FACTOR), 1);
+  const maxAttempts = orDefault(c.maxAttempts, Infinity) as number;
+  ensure(`${prefix}maxAttempts`, maxAttempts, maxAttempts === Infinity || (Number.isInteger(maxAttempts) && maxAttempts >= 0), 'an integer >= 0 or Infinity');
+  const jitter = expectOneOf(`${prefix}jitter`, orDefault(c.jitter, 'full'), JITTERS);
+  const random = orDefault(c.random, Math.random) as () => number;
+  expectFunction(`${prefix}random`, random);
+  const time = expectScheduler(`${prefix}scheduler`, orDefault(c.scheduler, scheduler));
+  return Object.freeze({ initialDelay, maxDelay, factor, maxAttempts, jitter, random, scheduler: time });
 }
