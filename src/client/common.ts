@@ -1,10 +1,21 @@
 import type { SchedulerLike } from 'rxjs';
-import { CloseCode, Defaults } from '../constants';
-import { describe, HandshakeError, HeartbeatTimeoutError, InvalidArgumentError, type OutboundPolicy } from '../errors';
+import {
+  CLOSE_ABNORMAL,
+  CLOSE_GOING_AWAY,
+  CLOSE_INTERNAL_ERROR,
+  CLOSE_NO_STATUS,
+  CLOSE_SERVICE_RESTART,
+  CLOSE_TRY_AGAIN_LATER,
+  DEFAULT_INBOUND_HOLD,
+  DEFAULT_QUEUE_BYTES,
+  DEFAULT_QUEUE_MESSAGES,
+} from '../constants';
+import { HandshakeError, HeartbeatTimeoutError, type OutboundPolicy } from '../errors';
 import { resolveBackoff, type BackoffConfig, type ResolvedBackoff } from '../operators/backoff';
-import { resolveOutbound, type OutboundOptions, type ResolvedOutbound } from '../socket/outbound-options';
+import type { OutboundOptions } from '../socket/outbound-options';
+import type { QueueLimits } from '../socket/queue';
 import type { CloseInfo } from '../types';
-import { expectFunction, expectInteger, expectObject } from '../validation';
+import { ensure, expectFunction, expectInteger, expectObject, orDefault } from '../validation';
 
 /** What `shouldReconnect` is asked about: why the last connection ended, and which retry this would be. */
 export interface ReconnectInfo {
@@ -55,8 +66,6 @@ export interface CommonConnectOptions {
   readonly shouldReconnect?: (info: ReconnectInfo) => boolean;
   /** Bounds and policy of the offline queue. @default { policy: 'error', maxBytes: 1 MiB, maxMessages: 1024 } */
   readonly offline?: OfflineOptions;
-  /** Flow control of each open connection: bounds and policy of its outbound queue. */
-  readonly outbound?: OutboundOptions;
   /**
    * Inbound frames held while `messages$` has no subscriber; past it the
    * connection stops reading (Node) or drops the oldest and reports it
@@ -74,24 +83,24 @@ export interface ResolvedCommon {
   readonly protocols: string[];
   readonly backoff: (ResolvedBackoff & { readonly minUptime: number }) | null;
   readonly shouldReconnect: (info: ReconnectInfo) => boolean;
-  readonly offline: ResolvedOutbound;
-  readonly outbound: ResolvedOutbound;
+  readonly offline: QueueLimits;
   readonly inboundHold: number;
   readonly scheduler: SchedulerLike;
 }
 
 /** Close codes worth another try: the server went away or is overloaded, or the network failed. */
 const RETRIED_CODES: ReadonlySet<number> = new Set([
-  CloseCode.GOING_AWAY,
-  CloseCode.NO_STATUS,
-  CloseCode.ABNORMAL,
-  CloseCode.INTERNAL_ERROR,
-  CloseCode.SERVICE_RESTART,
-  CloseCode.TRY_AGAIN_LATER,
+  CLOSE_GOING_AWAY,
+  CLOSE_NO_STATUS,
+  CLOSE_ABNORMAL,
+  CLOSE_INTERNAL_ERROR,
+  CLOSE_SERVICE_RESTART,
+  CLOSE_TRY_AGAIN_LATER,
   1014, // Bad Gateway
 ]);
 
-const OFFLINE_POLICIES = ['error', 'drop-oldest', 'drop-newest'];
+const OFFLINE_POLICIES: readonly OutboundPolicy[] = ['error', 'drop-oldest', 'drop-newest'];
+const OFFLINE_POLICY_TEXT = 'one of "error", "drop-oldest", "drop-newest" ("close" needs an open connection)';
 // RFC 6455 §4.1: a subprotocol is an HTTP token.
 const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 
@@ -118,24 +127,22 @@ export function defaultShouldReconnect(info: ReconnectInfo): boolean {
 
 /** @internal Validates the common options once, with "Expected `x` to be …" messages. */
 export function resolveCommon(options: CommonConnectOptions, defaultScheduler: SchedulerLike): ResolvedCommon {
-  const { protocols, reconnect, shouldReconnect, offline, outbound, inboundHold, scheduler } = options;
+  const { protocols, reconnect, shouldReconnect, offline, inboundHold, scheduler = defaultScheduler } = options;
   if (shouldReconnect !== undefined) expectFunction('shouldReconnect', shouldReconnect);
-  const time = scheduler ?? defaultScheduler;
-  const r = reconnect === false ? false : (expectObject('reconnect', reconnect) as ReconnectOptions);
-  let backoff: ResolvedCommon['backoff'] = null;
-  if (r !== false) {
-    const { minUptime, ...config } = r;
-    const uptime = minUptime === undefined ? 5_000 : expectInteger('reconnect.minUptime', minUptime, 0);
-    backoff = { ...renamed('reconnect', () => resolveBackoff(config, time)), minUptime: uptime };
-  }
+  const r = reconnect === false ? null : (expectObject('reconnect', reconnect) as ReconnectOptions);
+  const o = expectObject('offline', offline);
+  const policy = orDefault(o.policy, 'error') as QueueLimits['policy'];
   return {
     protocols: resolveProtocols(protocols),
-    backoff,
+    backoff: r && { ...resolveBackoff(r, scheduler, 'reconnect.'), minUptime: expectInteger('reconnect.minUptime', orDefault(r.minUptime, 5_000), 0) },
     shouldReconnect: shouldReconnect ?? defaultShouldReconnect,
-    offline: resolveOffline(offline),
-    outbound: resolveOutbound(outbound),
-    inboundHold: inboundHold === undefined ? Defaults.inboundHoldMessages : expectInteger('inboundHold', inboundHold, 1),
-    scheduler: time,
+    offline: {
+      policy: ensure('offline.policy', policy, OFFLINE_POLICIES.includes(policy), OFFLINE_POLICY_TEXT),
+      maxBytes: expectInteger('offline.maxBytes', orDefault(o.maxBytes, DEFAULT_QUEUE_BYTES), 1),
+      maxMessages: expectInteger('offline.maxMessages', orDefault(o.maxMessages, DEFAULT_QUEUE_MESSAGES), 1),
+    },
+    inboundHold: expectInteger('inboundHold', orDefault(inboundHold, DEFAULT_INBOUND_HOLD), 1),
+    scheduler,
   };
 }
 
@@ -147,40 +154,14 @@ export function resolveUrl(url: unknown, schemes: readonly string[], base?: stri
   } catch {
     parsed = undefined;
   }
-  if (parsed === undefined || !schemes.includes(parsed.protocol) || parsed.hash !== '') {
-    const names = schemes.length > 1 ? `${schemes.slice(0, -1).join(', ')} or ${schemes[schemes.length - 1]}` : schemes.join('');
-    throw new InvalidArgumentError(`Expected \`url\` to be a ${names} URL without a fragment, got ${describe(url)}`);
-  }
-  return parsed.href;
+  const names = `${schemes.slice(0, -1).join(', ')} or ${schemes[schemes.length - 1]}`;
+  ensure('url', url, parsed !== undefined && schemes.includes(parsed.protocol) && parsed.hash === '', `a ${names} URL without a fragment`);
+  return parsed!.href;
 }
 
 function resolveProtocols(protocols: unknown): string[] {
-  if (protocols === undefined) return [];
-  const list = typeof protocols === 'string' ? [protocols] : protocols;
-  const valid =
-    Array.isArray(list) && list.every((p) => typeof p === 'string' && TOKEN.test(p)) && new Set(list).size === list.length;
-  if (!valid) {
-    throw new InvalidArgumentError(`Expected \`protocols\` to be a token or a list of distinct tokens, got ${describe(protocols)}`);
-  }
+  const list = protocols === undefined ? [] : typeof protocols === 'string' ? [protocols] : protocols;
+  const valid = Array.isArray(list) && list.every((p) => typeof p === 'string' && TOKEN.test(p)) && new Set(list).size === list.length;
+  ensure('protocols', protocols, valid, 'a token or a list of distinct tokens');
   return [...(list as string[])];
-}
-
-function resolveOffline(offline: unknown): ResolvedOutbound {
-  const o = expectObject('offline', offline);
-  if (o.policy !== undefined && !OFFLINE_POLICIES.includes(o.policy as string)) {
-    throw new InvalidArgumentError(
-      `Expected \`offline.policy\` to be one of "error", "drop-oldest", "drop-newest" ("close" needs an open connection), got ${describe(o.policy)}`,
-    );
-  }
-  return resolveOutbound(o, 'offline');
-}
-
-/** Runs a resolver written for another option name, and names the option the user actually gave in its errors. */
-function renamed<T>(prefix: string, resolve: () => T): T {
-  try {
-    return resolve();
-  } catch (error) {
-    if (!(error instanceof InvalidArgumentError)) throw error;
-    throw new InvalidArgumentError(error.message.replace(/^Expected `/, `Expected \`${prefix}.`));
-  }
 }

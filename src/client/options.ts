@@ -3,6 +3,7 @@ import type { ClientOptions, WebSocket } from 'ws';
 import { Defaults, readLimits } from '../constants';
 import { describe, InvalidArgumentError } from '../errors';
 import { resolveHeartbeat, type HeartbeatOptions, type ResolvedHeartbeat } from '../socket/heartbeat';
+import { resolveOutbound, type OutboundOptions, type ResolvedOutbound } from '../socket/outbound-options';
 import { expectFunction, expectInteger, expectObject } from '../validation';
 import { resolveCommon, resolveUrl, type CommonConnectOptions, type ResolvedCommon } from './common';
 
@@ -31,6 +32,8 @@ export interface ConnectOptions extends CommonConnectOptions, Omit<ClientOptions
   readonly perMessageDeflate?: ClientOptions['perMessageDeflate'];
   /** How long a closing handshake may take before the connection is destroyed, in ms. @default 5000 */
   readonly closeTimeout?: number;
+  /** Flow control of each open connection: bounds and policy of its outbound queue. */
+  readonly outbound?: OutboundOptions;
   /** Protocol heartbeat of each connection; `false` turns it off. @default { interval: 30000, timeout: 10000 } */
   readonly heartbeat?: HeartbeatOptions | false;
   /** The WebSocket constructor (tests inject a fake). @default WebSocket from 'ws' */
@@ -42,6 +45,7 @@ export interface ResolvedConnect extends ResolvedCommon {
   readonly url: string;
   readonly ws: ClientOptions;
   readonly heartbeat: ResolvedHeartbeat | false;
+  readonly outbound: ResolvedOutbound;
   readonly factory: WebSocketFactory | undefined;
 }
 
@@ -71,6 +75,7 @@ export function resolveConnect(url: unknown, options: ConnectOptions | undefined
       perMessageDeflate: resolveDeflate(ws.perMessageDeflate),
     } as ClientOptions,
     heartbeat: h === false ? false : (resolveHeartbeat({ ...h, scheduler: h.scheduler ?? common.scheduler }) ?? false),
+    outbound: resolveOutbound(outbound),
     factory,
   };
 }
