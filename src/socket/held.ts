@@ -1,10 +1,11 @@
-import { Observable, Subject, type BehaviorSubject, type Subscriber } from 'rxjs';
+import { Observable, Subject, type BehaviorSubject } from 'rxjs';
+import { Fifo } from './fifo';
 
 /**
  * @internal A hot stream that holds what arrives while nobody subscribes, and
  * hands it to the subscribers that come later, in order, exactly once.
  *
- * Built on a `Subject` (made on first subscription), with these rules:
+ * Built on a `Subject`, with these rules:
  * - a value is taken out of the queue before anyone is told of it, so a
  *   subscriber that subscribes, unsubscribes or pushes from inside `next`
  *   can neither receive a value twice nor skip one;
@@ -17,39 +18,29 @@ import { Observable, Subject, type BehaviorSubject, type Subscriber } from 'rxjs
  * Subclasses watch the queue through `held()` and `released()`.
  */
 export class Held<T> {
-  #subject: Subject<T> | null = null;
-  #queue: T[] | null = null;
-  #head = 0;
+  readonly #subject = new Subject<T>();
+  readonly #queue = new Fifo<T>();
   #delivering = false;
   #ended = false;
   #failure: unknown = undefined;
-  #stream: Observable<T> | null = null;
+
+  /** The stream. */
+  readonly stream: Observable<T> = new Observable<T>((subscriber) => {
+    this.#subject.subscribe(subscriber);
+    // Inside a delivery (a subscriber subscribing from its next), the delivery in progress hands over the rest.
+    if (!this.#delivering) this.#flush();
+  });
 
   /** Values waiting for a subscriber. */
   get length(): number {
-    return this.#queue === null ? 0 : this.#queue.length - this.#head;
-  }
-
-  /** Whether anyone subscribes. */
-  get observed(): boolean {
-    return this.#subject !== null && this.#subject.observed;
-  }
-
-  /** Whether `end()` was called. */
-  get ended(): boolean {
-    return this.#ended;
-  }
-
-  /** The stream (made on first use). */
-  get stream(): Observable<T> {
-    return (this.#stream ??= new Observable<T>((subscriber) => this.#subscribe(subscriber)));
+    return this.#queue.length;
   }
 
   /** Delivers `value` to the subscribers, or holds it for the next one. Ignored after `end()`. */
   push(value: T): void {
     if (this.#ended) return;
     const subject = this.#subject;
-    if (!this.#delivering && this.length === 0 && subject !== null && subject.observed) {
+    if (!this.#delivering && this.length === 0 && subject.observed) {
       this.#delivering = true;
       try {
         subject.next(value);
@@ -60,9 +51,9 @@ export class Held<T> {
       if (this.length > 0 || this.#ended) this.#flush();
       return;
     }
-    (this.#queue ??= []).push(value);
+    this.#queue.push(value);
     this.held(value);
-    if (!this.#delivering && subject !== null && subject.observed) this.#flush();
+    if (!this.#delivering && subject.observed) this.#flush();
   }
 
   /** No more values: subscribers complete (or error with `failure`) once they have what is held. */
@@ -73,30 +64,14 @@ export class Held<T> {
     if (!this.#delivering) this.#flush();
   }
 
-  /** Drops what is held (the values are given to `released()`); returns how many there were. */
-  clear(): number {
-    const n = this.length;
-    while (this.length > 0) this.released(this.#shift());
-    return n;
-  }
-
   /** Forgets a held value (one that no longer matters, e.g. a socket that closed before anyone took it). */
   forget(value: T): void {
-    const queue = this.#queue;
-    if (queue === null) return;
-    const at = queue.indexOf(value, this.#head);
-    if (at < 0) return;
-    queue.splice(at, 1);
-    if (this.#head === queue.length) {
-      this.#queue = null;
-      this.#head = 0;
-    }
-    this.released(value);
+    if (this.#queue.remove(value)) this.released(value);
   }
 
   /** Drops the oldest held value (given to `released()`), if any. */
   protected forgetOldest(): void {
-    if (this.length > 0) this.released(this.#shift());
+    if (this.length > 0) this.released(this.#queue.shift());
   }
 
   /** Called after `value` joined the queue. */
@@ -105,48 +80,22 @@ export class Held<T> {
   /** Called after `value` left the queue, before anyone is told of it. */
   protected released(_value: T): void {}
 
-  #subscribe(subscriber: Subscriber<T>): void {
-    const subject = (this.#subject ??= new Subject<T>());
-    subject.subscribe(subscriber);
-    // Inside a delivery (a subscriber subscribing from its next), the delivery in progress hands over the rest.
-    if (!this.#delivering) this.#flush();
-  }
-
   /** Hands held values over while anyone subscribes; ends the subject once ended and empty. */
   #flush(): void {
     const subject = this.#subject;
-    if (subject === null) return;
     this.#delivering = true;
     try {
       while (this.length > 0 && subject.observed) {
-        const value = this.#shift();
+        const value = this.#queue.shift();
         this.released(value);
         subject.next(value);
       }
     } finally {
       this.#delivering = false;
     }
-    if (this.#ended && this.length === 0) this.#finish(subject);
-  }
-
-  #finish(subject: Subject<T>): void {
+    if (!this.#ended || this.length > 0) return;
     if (this.#failure !== undefined) subject.error(this.#failure);
     else subject.complete();
-  }
-
-  #shift(): T {
-    const queue = this.#queue!;
-    const value = queue[this.#head]!;
-    queue[this.#head++] = undefined as T;
-    if (this.#head === queue.length) {
-      this.#queue = null;
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= queue.length) {
-      // Compact now and then rather than shifting the array on every take.
-      this.#queue = queue.slice(this.#head);
-      this.#head = 0;
-    }
-    return value;
   }
 }
 

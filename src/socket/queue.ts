@@ -1,6 +1,7 @@
 import { BackpressureError, FrameDroppedError, type OutboundPolicy } from '../errors';
 import { utf8Length } from '../utf8';
 import type { Outbound } from '../types';
+import { Fifo } from './fifo';
 
 /** @internal The bounds and overflow policy of a {@link FrameQueue}. */
 export interface QueueLimits {
@@ -23,9 +24,8 @@ export type Offered = 'queued' | 'dropped' | 'close' | BackpressureError;
 export class FrameQueue {
   readonly #limits: QueueLimits;
   readonly #onDrop: (error: FrameDroppedError) => void;
-  #frames: Outbound[] = [];
-  #sizes: number[] = [];
-  #head = 0;
+  readonly #frames = new Fifo<Outbound>();
+  readonly #sizes = new Fifo<number>();
   #bytes = 0;
   #closeDrops = 0;
 
@@ -36,7 +36,7 @@ export class FrameQueue {
 
   /** Frames waiting. */
   get length(): number {
-    return this.#frames.length - this.#head;
+    return this.#frames.length;
   }
 
   /** Bytes waiting. */
@@ -56,30 +56,23 @@ export class FrameQueue {
    */
   offer(frame: Outbound): Offered {
     const size = byteLength(frame);
-    if (this.#fits(size)) {
-      this.#append(frame, size);
-      return 'queued';
-    }
-    switch (this.#limits.policy) {
-      case 'drop-newest':
-        this.#onDrop(new FrameDroppedError('drop-newest', 1));
-        return 'dropped';
-      case 'drop-oldest': {
-        let dropped = 0;
-        while (!this.#fits(size)) {
-          this.shift();
-          dropped++;
-        }
-        this.#append(frame, size);
-        this.#onDrop(new FrameDroppedError('drop-oldest', dropped));
-        return 'queued';
-      }
-      case 'close':
+    const policy = this.#limits.policy;
+    let dropped = 0;
+    if (!this.#fits(size)) {
+      if (policy === 'error') return new BackpressureError(policy, { bytes: this.#bytes, messages: this.length });
+      if (policy === 'close') {
         this.#closeDrops = this.clear() + 1;
         return 'close';
-      default:
-        return new BackpressureError(this.#limits.policy, { bytes: this.#bytes, messages: this.length });
+      }
+      if (policy === 'drop-newest') {
+        this.#onDrop(new FrameDroppedError(policy, 1));
+        return 'dropped';
+      }
+      for (; !this.#fits(size); dropped++) this.shift();
     }
+    this.#append(frame, size);
+    if (dropped > 0) this.#onDrop(new FrameDroppedError('drop-oldest', dropped));
+    return 'queued';
   }
 
   /** After `offer()` said `'close'`: the report of what it discarded. */
@@ -96,42 +89,25 @@ export class FrameQueue {
    */
   requeue(frames: readonly Outbound[]): void {
     if (frames.length === 0) return;
-    const rest = this.takeAll();
-    for (const frame of frames) this.#append(frame, byteLength(frame));
-    for (const frame of rest) this.#append(frame, byteLength(frame));
+    for (const frame of [...frames, ...this.takeAll()]) this.#append(frame, byteLength(frame));
   }
 
   /** Takes the oldest frame; the queue must not be empty. */
   shift(): Outbound {
-    const frame = this.#frames[this.#head]!;
-    this.#bytes -= this.#sizes[this.#head]!;
-    this.#frames[this.#head] = undefined as unknown as Outbound;
-    this.#head++;
-    if (this.#head === this.#frames.length) this.clear();
-    else if (this.#head >= 1024 && this.#head * 2 >= this.#frames.length) {
-      // Compact now and then instead of shifting arrays on every take.
-      this.#frames = this.#frames.slice(this.#head);
-      this.#sizes = this.#sizes.slice(this.#head);
-      this.#head = 0;
-    }
-    return frame;
+    this.#bytes -= this.#sizes.shift();
+    return this.#frames.shift();
   }
 
   /** Empties the queue and returns its frames, oldest first. */
   takeAll(): Outbound[] {
-    const frames = this.#frames.slice(this.#head);
-    this.clear();
-    return frames;
+    this.#sizes.clear();
+    this.#bytes = 0;
+    return this.#frames.clear();
   }
 
   /** Empties the queue; returns how many frames it held. */
   clear(): number {
-    const n = this.length;
-    this.#frames = [];
-    this.#sizes = [];
-    this.#head = 0;
-    this.#bytes = 0;
-    return n;
+    return this.takeAll().length;
   }
 
   #fits(size: number): boolean {
