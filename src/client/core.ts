@@ -2,7 +2,7 @@ import { BehaviorSubject, Observable, Subject, Subscription, type Observer } fro
 import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS, CLOSE_NORMAL, type SocketState } from '../constants';
 import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
-import { current, Held } from '../socket/held';
+import { current, endsWith, Held } from '../socket/held';
 import { invalidFrame } from '../socket/frames';
 import { FrameQueue } from '../socket/queue';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
@@ -49,9 +49,9 @@ export interface DialHooks {
 export interface Dialed<C extends SocketLike> {
   readonly connection: C;
   /** What explains the end of the connection (`close$`'s info), beyond the close itself: an HTTP refusal. */
-  failure(info: CloseInfo): RxwsError | undefined;
+  failure?(info: CloseInfo): RxwsError | undefined;
   /** Stops listening to it (the connection has ended). */
-  release(): void;
+  release?(): void;
 }
 
 /** @internal How a client opens connections: `ws` in Node, the WebSocket of a browser. */
@@ -93,10 +93,11 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   readonly #hooks: DialHooks;
   readonly #offline: FrameQueue;
   readonly #inbound: ClientInbound;
-  readonly #status: BehaviorSubject<ClientStatus> = new BehaviorSubject<ClientStatus>({ state: 'connecting', attempt: 0 });
+  readonly #status = new BehaviorSubject<ClientStatus>({ state: 'connecting', attempt: 0 });
   readonly #closed = new Subject<CloseInfo>();
   readonly #errors = new Subject<RxwsError>();
-  readonly #writableSubject = new BehaviorSubject<boolean>(false);
+  readonly #writable = new BehaviorSubject<boolean>(false);
+  readonly #ended: (() => void) | undefined;
   #socket: C | null = null;
   /** When the current connection opened (scheduler time), for minUptime. */
   #openedAt = -1;
@@ -113,10 +114,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #attempt = 0;
   /** writable$ notifications in progress (a subscriber may close the client from inside one). */
   #notifying = 0;
-  #past: SocketStats = { received: 0, sent: 0, refused: 0, dropped: 0, discarded: 0 };
-  readonly #ended: (() => void) | undefined;
-  #refused = 0;
-  #dropped = 0;
+  /** Counters of the connections that ended, plus what the client itself refused, dropped and discarded. */
+  #counts: Counts = { received: 0, sent: 0, refused: 0, dropped: 0, discarded: 0 };
 
   /** @internal Use `connect()`. Starts connecting at once. */
   constructor(url: string, config: ResolvedCommon, transport: Transport<C>, ended?: () => void) {
@@ -156,13 +155,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   readonly status$: Observable<ClientStatus> = this.#status.asObservable();
 
   /** Emits once when the client has closed for good (not on reconnects), then completes; replayed. */
-  readonly close$: Observable<CloseInfo> = new Observable<CloseInfo>((subscriber) => {
-    const info = this.#closeInfo;
-    if (info === null) return this.#closed.subscribe(subscriber);
-    subscriber.next(info);
-    subscriber.complete();
-    return undefined;
-  });
+  readonly close$: Observable<CloseInfo> = endsWith(this.#closed, () => this.#closeInfo);
 
   /**
    * Frames refused or dropped, by the offline queue or by any connection, and
@@ -172,13 +165,10 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   readonly errors$: Observable<RxwsError> = this.#errors.asObservable();
 
   /** `true` while frames go straight to an open connection, `false` while they queue. Current value first; completes after the end. */
-  readonly writable$: Observable<boolean> = new Observable<boolean>((subscriber) => {
-    if (this.#closeInfo === null) return this.#writable$.subscribe(subscriber);
-    subscriber.next(false);
-    subscriber.complete();
-    return undefined;
-  });
-  readonly #writable$ = current(this.#writableSubject, () => this.#closeInfo === null && this.#writableNow());
+  readonly writable$: Observable<boolean> = endsWith(
+    current(this.#writable, () => this.#writableNow()),
+    () => (this.#closeInfo === null ? null : false),
+  );
 
   /** `'open'` while a connection is open, `'connecting'` between connections, `'closing'` after `close()`, then `'closed'`. */
   get state(): SocketState {
@@ -209,32 +199,22 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** Counters over all connections, plus frames the offline queue refused or dropped. */
   get stats(): SocketStats {
-    const now = this.#socket?.stats;
-    const p = this.#past;
-    return {
-      received: p.received + (now?.received ?? 0),
-      sent: p.sent + (now?.sent ?? 0),
-      refused: p.refused + (now?.refused ?? 0) + this.#refused,
-      dropped: p.dropped + (now?.dropped ?? 0) + this.#dropped,
-      discarded: p.discarded + (now?.discarded ?? 0) + this.#inbound.discarded,
-    };
+    return addStats(this.#counts, this.#socket?.stats);
   }
 
   /** Sends a frame, or queues it while no connection is open; never throws (refusals go to `errors$`). */
   next(frame: Outbound): void {
-    const socket = this.#direct();
-    if (socket !== null) return socket.next(frame);
+    if (this.#writableNow()) return this.#socket!.next(frame);
     const error = this.#enqueue(frame);
     if (error !== undefined) this.#report(error);
   }
 
   /** Like `next()`, but throws `SocketClosedError`, `BackpressureError` or `InvalidFrameError` to the caller. */
   send(frame: Outbound): void {
-    const socket = this.#direct();
-    if (socket !== null) return socket.send(frame);
+    if (this.#writableNow()) return this.#socket!.send(frame);
     const error = this.#enqueue(frame);
     if (error !== undefined) {
-      this.#refused++;
+      this.#counts.refused++;
       throw error;
     }
   }
@@ -262,27 +242,35 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     if (this.#closeRequest !== null || this.#closeInfo !== null) return;
     this.#closeRequest = { code, reason };
     const socket = this.#socket;
-    if (socket === null) this.#finish(undefined, undefined);
-    else {
-      if (socket.state === 'open') this.#closeOpen(socket);
-      this.#notifyWritable();
-    }
+    if (socket === null) return this.#finish(undefined, undefined);
+    if (socket.state === 'open') this.#closeOpen(socket);
+    this.#notifyWritable();
   }
 
   /** Ends at once: no closing handshake, queued frames dropped (`close$` reports 1006 if a connection existed). */
   terminate(): void {
     if (this.#closeInfo !== null) return;
     this.#closeRequest ??= { code: CLOSE_ABNORMAL, reason: '' };
-    const socket = this.#socket;
-    if (socket === null) this.#finish(undefined, undefined);
-    else socket.terminate();
+    if (this.#socket === null) this.#finish(undefined, undefined);
+    else this.#socket.terminate();
   }
 
-  /** The connection to hand a frame to directly: open, and nothing queued ahead of the frame. */
-  #direct(): C | null {
-    const socket = this.#socket;
-    // While the connection cannot take more (congested), frames wait here: one queue, one policy, one order.
-    return this.#closeRequest === null && this.#offline.length === 0 && this.#socketWritable && socket?.state === 'open' ? socket : null;
+  /**
+   * @internal Reconnection waits (a browser that is offline or hidden): a
+   * retry that falls due meanwhile is kept until `wake()`.
+   */
+  suspend(): void {
+    this.#suspended = true;
+  }
+
+  /** @internal Reconnects now if it waits to (the network is back, the page is visible again). */
+  wake(): void {
+    this.#suspended = false;
+    if (this.#closeInfo !== null || this.#socket !== null || (this.#timer === null && !this.#due)) return;
+    this.#timer?.unsubscribe();
+    this.#timer = null;
+    this.#due = false;
+    this.#dial();
   }
 
   #enqueue(frame: Outbound): RxwsError | undefined {
@@ -296,9 +284,10 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   }
 
   #report(error: RxwsError): void {
-    if (error instanceof FrameDroppedError) {
-      if (error.why !== 'unread') this.#dropped += error.count;
-    } else this.#refused++;
+    const counts = this.#counts;
+    if (!(error instanceof FrameDroppedError)) counts.refused++;
+    else if (error.why === 'unread') counts.discarded += error.count;
+    else counts.dropped += error.count;
     this.#errors.next(error);
   }
 
@@ -311,14 +300,13 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       return this.#lost(undefined, error);
     }
     const socket = dialed.connection;
-    const connection = new Subscription();
+    const connection = new Subscription(() => dialed.release?.());
     let listening = false;
     const listen = () => {
       if (listening) return;
       listening = true;
       connection.add(socket.messages$.subscribe((frame) => this.#inbound.push(frame)));
     };
-    connection.add(() => dialed.release());
     connection.add(socket.errors$.subscribe((error) => this.#errors.next(error)));
     connection.add(
       socket.writable$.subscribe((writable) => {
@@ -336,7 +324,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       socket.close$.subscribe((info) => {
         // Frames this connection holds for a subscriber yet to come move to the client's hold.
         listen();
-        this.#lost(info, dialed.failure(info) ?? failureOf(info));
+        this.#lost(info, dialed.failure?.(info) ?? failureOf(info));
       }),
     );
   }
@@ -345,28 +333,9 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     const socket = this.#socket;
     if (socket === null) return;
     this.#openedAt = this.#config.scheduler.now();
-    this.#setStatus({ state: 'open', attempt: 0 });
-    if (this.#closeRequest !== null) return this.#closeOpen(socket);
-    this.#drain();
-  }
-
-  /**
-   * @internal Reconnection waits (a browser that is offline or hidden): a
-   * retry that falls due meanwhile is kept until `wake()`.
-   */
-  suspend(): void {
-    this.#suspended = true;
-  }
-
-  /** @internal Reconnects now if it waits to (the network is back, the page is visible again). */
-  wake(): void {
-    this.#suspended = false;
-    if (this.#closeInfo !== null || this.#socket !== null) return;
-    if (this.#timer === null && !this.#due) return;
-    this.#timer?.unsubscribe();
-    this.#timer = null;
-    this.#due = false;
-    this.#dial();
+    this.#status.next({ state: 'open', attempt: 0 });
+    if (this.#closeRequest !== null) this.#closeOpen(socket);
+    else this.#drain();
   }
 
   /** Sends the offline queue in order while the connection takes it; the rest waits for `writable$`. */
@@ -388,18 +357,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** The connection ended (or could not be created): reconnect, or end the client. */
   #lost(info: CloseInfo | undefined, error: unknown): void {
-    const socket = this.#socket;
-    if (socket !== null) {
-      const s = socket.stats;
-      const p = this.#past;
-      this.#past = {
-        received: p.received + s.received,
-        sent: p.sent + s.sent,
-        refused: p.refused + s.refused,
-        dropped: p.dropped + s.dropped,
-        discarded: p.discarded + s.discarded,
-      };
-    }
+    if (this.#socket !== null) this.#counts = addStats(this.#counts, this.#socket.stats);
     this.#connection?.unsubscribe();
     this.#socket = this.#connection = this.#listen = null;
     this.#socketWritable = false;
@@ -419,7 +377,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     }
     if (this.#closeInfo !== null) return; // the app closed the client from shouldReconnect
     // The app asked to close: how the last connection ended is no failure of the client's.
-    if (!retry) return this.#finish(info, this.#closeRequest !== null ? undefined : error, this.#closeRequest !== null && wasOpen ? 0 : this.#attempt);
+    const asked = this.#closeRequest !== null;
+    if (!retry) return this.#finish(info, asked ? undefined : error, asked && wasOpen ? 0 : this.#attempt);
     const attempt = ++this.#attempt;
     const delay = backoffDelay(attempt, backoff!);
     // Scheduled before anyone hears of it: a status$ or writable$ subscriber may close the client, which cancels it.
@@ -430,7 +389,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       else this.#dial();
     }, delay);
     this.#notifyWritable();
-    this.#setStatus({ state: 'reconnecting', attempt, delay, ...outcome(info, error) });
+    this.#status.next({ state: 'reconnecting', attempt, delay, ...outcome(info, error) });
   }
 
   /** Ends the client: every stream ends, the queue is dropped, nothing stays scheduled. */
@@ -446,8 +405,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     // Settled; now tell.
     if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
     this.#notifyWritable();
-    if (this.#notifying === 0) this.#writableSubject.complete();
-    this.#setStatus({ state: 'closed', attempt, ...outcome(info, error) });
+    if (this.#notifying === 0) this.#writable.complete();
+    this.#status.next({ state: 'closed', attempt, ...outcome(info, error) });
     this.#status.complete();
     this.#inbound.end(error);
     this.#closed.next(closeInfo);
@@ -455,18 +414,16 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#ended?.();
   }
 
-  #setStatus(status: ClientStatus): void {
-    this.#status.next(status);
-  }
-
+  /** Whether a frame goes straight to the connection: it is open and takes more, nothing queued ahead, no close asked. */
   #writableNow(): boolean {
+    // While the connection cannot take more (congested), frames wait in the offline queue: one queue, one policy, one order.
     return this.#closeRequest === null && this.#socketWritable && this.#offline.length === 0 && this.#socket?.state === 'open';
   }
 
   /** Tells `writable$` the new value, once the state that makes it is settled. */
   #notifyWritable(): void {
-    const subject = this.#writableSubject;
-    const writable = this.#closeInfo === null && this.#writableNow();
+    const subject = this.#writable;
+    const writable = this.#writableNow();
     if (writable === subject.value || subject.isStopped) return;
     this.#notifying++;
     try {
@@ -481,13 +438,13 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
 /**
  * The client's inbound hold: frames of connections that ended before anyone
- * subscribed. Bounded by `inboundHold` frames: past it the oldest are
- * discarded and reported (`FrameDroppedError('unread')` on `errors$`).
+ * subscribed (and, in a browser, frames nobody takes yet). Bounded by
+ * `inboundHold` frames: past it the oldest are discarded and reported
+ * (`FrameDroppedError('unread')` on `errors$`).
  */
 class ClientInbound extends Held<Message> {
   readonly #max: number;
   readonly #report: (error: FrameDroppedError) => void;
-  discarded = 0;
 
   constructor(max: number, report: (error: FrameDroppedError) => void) {
     super();
@@ -498,7 +455,6 @@ class ClientInbound extends Held<Message> {
   protected override held(): void {
     if (this.length <= this.#max) return;
     this.forgetOldest();
-    this.discarded++;
     this.#report(new FrameDroppedError('unread', 1));
   }
 }
@@ -515,3 +471,11 @@ function outcome(info: CloseInfo | undefined, error: unknown): Pick<ClientStatus
   return { ...(info && { lastClose: info }), ...(error !== undefined && { error }) };
 }
 
+type Counts = { -readonly [K in keyof SocketStats]: number };
+
+/** `a` plus `b`, counter by counter, as a new object. */
+function addStats(a: SocketStats, b: SocketStats | undefined): Counts {
+  const sum = { ...a };
+  if (b !== undefined) for (const key of Object.keys(sum) as (keyof SocketStats)[]) sum[key] += b[key];
+  return sum;
+}

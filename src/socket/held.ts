@@ -115,3 +115,18 @@ export function current<T>(subject: BehaviorSubject<T>, now: () => T): Observabl
     }),
   );
 }
+
+/**
+ * @internal `source` until `last()` has a value; from then on, that value
+ * alone and completion, for every new subscriber: how a stream that ended
+ * ended (`close$`), replayed.
+ */
+export function endsWith<T>(source: Observable<T>, last: () => T | null): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    const value = last();
+    if (value === null) return source.subscribe(subscriber);
+    subscriber.next(value);
+    subscriber.complete();
+    return undefined;
+  });
+}
