@@ -1,8 +1,9 @@
-import { BehaviorSubject, Observable, Subject, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { CLOSE_ABNORMAL, CLOSE_NORMAL, type SocketState } from '../constants';
 import { HandshakeError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
 import { HeartbeatState } from '../operators/heartbeat';
 import { invalidFrame } from '../socket/frames';
+import { endsWith } from '../socket/held';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
 import { validateClose } from '../validation';
 import type { SocketLike } from './core';
@@ -30,14 +31,6 @@ export interface AppHeartbeat {
   readonly pong: string;
 }
 
-/** @internal What a browser connection needs to know. */
-export interface BrowserConnectionOptions {
-  readonly heartbeat: AppHeartbeat | null;
-  readonly scheduler: SchedulerLike;
-  /** The connection opened. */
-  readonly onOpen: () => void;
-}
-
 /** The browser's buffer from which the connection says it is not writable (the client then queues). */
 const HIGH_WATER = 64 * 1024;
 /** How often a full connection looks at the browser's buffer again (browsers give no 'drain' event), in ms. */
@@ -53,7 +46,9 @@ const OPEN = 1;
  */
 export class BrowserConnection implements SocketLike {
   readonly #ws: BrowserWebSocket;
-  readonly #options: BrowserConnectionOptions;
+  readonly #scheduler: SchedulerLike;
+  readonly #heartbeat: AppHeartbeat | null;
+  readonly #onOpen: () => void;
   readonly #messages = new Subject<Message>();
   readonly #closed = new Subject<CloseInfo>();
   readonly #writable = new BehaviorSubject(false);
@@ -63,7 +58,6 @@ export class BrowserConnection implements SocketLike {
   #closeInfo: CloseInfo | null = null;
   #closing = false;
   #opened = false;
-  #timedOut: HeartbeatTimeoutError | null = null;
   #received = 0;
   #sent = 0;
   /** Inbound frames, text as `string`, binary as `Uint8Array`; completes at the close. */
@@ -71,27 +65,22 @@ export class BrowserConnection implements SocketLike {
   /** `true` while the browser's buffer takes frames (the client queues them otherwise); completes at the close. */
   readonly writable$ = this.#writable.asObservable();
   /** A browser connection refuses nothing of its own: the client reports. */
-  readonly errors$: Observable<RxwsError> = new Observable<RxwsError>();
-
-  constructor(ws: BrowserWebSocket, options: BrowserConnectionOptions) {
-    this.#ws = ws;
-    this.#options = options;
-    ws.binaryType = 'arraybuffer';
-    ws.onopen = () => this.#onOpen();
-    ws.onmessage = (event) => this.#onMessage(event.data);
-    ws.onclose = (event) => this.#onClose(event.code, event.reason, event.wasClean);
-    ws.onerror = () => {}; // always followed by 'close', which says what there is to say
-  }
-
+  readonly errors$ = new Observable<RxwsError>();
   /** Emits how it closed, once; replayed. */
-  get close$(): Observable<CloseInfo> {
-    return new Observable<CloseInfo>((subscriber) => {
-      const info = this.#closeInfo;
-      if (info === null) return this.#closed.subscribe(subscriber);
-      subscriber.next(info);
-      subscriber.complete();
-      return undefined;
-    });
+  readonly close$ = endsWith(this.#closed, () => this.#closeInfo);
+
+  /** @internal The client makes it: `onOpen` is told when it opens. */
+  constructor(ws: BrowserWebSocket, scheduler: SchedulerLike, heartbeat: AppHeartbeat | null, onOpen: () => void) {
+    this.#ws = ws;
+    this.#scheduler = scheduler;
+    this.#heartbeat = heartbeat;
+    this.#onOpen = onOpen;
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => this.#opening();
+    ws.onmessage = ({ data }) => this.#message(data);
+    // Before the open a browser tells nothing of why (refused, HTTP status, TLS, offline): a HandshakeError of status 0.
+    ws.onclose = ({ code, reason, wasClean }) => this.#finish({ code, reason, wasClean, ...(!this.#opened && { error: new HandshakeError(0) }) });
+    ws.onerror = () => {}; // always followed by 'close', which says what there is to say
   }
 
   get state(): SocketState {
@@ -130,7 +119,7 @@ export class BrowserConnection implements SocketLike {
     if (invalid !== undefined) throw invalid;
     this.#ws.send(frame as string | ArrayBufferLike | ArrayBufferView);
     this.#sent++;
-    this.#full();
+    this.#update();
   }
 
   /** Closes with 1000 and the reason "Client error" (a browser may not send 1011). */
@@ -139,7 +128,7 @@ export class BrowserConnection implements SocketLike {
   }
 
   complete(): void {
-    this.close(CLOSE_NORMAL);
+    this.close();
   }
 
   /** Closes (browsers allow 1000 and 3000–4999 only). Before the open, the browser fails the handshake. */
@@ -153,71 +142,61 @@ export class BrowserConnection implements SocketLike {
 
   /** Ends at once: `close$` reports 1006 now and nothing more is delivered (the browser closes in the background). */
   terminate(): void {
+    this.#abort();
+  }
+
+  /** Ends at once, for `terminate()` or, with the error, a heartbeat timeout. */
+  #abort(timeout?: HeartbeatTimeoutError): void {
     if (this.#closeInfo !== null) return;
     this.#closing = true;
     if (this.#ws.readyState <= OPEN) this.#ws.close(CLOSE_NORMAL);
-    const timedOut = this.#timedOut;
-    this.#finish(timedOut === null ? { code: CLOSE_ABNORMAL, reason: '', wasClean: false } : { code: CLOSE_ABNORMAL, reason: 'Heartbeat timeout', wasClean: false, error: timedOut });
+    this.#finish({ code: CLOSE_ABNORMAL, reason: timeout ? 'Heartbeat timeout' : '', wasClean: false, ...(timeout && { error: timeout }) });
   }
 
-  /** @internal The timer: a look at the browser's buffer while full, and the heartbeat's step. */
-  tick(): void {
-    this.#timer = null;
-    this.#timerAt = Infinity;
-    if (this.#closeInfo !== null) return;
-    const now = this.#options.scheduler.now();
-    const beat = this.#beat;
-    const config = this.#options.heartbeat;
-    if (beat !== null && config !== null) {
-      const due = beat.step(now, config.interval, config.timeout);
-      if (due === 'timeout') {
-        this.#timedOut = beat.error(config.timeout);
-        return this.terminate();
-      }
-      if (due === 'ping' && this.#ws.readyState === OPEN) this.#ws.send(config.ping);
-    }
-    this.#full();
-  }
-
-  #onOpen(): void {
+  #opening(): void {
     if (this.#closeInfo !== null) return;
     this.#opened = true;
-    const config = this.#options.heartbeat;
-    if (config !== null) this.#beat = new HeartbeatState(this.#options.scheduler.now());
-    this.#options.onOpen();
-    this.#full();
+    if (this.#heartbeat !== null) this.#beat = new HeartbeatState(this.#scheduler.now());
+    this.#onOpen();
+    this.#update();
   }
 
-  #onMessage(data: unknown): void {
+  #message(data: unknown): void {
     if (this.#closeInfo !== null) return;
-    this.#beat?.life(this.#options.scheduler.now());
-    if (data === this.#options.heartbeat?.pong) return;
+    this.#beat?.life(this.#scheduler.now());
+    if (data === this.#heartbeat?.pong) return;
     this.#received++;
     this.#messages.next(typeof data === 'string' ? data : new Uint8Array(data as ArrayBuffer));
   }
 
-  #onClose(code: number, reason: string, wasClean: boolean): void {
+  /** The timer: the heartbeat's step, and a look at the browser's buffer while full. */
+  #tick(): void {
+    this.#timer = null;
+    this.#timerAt = Infinity;
+    const beat = this.#beat;
+    const config = this.#heartbeat!;
     if (this.#closeInfo !== null) return;
-    // Before the open a browser tells nothing of why (refused, HTTP status, TLS, offline): a HandshakeError of status 0.
-    const error = this.#opened ? undefined : new HandshakeError(0, '');
-    this.#finish(error === undefined ? { code, reason, wasClean } : { code, reason, wasClean, error });
+    const due = beat?.step(this.#scheduler.now(), config.interval, config.timeout);
+    if (due === 'timeout') return this.#abort(beat!.error(config.timeout));
+    if (due === 'ping' && this.#ws.readyState === OPEN) this.#ws.send(config.ping);
+    this.#update();
   }
 
   /** Says whether the browser's buffer takes more, and sets the timer for the next look or heartbeat step. */
-  #full(): void {
+  #update(): void {
     const writable = this.#opened && !this.#closing && this.#ws.readyState === OPEN && this.#ws.bufferedAmount < HIGH_WATER;
     if (writable !== this.#writable.value) this.#writable.next(writable);
     if (this.#closeInfo !== null || !this.#opened) return;
-    const config = this.#options.heartbeat;
-    const now = this.#options.scheduler.now();
-    const next = Math.min(writable ? Infinity : now + POLL_MS, this.#beat !== null && config !== null ? this.#beat.next(config.interval) : Infinity);
+    const now = this.#scheduler.now();
+    const next = Math.min(writable ? Infinity : now + POLL_MS, this.#beat?.next(this.#heartbeat!.interval) ?? Infinity);
     if (next >= this.#timerAt) return;
     this.#timer?.unsubscribe();
     this.#timerAt = next;
-    this.#timer = next === Infinity ? null : this.#options.scheduler.schedule(tick, Math.max(0, next - now), this);
+    this.#timer = next === Infinity ? null : this.#scheduler.schedule(() => this.#tick(), Math.max(0, next - now));
   }
 
   #finish(info: CloseInfo): void {
+    if (this.#closeInfo !== null) return;
     const ws = this.#ws;
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     this.#timer?.unsubscribe();
@@ -232,11 +211,6 @@ export class BrowserConnection implements SocketLike {
     if (this.#writable.value) this.#writable.next(false);
     this.#writable.complete();
   }
-}
-
-/** The connection's timer work (one function for every connection). */
-function tick(this: SchedulerAction<BrowserConnection>, connection?: BrowserConnection): void {
-  connection!.tick();
 }
 
 /** Throws unless a browser may close with `code` (1000, 3000–4999) and `reason` (123 bytes). */

@@ -1,10 +1,8 @@
-import type { SchedulerLike } from 'rxjs';
-import { APP_PING, APP_PONG, MAX_TIMER_DELAY } from '../constants';
-import { describe, InvalidArgumentError } from '../errors';
-import { expectBoolean, expectFunction, expectInteger, expectObject } from '../validation';
+import { APP_PING, APP_PONG, CLOSE_NORMAL, MAX_TIMER_DELAY } from '../constants';
+import { ensure, expectBoolean, expectFunction, expectInteger, expectObject, orDefault } from '../validation';
 import { BrowserConnection, validateBrowserClose, type AppHeartbeat, type BrowserWebSocket } from './browser-socket';
 import { resolveCommon, resolveUrl, type CommonConnectOptions } from './common';
-import { RxClient, type DialHooks, type Dialed, type Transport } from './core';
+import { RxClient, type Transport } from './core';
 import { timeouts } from './timeouts';
 
 export { BrowserConnection } from './browser-socket';
@@ -73,92 +71,72 @@ export interface BrowserConnectOptions extends CommonConnectOptions {
  */
 export function connect(url: string | URL, options: BrowserConnectOptions = {}): RxClient<BrowserConnection> {
   const o = expectObject('options', options) as BrowserConnectOptions;
-  const common = resolveCommon(o, timeouts);
-  const Ctor = o.WebSocket ?? (globalThis as { WebSocket?: BrowserWebSocketConstructor }).WebSocket;
-  if (Ctor === undefined) throw new InvalidArgumentError('There is no WebSocket here: pass the `WebSocket` option');
+  const config = resolveCommon(o, timeouts);
+  const Ctor = orDefault(o.WebSocket, (globalThis as { WebSocket?: unknown }).WebSocket) as BrowserWebSocketConstructor;
   expectFunction('WebSocket', Ctor);
   const env = o.environment ?? pageEnvironment();
   const href = resolveUrl(url, ['ws:', 'wss:', 'http:', 'https:'], env?.href).replace(/^http/, 'ws');
   const heartbeat = resolveAppHeartbeat(o.heartbeat);
-  const pauseWhenHidden = o.pauseWhenHidden === undefined ? false : expectBoolean('pauseWhenHidden', o.pauseWhenHidden);
-  const transport = new BrowserTransport(Ctor, common.scheduler, heartbeat);
+  const pauseWhenHidden = expectBoolean('pauseWhenHidden', orDefault(o.pauseWhenHidden, false));
+  const transport: Transport<BrowserConnection> = {
+    errorClose: { code: CLOSE_NORMAL, reason: 'Client error' },
+    validateClose: validateBrowserClose,
+    // A browser cannot stop reading: the client listens at once and holds frames itself.
+    holds: false,
+    // What the connection was given and did not send went through the client's queue: nothing of its own to hand back.
+    dial: (url, protocols, hooks) => ({ connection: new BrowserConnection(new Ctor(url, protocols), config.scheduler, heartbeat, hooks.opened) }),
+  };
   let unwatch: (() => void) | undefined;
-  const client = new RxClient(href, common, transport, () => unwatch?.());
+  const client = new RxClient(href, config, transport, () => unwatch?.());
   if (env !== undefined && client.closeInfo === null) unwatch = watchPage(env, client, pauseWhenHidden);
   return client;
 }
 
-class BrowserTransport implements Transport<BrowserConnection> {
-  readonly errorClose = { code: 1000, reason: 'Client error' };
-  readonly validateClose = validateBrowserClose;
-  /** A browser cannot stop reading: the client listens at once and holds frames itself. */
-  readonly holds = false;
-  readonly #Ctor: BrowserWebSocketConstructor;
-  readonly #scheduler: SchedulerLike;
-  readonly #heartbeat: AppHeartbeat | null;
-
-  constructor(Ctor: BrowserWebSocketConstructor, scheduler: SchedulerLike, heartbeat: AppHeartbeat | null) {
-    this.#Ctor = Ctor;
-    this.#scheduler = scheduler;
-    this.#heartbeat = heartbeat;
-  }
-
-  dial(url: string, protocols: string[], hooks: DialHooks): Dialed<BrowserConnection> {
-    const ws = protocols.length > 0 ? new this.#Ctor(url, protocols) : new this.#Ctor(url);
-    const connection = new BrowserConnection(ws, { scheduler: this.#scheduler, heartbeat: this.#heartbeat, onOpen: () => hooks.opened() });
-    // What the connection was given and did not send went through the client's queue: nothing of its own to hand back.
-    return { connection, failure: () => undefined, release: () => {} };
-  }
-}
-
 function resolveAppHeartbeat(options: BrowserHeartbeatOptions | false | undefined): AppHeartbeat | null {
   if (options === undefined || options === false) return null;
-  const { ping = APP_PING, pong = APP_PONG, interval = 30_000, timeout = 10_000 } = expectObject('heartbeat', options) as BrowserHeartbeatOptions;
-  for (const [name, value] of [['ping', ping], ['pong', pong]] as const) {
-    if (typeof value !== 'string' || value === '') throw new InvalidArgumentError(`Expected \`heartbeat.${name}\` to be a non-empty string, got ${describe(value)}`);
-  }
+  const o = expectObject('heartbeat', options);
+  const text = (name: 'ping' | 'pong', fallback: string): string => {
+    const value = orDefault(o[name], fallback);
+    return ensure(`heartbeat.${name}`, value, typeof value === 'string' && value !== '', 'a non-empty string');
+  };
   return {
-    interval: expectInteger('heartbeat.interval', interval, 1, MAX_TIMER_DELAY),
-    timeout: expectInteger('heartbeat.timeout', timeout, 1, MAX_TIMER_DELAY),
-    ping,
-    pong,
+    interval: expectInteger('heartbeat.interval', orDefault(o.interval, 30_000), 1, MAX_TIMER_DELAY),
+    timeout: expectInteger('heartbeat.timeout', orDefault(o.timeout, 10_000), 1, MAX_TIMER_DELAY),
+    ping: text('ping', APP_PING),
+    pong: text('pong', APP_PONG),
   };
 }
 
 /** The page's own events, when there is a page. */
 function pageEnvironment(): BrowserEnvironment | undefined {
-  const g = globalThis as {
-    addEventListener?: BrowserEnvironment['addEventListener'];
-    removeEventListener?: BrowserEnvironment['removeEventListener'];
+  const page = globalThis as Partial<Pick<BrowserEnvironment, 'addEventListener' | 'removeEventListener'>> & {
     navigator?: { onLine?: boolean };
-    document?: { visibilityState?: string; addEventListener?: BrowserEnvironment['addEventListener']; removeEventListener?: BrowserEnvironment['removeEventListener'] };
+    document?: { visibilityState?: string };
     location?: { href?: string };
   };
-  if (typeof g.addEventListener !== 'function' || typeof g.removeEventListener !== 'function') return undefined;
-  const doc = g.document;
+  const { addEventListener: add, removeEventListener: remove } = page;
+  if (typeof add !== 'function' || typeof remove !== 'function') return undefined;
   return {
-    addEventListener: (type, listener) => (type === 'visibilitychange' ? doc?.addEventListener?.(type, listener) : g.addEventListener!(type, listener)),
-    removeEventListener: (type, listener) =>
-      type === 'visibilitychange' ? doc?.removeEventListener?.(type, listener) : g.removeEventListener!(type, listener),
+    // 'visibilitychange', fired at the document, bubbles up to the window.
+    addEventListener: (type, listener) => add.call(page, type, listener),
+    removeEventListener: (type, listener) => remove.call(page, type, listener),
     get onLine() {
-      return g.navigator?.onLine !== false;
+      return page.navigator?.onLine !== false;
     },
     get hidden() {
-      return doc?.visibilityState === 'hidden';
+      return page.document?.visibilityState === 'hidden';
     },
-    href: g.location?.href,
+    href: page.location?.href,
   };
 }
 
 /** Offline (or hidden, when asked): attempts wait. Back online (or visible): reconnect now. Returns the teardown. */
 function watchPage(env: BrowserEnvironment, client: RxClient<BrowserConnection>, pauseWhenHidden: boolean): () => void {
-  const update = () => {
-    if (!env.onLine || (pauseWhenHidden && env.hidden)) client.suspend();
-    else client.wake();
-  };
+  const away = () => !env.onLine || (pauseWhenHidden && env.hidden);
+  const update = () => (away() ? client.suspend() : client.wake());
   const events = ['online', 'offline', 'visibilitychange'] as const;
   for (const type of events) env.addEventListener(type, update);
-  if (!env.onLine || (pauseWhenHidden && env.hidden)) client.suspend();
+  if (away()) client.suspend();
   return () => {
     for (const type of events) env.removeEventListener(type, update);
   };

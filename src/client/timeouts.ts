@@ -4,37 +4,23 @@ import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
  * @internal The browser client's default time source: `setTimeout` behind
  * rxjs's `SchedulerLike`, so that a bundle of `connect()` need not take in
  * rxjs's scheduler classes (a `TestScheduler` or `asyncScheduler` can still
- * be given as `scheduler`).
+ * be given as `scheduler`). The client's work runs once and never
+ * reschedules itself, so its action is no more than a cancellable timeout.
  */
 export const timeouts: SchedulerLike = {
   now: () => Date.now(),
   schedule<T>(work: (this: SchedulerAction<T>, state?: T) => void, delay = 0, state?: T): Subscription {
-    return new Timeout(work).schedule(state, delay);
+    const action = {
+      closed: false,
+      unsubscribe() {
+        action.closed = true;
+        clearTimeout(id);
+      },
+    } as unknown as SchedulerAction<T>;
+    const id = setTimeout(() => {
+      action.closed = true;
+      work.call(action, state);
+    }, delay);
+    return action;
   },
 };
-
-class Timeout<T> {
-  readonly #work: (this: SchedulerAction<T>, state?: T) => void;
-  #id: ReturnType<typeof setTimeout> | undefined;
-  closed = false;
-
-  constructor(work: (this: SchedulerAction<T>, state?: T) => void) {
-    this.#work = work;
-  }
-
-  schedule(state?: T, delay = 0): Subscription {
-    if (!this.closed) {
-      clearTimeout(this.#id);
-      this.#id = setTimeout(() => {
-        this.#id = undefined;
-        this.#work.call(this as unknown as SchedulerAction<T>, state);
-      }, delay);
-    }
-    return this as unknown as Subscription;
-  }
-
-  unsubscribe(): void {
-    this.closed = true;
-    clearTimeout(this.#id);
-  }
-}
