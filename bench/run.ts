@@ -7,6 +7,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { bundleSizeReport } from './bundle-size';
 import { IntegrityError, LoadClient } from './client/pool';
 import { parseArgs, type BenchConfig } from './config';
 import { formatProfile, summarizeProfile } from './profile';
@@ -92,6 +93,13 @@ async function main(): Promise<void> {
     for (const name of readdirSync(profile.dir).filter((f) => f.endsWith('.cpuprofile'))) {
       process.stdout.write(`\n${formatProfile(summarizeProfile(join(profile.dir, name)))}\n`);
     }
+  }
+  try {
+    process.stdout.write(`\n${await bundleSizeReport()}\n`);
+  } catch (err) {
+    const message = `browser bundle: ${err instanceof Error ? err.message : String(err)}`;
+    log(message);
+    failures.push(message);
   }
   if (failures.length > 0) {
     log(`\nBENCH FAILED: ${failures.length} integrity failure(s) or crash(es); see above.`);
