@@ -1,7 +1,7 @@
 import { APP_PING, APP_PONG, CLOSE_NORMAL, MAX_TIMER_DELAY } from '../constants';
 import { ensure, expectBoolean, expectFunction, expectInteger, expectObject, orDefault } from '../validation';
 import { BrowserConnection, validateBrowserClose, type AppHeartbeat, type BrowserWebSocket } from './browser-socket';
-import { resolveCommon, resolveUrl, type CommonConnectOptions } from './common';
+import { defaultShouldReconnect, resolveCommon, resolveUrl, type CommonConnectOptions } from './common';
 import { RxClient, type Transport } from './core';
 import { timeouts } from './timeouts';
 
@@ -71,7 +71,7 @@ export interface BrowserConnectOptions extends CommonConnectOptions {
  */
 export function connect(url: string | URL, options: BrowserConnectOptions = {}): RxClient<BrowserConnection> {
   const o = expectObject('options', options) as BrowserConnectOptions;
-  const config = resolveCommon(o, timeouts);
+  const config = resolveCommon(o, { scheduler: timeouts, shouldReconnect: defaultShouldReconnect });
   const Ctor = orDefault(o.WebSocket, (globalThis as { WebSocket?: unknown }).WebSocket) as BrowserWebSocketConstructor;
   expectFunction('WebSocket', Ctor);
   const env = o.environment ?? pageEnvironment();

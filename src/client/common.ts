@@ -109,7 +109,8 @@ const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
  * timeouts (1006), heartbeat timeouts, `HandshakeError` 5xx, 429 and 0 (a
  * browser's refused upgrade, whose status it does not tell), and closes with
  * 1001, 1005, 1011, 1012, 1013 or 1014. Never 1000, 1002, 1003, 1007–1010,
- * application codes (3000–4999) or other `HandshakeError` 4xx.
+ * application codes (3000–4999) or other `HandshakeError` 4xx. (Node's also
+ * never retries a server certificate the client refused.)
  *
  * @example
  * // also retry the app's own "come back later" code
@@ -118,24 +119,27 @@ const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 export function defaultShouldReconnect(info: ReconnectInfo): boolean {
   // 429: the server's per-address handshake rate; it says try again later, as a 5xx does.
   if (info.error instanceof HandshakeError) return info.error.status >= 500 || info.error.status === 429 || info.error.status === 0;
-  // A certificate the client refuses will be refused again: retrying only hides the misconfiguration.
-  const cause = (info.error as { cause?: { code?: unknown } } | undefined)?.cause;
-  if (typeof cause?.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME_MISMATCH|ERR_TLS/.test(cause.code)) return false;
   if (info.error instanceof HeartbeatTimeoutError) return true;
   return info.close !== undefined && RETRIED_CODES.has(info.close.code);
 }
 
-/** @internal Validates the common options once, with "Expected `x` to be …" messages. */
-export function resolveCommon(options: CommonConnectOptions, defaultScheduler: SchedulerLike): ResolvedCommon {
-  const { protocols, reconnect, shouldReconnect, offline, inboundHold, scheduler = defaultScheduler } = options;
-  if (shouldReconnect !== undefined) expectFunction('shouldReconnect', shouldReconnect);
+/**
+ * @internal Validates the common options once, with "Expected `x` to be …"
+ * messages; `defaults` are the platform's time source and `shouldReconnect`.
+ */
+export function resolveCommon(
+  options: CommonConnectOptions,
+  defaults: Pick<ResolvedCommon, 'scheduler' | 'shouldReconnect'>,
+): ResolvedCommon {
+  const { protocols, reconnect, shouldReconnect = defaults.shouldReconnect, offline, inboundHold, scheduler = defaults.scheduler } = options;
+  expectFunction('shouldReconnect', shouldReconnect);
   const r = reconnect === false ? null : (expectObject('reconnect', reconnect) as ReconnectOptions);
   const o = expectObject('offline', offline);
   const policy = orDefault(o.policy, 'error') as QueueLimits['policy'];
   return {
     protocols: resolveProtocols(protocols),
     backoff: r && { ...resolveBackoff(r, scheduler, 'reconnect.'), minUptime: expectInteger('reconnect.minUptime', orDefault(r.minUptime, 5_000), 0) },
-    shouldReconnect: shouldReconnect ?? defaultShouldReconnect,
+    shouldReconnect,
     offline: {
       policy: ensure('offline.policy', policy, OFFLINE_POLICIES.includes(policy), OFFLINE_POLICY_TEXT),
       maxBytes: expectInteger('offline.maxBytes', orDefault(o.maxBytes, DEFAULT_QUEUE_BYTES), 1),

@@ -5,9 +5,8 @@ import { describe, InvalidArgumentError } from '../errors';
 import { resolveHeartbeat, type HeartbeatOptions, type ResolvedHeartbeat } from '../socket/heartbeat';
 import { resolveOutbound, type OutboundOptions, type ResolvedOutbound } from '../socket/outbound-options';
 import { expectFunction, expectInteger, expectObject } from '../validation';
-import { resolveCommon, resolveUrl, type CommonConnectOptions, type ResolvedCommon } from './common';
+import { defaultShouldReconnect as commonShouldReconnect, resolveCommon, resolveUrl, type CommonConnectOptions, type ReconnectInfo, type ResolvedCommon } from './common';
 
-export { defaultShouldReconnect } from './common';
 export type { CommonConnectOptions, OfflineOptions, ReconnectInfo, ReconnectOptions } from './common';
 
 /** A `ws`-compatible WebSocket constructor: `ws`'s own `WebSocket`, a subclass, or a test fake. */
@@ -49,13 +48,31 @@ export interface ResolvedConnect extends ResolvedCommon {
   readonly factory: WebSocketFactory | undefined;
 }
 
+/**
+ * The default `shouldReconnect`: retries network failures and handshake
+ * timeouts (1006), heartbeat timeouts, `HandshakeError` 5xx and 429, and
+ * closes with 1001, 1005, 1011, 1012, 1013 or 1014. Never 1000, 1002, 1003,
+ * 1007–1010, application codes (3000–4999), other `HandshakeError` 4xx, or a
+ * server certificate the client refused (it would be refused again:
+ * retrying only hides the misconfiguration).
+ *
+ * @example
+ * // also retry the app's own "come back later" code
+ * shouldReconnect: (info) => defaultShouldReconnect(info) || info.close?.code === 4000
+ */
+export function defaultShouldReconnect(info: ReconnectInfo): boolean {
+  const cause = (info.error as { cause?: { code?: unknown } } | undefined)?.cause;
+  const refusedCertificate = typeof cause?.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME_MISMATCH|ERR_TLS/.test(cause.code);
+  return !refusedCertificate && commonShouldReconnect(info);
+}
+
 const URL_SCHEMES = ['ws:', 'wss:', 'http:', 'https:', 'ws+unix:'];
 
 /** @internal Validates Node `connect()`'s arguments once, with "Expected `x` to be …" messages. */
 export function resolveConnect(url: unknown, options: ConnectOptions | undefined): ResolvedConnect {
   const o = expectObject('options', options) as ConnectOptions;
   const { protocols, reconnect, shouldReconnect, offline, heartbeat, outbound, inboundHold, scheduler, WebSocket: factory, ...ws } = o;
-  const common = resolveCommon(o, asyncScheduler);
+  const common = resolveCommon(o, { scheduler: asyncScheduler, shouldReconnect: defaultShouldReconnect });
   if (factory !== undefined) expectFunction('WebSocket', factory);
   const maxPayload = ws.maxPayload === undefined ? Defaults.clientMaxPayload : expectInteger('maxPayload', ws.maxPayload, 1);
   const h = heartbeat === false ? false : (expectObject('heartbeat', heartbeat) as HeartbeatOptions);
