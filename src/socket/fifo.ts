@@ -32,7 +32,6 @@ export class Fifo<T> {
   remove(item: T): boolean {
     const at = this.#items.indexOf(item, this.#head);
     if (at >= 0) this.#items.splice(at, 1);
-    if (this.length === 0) this.clear();
     return at >= 0;
   }
 
