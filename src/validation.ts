@@ -24,10 +24,10 @@ export function expectInteger(name: string, value: unknown, min = 0, max = Numbe
   return ensure(name, value, Number.isInteger(n) && n >= min && n <= max, `an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`}`);
 }
 
-/** Throws unless `value` is a finite number `>= min` (or `> min` with `exclusive`); returns it. */
-export function expectNumber(name: string, value: unknown, min = 0, exclusive = false): number {
+/** Throws unless `value` is a finite number `>= min`; returns it. */
+export function expectNumber(name: string, value: unknown, min = 0): number {
   const n = value as number;
-  return ensure(name, value, Number.isFinite(n) && (exclusive ? n > min : n >= min), `a finite number ${exclusive ? '>' : '>='} ${min}`);
+  return ensure(name, value, Number.isFinite(n) && n >= min, `a finite number >= ${min}`);
 }
 
 /** Throws unless `value` is one of `allowed`; returns it. */

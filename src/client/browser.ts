@@ -114,12 +114,11 @@ function pageEnvironment(): BrowserEnvironment | undefined {
     document?: { visibilityState?: string };
     location?: { href?: string };
   };
-  const { addEventListener: add, removeEventListener: remove } = page;
-  if (typeof add !== 'function' || typeof remove !== 'function') return undefined;
+  if (typeof page.addEventListener !== 'function' || typeof page.removeEventListener !== 'function') return undefined;
   return {
     // 'visibilitychange', fired at the document, bubbles up to the window.
-    addEventListener: (type, listener) => add.call(page, type, listener),
-    removeEventListener: (type, listener) => remove.call(page, type, listener),
+    addEventListener: page.addEventListener.bind(page),
+    removeEventListener: page.removeEventListener.bind(page),
     get onLine() {
       return page.navigator?.onLine !== false;
     },

@@ -22,7 +22,7 @@ export class Held<T> {
   readonly #queue = new Fifo<T>();
   #delivering = false;
   #ended = false;
-  #failure: unknown = undefined;
+  #failure: unknown;
 
   /** The stream. */
   readonly stream: Observable<T> = new Observable<T>((subscriber) => {
