@@ -6,7 +6,7 @@
  */
 import { interval, map, takeUntil } from 'rxjs';
 import { serve } from 'rxws';
-import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags } from '../cli';
+import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen } from '../cli';
 
 const flags = parseFlags(
   process.argv.slice(2),
@@ -22,6 +22,7 @@ const port = intFlag(flags, 'port', 0, 65535);
 const heartbeatMs = intFlag(flags, 'heartbeat-ms', 0);
 const pingInterval = intFlag(flags, 'ping-interval-ms', 0);
 const pingTimeout = intFlag(flags, 'ping-timeout-ms', 1);
+const shutdownMs = intFlag(flags, 'shutdown-timeout-ms', 1, 2_147_483_647); // a timer's longest delay
 const path = flags.path!;
 
 const server = serve({
@@ -29,6 +30,8 @@ const server = serve({
   host: flags.host!,
   path,
   origin: originFlag(flags.origin!),
+  // An echo test server takes big messages: 16 MiB, whatever the library's default.
+  maxPayload: 16 * 1024 * 1024,
   heartbeat: pingInterval > 0 && { interval: pingInterval, timeout: pingTimeout },
   // An echo's output is its input: while a client does not read its echoes, stop reading what it sends
   // (TCP slows it down), so the queue stays small; one that still overflows it is closed with 1013, not ignored.
@@ -64,4 +67,8 @@ server.listening.then(
   },
 );
 
-closeOnSignals(() => `1001 to ${server.sockets.size} client(s)`, () => server.close());
+closeOnSignals(
+  () => `1001 to ${server.sockets.size} client(s)`,
+  () => server.close(),
+  { left: () => stillOpen(server), deadlineMs: shutdownMs },
+);

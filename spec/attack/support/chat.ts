@@ -3,15 +3,13 @@
  * with its pid (for RSS), its log lines and its `/status`; and the pid of a
  * redis-server, to stop it with SIGSTOP.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
 import Redis from 'ioredis';
 import { get } from '../../support/net';
-import { sleep } from './measure';
+import { ROOT, start } from './process';
 
-const CHAT_JS = join(__dirname, '..', '..', '..', 'dist', 'examples', 'chat', 'server.js');
+const CHAT_JS = join(ROOT, 'dist', 'examples', 'chat', 'server.js');
 const LISTENING = /chat server on http:\/\/127\.0\.0\.1:(\d+)\/ /;
 
 export interface Chat {
@@ -27,53 +25,22 @@ export interface Chat {
 
 export async function startChat(args: readonly string[]): Promise<Chat> {
   if (!existsSync(CHAT_JS)) throw new Error(`${CHAT_JS} is missing: run \`npm run build\` (npm run test:attack does)`);
-  const child = spawn(process.execPath, [CHAT_JS, '--port', '0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PORT: undefined, HOST: undefined, REDIS_URL: undefined },
-  });
-  const lines: string[] = [];
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => lines.push(line));
-  let code: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => child.once('close', (c) => resolve((code = c))));
-  const waitForLine = async (pattern: RegExp, timeoutMs = 15_000): Promise<string> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = lines.find((l) => pattern.test(l));
-      if (line !== undefined) return line;
-      if (code !== undefined || Date.now() > deadline) {
-        throw new Error(`chat server ${code !== undefined ? `exited (${code})` : 'timed out'} before logging ${pattern}\n${lines.join('\n')}\n${stderr}`);
-      }
-      await sleep(10);
-    }
-  };
+  const chat = start(process.execPath, [CHAT_JS, '--port', '0', ...args]);
   let port: number;
   try {
-    port = Number(LISTENING.exec(await waitForLine(LISTENING))![1]);
+    port = Number(LISTENING.exec(await chat.waitForLine(LISTENING))![1]);
   } catch (err) {
-    child.kill('SIGKILL');
-    await exited;
+    await chat.stop(0);
     throw err;
   }
-  let stopping: Promise<number | null> | null = null;
   return {
-    pid: child.pid!,
+    pid: chat.pid,
     port,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
-    lines,
-    waitForLine,
+    lines: chat.lines,
+    waitForLine: chat.waitForLine,
     status: async () => JSON.parse((await get(`http://127.0.0.1:${port}/status`)).body),
-    stop: () =>
-      (stopping ??= (async () => {
-        if (code === undefined) child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        try {
-          return await exited;
-        } finally {
-          clearTimeout(timer);
-        }
-      })()),
+    stop: () => chat.stop(),
   };
 }
 
