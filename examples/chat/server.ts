@@ -71,7 +71,7 @@ const server = serve({
 
 server.connections$.subscribe((socket) => {
   const name = nameOf(socket);
-  const peer = socket.remoteAddress;
+  const peer = socket.remoteAddress || 'unknown';
   log(`open ${peer} as ${JSON.stringify(name)}`);
   hub.join(socket, ROOM); // and it leaves when it closes
 

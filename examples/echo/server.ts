@@ -41,7 +41,9 @@ const server = serve({
 });
 
 server.connections$.subscribe((socket) => {
-  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+  // (A peer gone before its socket was handed over may have left no port to read.)
+  const port = socket.remotePort;
+  const peer = `${socket.remoteAddress || 'unknown'}${port === undefined ? '' : `:${port}`}`;
   log(`open ${peer} ${socket.url}`);
 
   // Echo: inbound piped into the sink; text stays text, binary stays binary.

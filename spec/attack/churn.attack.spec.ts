@@ -2,9 +2,10 @@
  * Connections that go as soon as they come, against the echo example with
  * its defaults: 2,000 that end with a FIN and 2,000 that end with a reset
  * (RST), each half right after their 101, half right after their request
- * (racing the server's accept). They come from 200 loopback addresses
- * (127.0.1.1–127.0.1.200), so that a per-address handshake budget does not
- * refuse most of them before they reach the accept this is about.
+ * (racing the server's accept). They come from 750 loopback addresses
+ * (127.0.1.1–127.0.3.250), a dozen connections each over the whole run, so
+ * that a per-address handshake budget does not refuse most of them before
+ * they reach the accept this is about.
  *
  * The server must stay up, leak nothing (every socket it opened it closed,
  * and its RSS is back near where it started once warmed up), and every line
@@ -21,7 +22,7 @@ const WARM_UP = 4000;
 const CONCURRENCY = 20;
 /** RSS after the churn, over RSS before it (both once warmed up): room for the heap's slack, not for a leak of 4,000 sockets. */
 const RSS_SLACK = 16 * MiB;
-const ADDRESSES = Array.from({ length: 200 }, (_, i) => `127.0.1.${i + 1}`);
+const ADDRESSES = [1, 2, 3].flatMap((c) => Array.from({ length: 250 }, (_, i) => `127.0.${c}.${i + 1}`));
 const KINDS = ['fin after 101', 'fin after request', 'rst after 101', 'rst after request'] as const;
 type Kind = (typeof KINDS)[number];
 
