@@ -20,7 +20,7 @@ export interface BrowserWebSocket {
   close(code?: number, reason?: string): void;
 }
 
-/** @internal The application-level heartbeat of a browser connection, validated. */
+/** The application-level heartbeat of a browser connection, validated. */
 export interface AppHeartbeat {
   readonly interval: number;
   readonly timeout: number;
@@ -30,7 +30,7 @@ export interface AppHeartbeat {
   readonly pong: string;
 }
 
-/** @internal What a browser connection needs to know. */
+/** What a browser connection needs to know. */
 export interface BrowserConnectionOptions {
   readonly heartbeat: AppHeartbeat | null;
   readonly scheduler: SchedulerLike;
