@@ -3,13 +3,21 @@
  * loopback address that sends a small text message every `everyMs` whatever
  * happened to the previous one (open loop: a stall shows as many late
  * echoes, not as one), and records each echo's latency.
+ *
+ * It runs in its own Node process (probe-child.js, forked with an IPC
+ * channel), which does the sending and the timing: the test process runs
+ * hundreds of attacker sockets, and its event-loop delay would otherwise
+ * show in the probe's latency as if it were the server's. This class is the
+ * test process's handle on it.
  */
-import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
-import { WebSocket } from 'ws';
-import { percentile, sleep } from './measure';
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 
 /** The probe's source address: no attacker uses it, so no per-address limit counts it with them. */
 export const PROBE_ADDRESS = '127.0.0.254';
+
+/** The probe's process: plain CommonJS (run by `node`, not ts-jest). */
+const CHILD = join(__dirname, 'probe-child.js');
 
 export interface ProbeFigures {
   readonly sent: number;
@@ -19,54 +27,103 @@ export interface ProbeFigures {
   readonly p50: number;
   readonly p99: number;
   readonly max: number;
-  /** This (the test) process's own event-loop delay at p99 since `startWindow()`, in ms: how much of the latency is ours. */
+  /**
+   * The probe's process's own event-loop delay at p99 since `startWindow()`,
+   * in ms: how much of the latency is the probe's own (the machine's load),
+   * not the server's. The test process's delay no longer counts.
+   */
   readonly ownLagP99: number;
 }
 
+/** What the probe's process tells the parent. */
+type FromChild =
+  | { readonly type: 'open' }
+  | { readonly type: 'error'; readonly message: string }
+  | { readonly type: 'sent'; readonly seq: number }
+  | { readonly type: 'closed'; readonly code: number; readonly reason: string }
+  | { readonly type: 'reply'; readonly id: number; readonly value?: unknown; readonly error?: string };
+
+interface Pending {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: Error) => void;
+}
+
 export class Probe {
-  readonly #ws: WebSocket;
-  /** Send time of each message, by sequence number; latency once echoed. */
-  readonly #sentAt: number[] = [];
-  readonly #latency: (number | undefined)[] = [];
-  readonly #lag: IntervalHistogram;
-  #timer: NodeJS.Timeout | null = null;
+  readonly #child: ChildProcess;
+  /** Once the probe's process has exited and its stderr is closed. */
+  readonly #gone: Promise<void>;
+  #exited = false;
+  #stderr = '';
+  /** Messages the probe's process said it sent so far. */
+  #mark = 0;
   #closed: { code: number; reason: string } | null = null;
+  #nextId = 0;
+  readonly #pending = new Map<number, Pending>();
 
-  private constructor(ws: WebSocket) {
-    this.#ws = ws;
-    this.#lag = monitorEventLoopDelay({ resolution: 10 });
-    ws.on('message', (data, isBinary) => {
-      const text = String(data);
-      if (isBinary || !text.startsWith('probe ')) return; // the echo example's "heart beat"
-      const seq = Number(text.slice(6));
-      const at = this.#sentAt[seq];
-      if (at !== undefined && this.#latency[seq] === undefined) this.#latency[seq] = performance.now() - at;
+  private constructor(child: ChildProcess) {
+    this.#child = child;
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.#stderr += chunk));
+    this.#gone = new Promise((resolve) =>
+      child.once('close', () => {
+        this.#exited = true;
+        const err = new Error(`the probe's process exited${this.#stderr === '' ? '' : `:\n${this.#stderr}`}`);
+        for (const { reject } of this.#pending.values()) reject(err);
+        this.#pending.clear();
+        resolve();
+      }),
+    );
+    child.on('message', (message: FromChild) => {
+      switch (message.type) {
+        case 'sent':
+          this.#mark = Math.max(this.#mark, message.seq + 1);
+          break;
+        case 'closed':
+          this.#closed = { code: message.code, reason: message.reason };
+          break;
+        case 'reply': {
+          const pending = this.#pending.get(message.id);
+          this.#pending.delete(message.id);
+          if (message.error !== undefined) pending?.reject(new Error(message.error));
+          else pending?.resolve(message.value);
+          break;
+        }
+      }
     });
-    ws.on('close', (code, reason) => (this.#closed = { code, reason: String(reason) }));
-    ws.on('error', () => {}); // seen as the close
+    child.on('error', () => {}); // a failed send: seen as the exit
   }
 
-  static open(url: string, everyMs = 20): Promise<Probe> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { localAddress: PROBE_ADDRESS });
-      ws.once('open', () => {
-        const probe = new Probe(ws);
-        probe.#timer = setInterval(() => probe.#send(), everyMs);
-        probe.#lag.enable();
-        resolve(probe);
+  /** Starts the probe's process and resolves once it is connected and sending. */
+  static async open(url: string, everyMs = 20): Promise<Probe> {
+    const child = fork(CHILD, [url, String(everyMs), PROBE_ADDRESS], {
+      execArgv: [],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      // Structured clone: the figures hold Infinity and NaN, which JSON would turn into null.
+      serialization: 'advanced',
+    });
+    const probe = new Probe(child);
+    const opened = await new Promise<FromChild | null>((resolve) => {
+      child.on('message', (message: FromChild) => {
+        if (message.type === 'open' || message.type === 'error') resolve(message);
       });
-      ws.once('error', reject);
+      void probe.#gone.then(() => resolve(null));
     });
+    if (opened?.type === 'open') return probe;
+    await probe.close();
+    throw new Error(opened?.type === 'error' ? opened.message : `the probe's process exited before connecting:\n${probe.#stderr}`);
   }
 
-  /** Sequence number of the next message. */
+  /**
+   * Sequence number of the next message, as far as this process knows: the
+   * probe's process tells each send, so this may trail it by this process's
+   * event-loop delay (a message or two at the end of a busy window).
+   */
   get mark(): number {
-    return this.#sentAt.length;
+    return this.#mark;
   }
 
-  /** Starts a measuring window: returns its first sequence number, and restarts the own-lag histogram. */
+  /** Starts a measuring window: returns its first sequence number, and restarts the probe's own-lag histogram. */
   startWindow(): number {
-    this.#lag.reset();
+    this.#tell({ cmd: 'startWindow' });
     return this.mark;
   }
 
@@ -76,54 +133,38 @@ export class Probe {
   }
 
   /** Latency figures of the messages sent from `from` to `to` (exclusive), once each had `settleMs` to come back. */
-  async figures(from: number, to = this.mark, settleMs = 2000): Promise<ProbeFigures> {
-    const deadline = performance.now() + settleMs;
-    const pending = () => this.#latency.slice(from, to).filter((l) => l === undefined).length + Math.max(0, to - this.#latency.length);
-    while (pending() > 0 && performance.now() < deadline && this.#closed === null) await sleep(10);
-    const window = Array.from({ length: to - from }, (_, i) => this.#latency[from + i]);
-    const echoed = window.filter((l): l is number => l !== undefined);
-    // A message never echoed counts as infinitely late.
-    const all = window.map((l) => l ?? Infinity);
-    return {
-      sent: window.length,
-      echoed: echoed.length,
-      lost: window.length - echoed.length,
-      p50: percentile(all, 50),
-      p99: percentile(all, 99),
-      max: all.length === 0 ? NaN : Math.max(...all),
-      ownLagP99: this.#lag.percentile(99) / 1e6,
-    };
+  figures(from: number, to = this.mark, settleMs = 2000): Promise<ProbeFigures> {
+    return this.#ask({ cmd: 'figures', from, to, settleMs }) as Promise<ProbeFigures>;
   }
 
   /** Sends one more message and resolves once it is echoed (or rejects after `timeoutMs`). */
-  async roundTrip(timeoutMs = 5000): Promise<number> {
-    const seq = this.#send();
-    const deadline = performance.now() + timeoutMs;
-    while (this.#latency[seq] === undefined) {
-      if (performance.now() > deadline || this.#closed !== null) throw new Error(`the probe got no echo within ${timeoutMs} ms (closed: ${JSON.stringify(this.#closed)})`);
-      await sleep(5);
-    }
-    return this.#latency[seq]!;
+  roundTrip(timeoutMs = 5000): Promise<number> {
+    return this.#ask({ cmd: 'roundTrip', timeoutMs }) as Promise<number>;
   }
 
-  /** Stops sending and closes (1000), waiting for the close. */
+  /** Stops sending and closes (1000), waiting for the close and for the probe's process to exit (killed after 5 s). */
   async close(): Promise<void> {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
-    this.#lag.disable();
-    if (this.#ws.readyState === WebSocket.CLOSED) return;
-    const closed = new Promise((resolve) => this.#ws.once('close', resolve));
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(1000);
-    else this.#ws.terminate();
-    const timer = setTimeout(() => this.#ws.terminate(), 2000);
-    await closed;
+    if (this.#exited) return;
+    this.#tell({ cmd: 'close' });
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), 5000);
+    await this.#gone;
     clearTimeout(timer);
   }
 
-  #send(): number {
-    const seq = this.#sentAt.length;
-    this.#sentAt.push(performance.now());
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(`probe ${seq}`);
-    return seq;
+  #tell(message: object): boolean {
+    if (this.#exited || !this.#child.connected) return false;
+    this.#child.send(message, (err) => void err); // a failed send: seen as the exit
+    return true;
+  }
+
+  #ask(message: object): Promise<unknown> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      if (!this.#tell({ ...message, id })) {
+        this.#pending.delete(id);
+        reject(new Error(`the probe's process is gone${this.#stderr === '' ? '' : `:\n${this.#stderr}`}`));
+      }
+    });
   }
 }

@@ -2,10 +2,16 @@
  * A built example (or any command) in its own process, for the attack
  * suites: its pid (for RSS and signals), its stdout lines as they come, and
  * how it exited.
+ *
+ * Its stdout goes to a file that this process reads as it grows, not to a
+ * pipe: Node writes to a pipe synchronously, so a server logging a line per
+ * attacker would stop whenever this process (busy driving the attackers) is
+ * slow to drain the pipe, and the suite would measure its own pipe.
  */
 import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { sleep } from './measure';
 
 export const ROOT = join(__dirname, '..', '..', '..');
@@ -26,15 +32,35 @@ export interface Started {
 }
 
 export function start(command: string, args: readonly string[], env: Record<string, string | undefined> = {}): Started {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: undefined, HOST: undefined, REDIS_URL: undefined, ...env } });
+  const dir = mkdtempSync(join(tmpdir(), 'rxws-attack-'));
+  const out = openSync(join(dir, 'stdout'), 'w+');
+  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', out, 'pipe'], env: { ...process.env, PORT: undefined, HOST: undefined, REDIS_URL: undefined, ...env } });
   const lines: string[] = [];
   let stderr = '';
   let exited = false;
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => lines.push(line));
-  // Once its output is all in ('close'); or a second after it exited, if something it left behind holds its stdout.
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  // Reads what the file gained since the last call, and keeps the complete lines.
+  let offset = 0;
+  let partial = '';
+  const chunk = Buffer.alloc(1 << 16);
+  const readLines = () => {
+    for (let n; (n = readSync(out, chunk, 0, chunk.length, offset)) > 0; offset += n) partial += chunk.toString('utf8', 0, n);
+    const parts = partial.split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+  };
+  const reader = setInterval(readLines, 10);
+  // Once its output is all in ('close'); or a second after it exited, if something it left behind holds its stderr.
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    let ended = false;
     const done = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (ended) return;
+      ended = true;
+      clearInterval(reader);
+      readLines();
+      if (partial !== '') lines.push(partial);
+      closeSync(out);
+      rmSync(dir, { recursive: true, force: true });
       exited = true;
       resolve({ code, signal });
     };

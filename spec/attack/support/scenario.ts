@@ -110,7 +110,7 @@ export async function measure(
 export function figuresOf(m: Measured, outcomes: readonly string[]): Record<string, string> {
   return {
     rss: `${mib(m.rssBefore)} -> peak ${mib(m.rssPeak)} (+${mib(m.rssPeak - m.rssBefore)})${m.aborted ? ' ABORTED at the bound' : ''} -> after ${mib(m.rssAfter)}`,
-    probe: `p50 ${ms(m.probe.p50)} p99 ${ms(m.probe.p99)} max ${ms(m.probe.max)} (${m.probe.echoed}/${m.probe.sent} echoed; test-side lag p99 ${ms(m.probe.ownLagP99)})`,
+    probe: `p50 ${ms(m.probe.p50)} p99 ${ms(m.probe.p99)} max ${ms(m.probe.max)} (${m.probe.echoed}/${m.probe.sent} echoed; probe-side lag p99 ${ms(m.probe.ownLagP99)})`,
     'server cpu': `${(m.cpuMs / 1000).toFixed(1)} s in ${(m.ms / 1000).toFixed(1)} s`,
     got: tally(outcomes),
     'server up': String(m.up),
