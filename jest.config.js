@@ -1,9 +1,9 @@
-/** Unit, marble and real-socket tests: `npm test`. End-to-end suites (*.e2e.spec.ts) run with `npm run test:e2e`. */
+/** Unit, marble and real-socket tests: `npm test`. End-to-end suites (*.e2e.spec.ts) run with `npm run test:e2e`, attack suites (*.attack.spec.ts) with `npm run test:attack`. */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/spec'],
   testMatch: ['**/*.spec.ts'],
-  testPathIgnorePatterns: ['\\.e2e\\.spec\\.ts$'],
+  testPathIgnorePatterns: ['\\.e2e\\.spec\\.ts$', '\\.attack\\.spec\\.ts$'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   moduleNameMapper: { '^rxws$': '<rootDir>/src/index.ts', '^rxws/testing$': '<rootDir>/src/testing/index.ts' },
   setupFilesAfterEnv: ['<rootDir>/spec/support/cleanup.ts'],

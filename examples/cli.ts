@@ -63,7 +63,19 @@ export const serverFlags: readonly Flag[] = [
     default: 'same-origin',
     help: 'browser origins allowed: same-origin, any (e.g. the page opened from a file), or a comma-separated list',
   },
+  {
+    name: 'shutdown-timeout-ms',
+    default: '15000',
+    help: 'after SIGTERM or Ctrl-C, exit with 1 if the graceful close has not finished within this many ms',
+  },
 ];
+
+/** What a server still holds, for a shutdown cut short: its open sockets and what they have queued. */
+export function stillOpen(server: { readonly sockets: ReadonlySet<{ readonly bufferedAmount: number }> }): string {
+  let queued = 0;
+  for (const socket of server.sockets) queued += socket.bufferedAmount;
+  return `${server.sockets.size} client(s) still open, ${queued} byte(s) queued for them`;
+}
 
 /** `--origin` as serve()'s `origin` option. */
 export function originFlag(value: string): 'same-origin' | 'any' | string[] {
@@ -99,21 +111,56 @@ export function pages(name: string, more?: (pathname: string, res: ServerRespons
 /**
  * On Ctrl-C or SIGTERM: logs `what()`, runs `close()` (the graceful shutdown)
  * and exits 0 once stdout has drained (1 if closing failed).
+ *
+ * A second signal while closing does not cut the close short (what clients
+ * still have queued would be lost): it is logged, with what is left, and the
+ * close goes on. Should the close not finish within `deadlineMs` of the
+ * first signal, the process says what it leaves behind (`left()`) and exits
+ * with 1. Either way it never dies silently by a signal's default action.
+ * (Under `npm start`, one Ctrl-C reaches the server twice: from the terminal,
+ * and forwarded by npm. The same signal again within REPEAT_MS is that echo,
+ * not a second request.)
  */
-export function closeOnSignals(what: () => string, close: () => Promise<unknown>): void {
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+export function closeOnSignals(
+  what: () => string,
+  close: () => Promise<unknown>,
+  { left, deadlineMs }: { readonly left: () => string; readonly deadlineMs: number },
+): void {
+  const REPEAT_MS = 500;
+  let first: { signal: NodeJS.Signals; at: number } | null = null;
+  let last = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const now = Date.now();
+    if (first === null) {
+      first = { signal, at: now };
+      last = now;
       log(`${signal}: closing (${what()})`);
+      const deadline = setTimeout(() => {
+        process.exitCode = 1;
+        // Exits once the line is written: a pipe may still hold what was logged before it.
+        const line = `${new Date().toISOString()} the graceful close did not finish within ${deadlineMs} ms: exiting with 1 (${left()})\n`;
+        process.stdout.write(line, () => process.exit(1));
+        setTimeout(() => process.exit(1), 1000).unref();
+      }, deadlineMs);
       close().then(
         () => {
+          clearTimeout(deadline);
           log('closed');
           process.exitCode = 0; // no process.exit(): let stdout drain; nothing else keeps the process alive
         },
         (err: Error) => {
+          clearTimeout(deadline);
           log(`close failed: ${err.message}`);
           process.exitCode = 1;
         },
       );
-    });
-  }
+      return;
+    }
+    const repeat = signal === first.signal && now - last < REPEAT_MS;
+    last = now;
+    if (repeat) return;
+    const remaining = Math.max(0, first.at + deadlineMs - now);
+    log(`${signal} again: still closing (${left()}); the close goes on, for ${remaining} ms at most`);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, onSignal);
 }

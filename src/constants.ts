@@ -71,7 +71,7 @@ export const APP_PING = '\u0000rxws:ping';
 /** The answer to `APP_PING`. */
 export const APP_PONG = '\u0000rxws:pong';
 
-/** @internal The brand of a prepared frame (see `prepare()`), for code that cannot import its class (browsers). */
+/** The brand of a prepared frame (see `prepare()`), for code that cannot import its class (browsers). */
 export const PREPARED: unique symbol = Symbol.for('rxws.prepared') as never;
 
 /** Longest delay a Node timer honours (2^31 - 1 ms, ~24.8 days); longer ones fire after 1 ms. */
@@ -111,6 +111,33 @@ export const Defaults = {
    * buffers per byte.
    */
   minFragmentBytes: 64,
+  /**
+   * Fragments of one message a server takes whatever their size; each
+   * `minFragmentBytes` the message has carried so far allows one more (up to
+   * `maxPayload / minFragmentBytes`, at most 65,536). Past that the peer is
+   * closed with 1008 at once: a message of 1-byte fragments would pin a
+   * buffer view (~160 bytes) per byte sent, and cost far more to parse than
+   * to send.
+   */
+  freeFragments: 32,
+  /**
+   * Upgrades a server completes in one turn of the event loop; a burst beyond
+   * waits for the next turns (a handshake costs about 0.3 ms), so the reads of
+   * open sockets are not held up behind it.
+   */
+  upgradesPerTurn: 32,
+  /**
+   * Ms of reading a server does in one turn of the event loop (one pass of
+   * its poll phase, or of its check phase). The sockets whose data comes in
+   * past it are paused with their data kept, and read in later turns in the
+   * order they came, so that a thousand peers sending at once cannot hold up
+   * every other socket for the time it takes to serve them all.
+   */
+  readTurnMs: 5,
+  /** Sockets that read in one turn before `readTurnMs` applies: a few busy sockets are read as fast as their data comes. */
+  socketsPerTurn: 64,
+  /** A read that costs less than this many ms puts its socket first in the queue for the next turn. */
+  lightReadMs: 0.5,
   /** How long `close()` waits for closing handshakes before it terminates, in ms. */
   closeTimeout: 5_000,
   /** Frames held while `messages$` has no subscriber before the socket is paused. */

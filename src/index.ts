@@ -39,7 +39,7 @@ export { typed } from './codec/typed';
 export type { FrameSocket, TypedOptions, TypedSocket } from './codec/typed';
 export { decode, encode } from './codec/operators';
 export type { CodecConfig } from './codec/operators';
-export { AdapterRefusedError, createHub, Hub, HubClosedError } from './hub/hub';
+export { AdapterOverflowError, AdapterRefusedError, createHub, Hub, HubClosedError } from './hub/hub';
 export type { HubOptions, HubStats, PublishOptions } from './hub/hub';
 export type { AdapterHost, AdapterLink, AdapterStats, EnvelopeKind, HubAdapter, HubEnvelope, HubStatus } from './hub/adapter';
 export { memoryAdapter, MemoryBus } from './hub/memory';

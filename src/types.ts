@@ -46,7 +46,7 @@ export interface SocketStats {
   readonly discarded: number;
 }
 
-/** @internal What code that cannot import `PreparedFrame` (browsers) knows of one. */
+/** What code that cannot import `PreparedFrame` (browsers) knows of one. Not exported from the package. */
 export interface PreparedFrameLike {
   readonly [PREPARED]: true;
   /** The payload alone. */

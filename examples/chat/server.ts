@@ -12,12 +12,24 @@
 import { randomBytes } from 'node:crypto';
 import { auditTime } from 'rxjs';
 import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxws';
-import { closeOnSignals, fail, intFlag, log, originFlag, pages, parseFlags, serverFlags } from '../cli';
+import { closeOnSignals, fail, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen } from '../cli';
 
 const ROOM = 'chat';
 /** How often, at most, clients hear the online count: a thousand joins make one update, not a thousand. */
 const PRESENCE_MS = 100;
 const MAX_NAME_CHARS = 32;
+/**
+ * What one client may send, per second: people type a message every few
+ * seconds at most, so 10 messages a second (and a burst of 10) never slows a
+ * person down, and 4 messages of the largest size (--max-bytes) a second
+ * bounds what one client makes every other client receive. Past either, the
+ * server stops reading that client until its budget refills: its messages are
+ * delayed, in order, never lost, and a script flooding the room gets through
+ * at this rate and no faster, while what it sends meanwhile waits in TCP
+ * buffers, not in this process.
+ */
+const RATE_MESSAGES = 10;
+const RATE_MAX_SIZE_MESSAGES = 4;
 
 const flags = parseFlags(
   process.argv.slice(2),
@@ -30,6 +42,7 @@ const flags = parseFlags(
 );
 const port = intFlag(flags, 'port', 0, 65535);
 const maxBytes = intFlag(flags, 'max-bytes', 1, 1 << 20);
+const shutdownMs = intFlag(flags, 'shutdown-timeout-ms', 1, 2_147_483_647); // a timer's longest delay
 const path = flags.path!;
 const redisUrl = flags.redis!;
 if (redisUrl !== '' && !/^rediss?:\/\//.test(redisUrl)) fail(`--redis must be a redis:// URL, got ${JSON.stringify(redisUrl)}`);
@@ -45,6 +58,7 @@ const server = serve({
   maxPayload: maxBytes,
   // gorilla's hub drops a client that cannot keep up; so does this one (1013), and nobody else waits for it.
   outbound: { policy: 'close', maxMessages: 256, maxBytes: 1 << 20 },
+  rateLimit: { messages: RATE_MESSAGES, bytes: RATE_MAX_SIZE_MESSAGES * maxBytes, policy: 'pause' },
   log,
   request: pages('chat', (pathname, res, head) => {
     if (pathname !== '/status') return false;
@@ -57,7 +71,7 @@ const server = serve({
 
 server.connections$.subscribe((socket) => {
   const name = nameOf(socket);
-  const peer = socket.remoteAddress;
+  const peer = socket.remoteAddress || 'unknown';
   log(`open ${peer} as ${JSON.stringify(name)}`);
   hub.join(socket, ROOM); // and it leaves when it closes
 
@@ -78,6 +92,8 @@ const presence = hub
   .subscribe((count) => hub.publish(ROOM, JSON.stringify({ type: 'online', count }), { local: true }));
 
 if (redisUrl) {
+  // A publish Redis refused, a topic it would not subscribe, or its queue overflowing (Redis unreachable or frozen).
+  hub.errors$.subscribe((err) => log(`redis: ${err.message}`));
   hub.status$.subscribe((next) => {
     const was = status.state;
     status = next;
@@ -106,6 +122,7 @@ server.listening.then(
 closeOnSignals(
   () => `1001 to ${server.sockets.size} client(s)`,
   () => server.close().then(() => (presence.unsubscribe(), hub.close())),
+  { left: () => `${stillOpen(server)}; ${hub.stats.adapter.queued} message(s) not yet taken by Redis`, deadlineMs: shutdownMs },
 );
 
 /** The `name` query parameter, tidied; a random guest name without one. */

@@ -6,7 +6,7 @@
  */
 import { interval, map, takeUntil } from 'rxjs';
 import { serve } from 'rxws';
-import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags } from '../cli';
+import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen } from '../cli';
 
 const flags = parseFlags(
   process.argv.slice(2),
@@ -25,6 +25,7 @@ const port = intFlag(flags, 'port', 0, 65535);
 const heartbeatMs = intFlag(flags, 'heartbeat-ms', 0);
 const pingInterval = intFlag(flags, 'ping-interval-ms', 0);
 const pingTimeout = intFlag(flags, 'ping-timeout-ms', 1);
+const shutdownMs = intFlag(flags, 'shutdown-timeout-ms', 1, 2_147_483_647); // a timer's longest delay
 const path = flags.path!;
 // An echo test server takes messages of any size a test suite sends (16 MiB by default, as Autobahn's largest).
 const maxPayload = intFlag(flags, 'max-payload', 1);
@@ -48,7 +49,9 @@ const server = serve({
 });
 
 server.connections$.subscribe((socket) => {
-  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+  // (A peer gone before its socket was handed over may have left no port to read.)
+  const port = socket.remotePort;
+  const peer = `${socket.remoteAddress || 'unknown'}${port === undefined ? '' : `:${port}`}`;
   log(`open ${peer} ${socket.url}`);
 
   // Echo: inbound piped into the sink; text stays text, binary stays binary.
@@ -74,4 +77,8 @@ server.listening.then(
   },
 );
 
-closeOnSignals(() => `1001 to ${server.sockets.size} client(s)`, () => server.close());
+closeOnSignals(
+  () => `1001 to ${server.sockets.size} client(s)`,
+  () => server.close(),
+  { left: () => stillOpen(server), deadlineMs: shutdownMs },
+);

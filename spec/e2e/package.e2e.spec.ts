@@ -40,7 +40,7 @@ afterAll(() => {
 
 describe('npm pack', () => {
   it('holds the built library, its declarations, README, LICENSE and package.json, and nothing else', () => {
-    const allowed = /^(dist\/src\/.+\.(js|d\.ts)|README\.md|LICENSE|package\.json)$/;
+    const allowed = /^(dist\/(src|browser)\/.+\.(js|d\.ts)|README\.md|LICENSE|package\.json)$/;
     expect(entries.filter((e) => !allowed.test(e))).toEqual([]);
     for (const needed of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts', 'README.md', 'LICENSE', 'package.json']) {
       expect(entries).toContain(needed);
@@ -114,6 +114,19 @@ describe('the installed package', () => {
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(config));
     run(process.execPath, [TSC, '-p', '.'], app, 120_000);
   });
+
+  it('ships browser declarations that a DOM-only TypeScript app resolves through the browser condition (skipLibCheck: false)', () => {
+    write('page.ts', BROWSER_CONSUMER);
+    const config = {
+      compilerOptions: {
+        module: 'preserve', moduleResolution: 'bundler', customConditions: ['browser'], lib: ['ES2022', 'DOM'], types: [],
+        strict: true, target: 'ES2022', noEmit: true, skipLibCheck: false,
+      },
+      files: ['page.ts'],
+    };
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(config));
+    run(process.execPath, [TSC, '-p', '.'], app, 120_000);
+  });
 });
 
 /** Uses the public types; the `@ts-expect-error` lines fail if they were `any`. */
@@ -141,6 +154,28 @@ scheduler.run(() => {
   // @ts-expect-error a close frame has a numeric code
   t.expectSent('-c', { c: { close: 'normal' } });
 });
+`;
+
+/** A page's use of the browser build; the `@ts-expect-error` lines fail if the types were `any` or Node's. */
+const BROWSER_CONSUMER = `
+import { connect, json, CloseCode, type ClientStatus, type Message } from 'rxws';
+
+const client = connect('wss://example.test/ws', { reconnect: { maxAttempts: 3 } });
+client.status$.subscribe((status: ClientStatus) => status.state === 'reconnecting');
+client.messages$.subscribe((message: Message) => {
+  if (typeof message !== 'string') {
+    const bytes: Uint8Array = message;
+    // @ts-expect-error a browser message is never a Node Buffer
+    message.readUInt8(0);
+  }
+});
+client.next('hello');
+// @ts-expect-error the sink takes frames, not numbers
+client.next(42);
+client.close(CloseCode.NORMAL);
+const codec = json<{ n: number }>();
+// @ts-expect-error the codec encodes its own type
+codec.encode({ n: 'one' });
 `;
 
 function write(file: string, text: string): void {

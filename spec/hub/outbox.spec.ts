@@ -177,3 +177,126 @@ describe('Outbox', () => {
     expect(done).toBe(true);
   });
 });
+
+describe('Outbox, with a broker that is connected but does not answer', () => {
+  let scheduler: TestScheduler;
+  beforeEach(() => (scheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected))));
+
+  /** A window of 2 envelopes (or 4 bytes) on their way, and at most 5 envelopes (or 8 bytes) in all. */
+  const stalled = (options: Partial<OutboxOptions> = {}) => {
+    const overflows: number[] = [];
+    const box = scripted(scheduler, {
+      window: { maxMessages: 2, maxBytes: 4 },
+      limits: { maxMessages: 5, maxBytes: 8 },
+      overflow: (dropped) => overflows.push(dropped),
+      ...options,
+    });
+    const state = () => ({ length: box.outbox.length, inFlight: box.outbox.inFlight, dropped: box.outbox.dropped });
+    return { ...box, overflows, state };
+  };
+
+  it('sends no more than the window; what waits beyond it is bounded, the oldest not sent dropped, reported once', () => {
+    scheduler.run(() => {
+      const { outbox, push, channels, overflows, state } = stalled();
+      outbox.online();
+      push('a', 'b', 'c', 'd', 'e');
+      expect(channels()).toEqual(['a', 'b']); // the window is full: c, d and e wait
+      expect(state()).toEqual({ length: 5, inFlight: 2, dropped: 0 });
+      push('f', 'g', 'h');
+      // Past 5 in all, the oldest waiting (c, d, e) went; a and b are on their way, and stay.
+      expect(state()).toEqual({ length: 5, inFlight: 2, dropped: 3 });
+      expect(overflows).toEqual([1]); // reported once, when the first went
+      for (let i = 0; i < 1000; i++) push('x');
+      expect(state()).toEqual({ length: 5, inFlight: 2, dropped: 1003 });
+      expect(overflows).toEqual([1]);
+      expect(channels()).toEqual(['a', 'b']); // nothing dropped was ever sent
+    });
+  });
+
+  it('bounds bytes as well: the window by the bytes on their way, the outbox by all its bytes', () => {
+    scheduler.run(() => {
+      const { outbox, push, channels, state } = stalled();
+      outbox.online();
+      push('aaa', 'bb'); // 3 bytes on their way: 2 more would pass the window's 4
+      expect(channels()).toEqual(['aaa']);
+      push('c', 'ddd'); // 9 bytes in all: bb (the oldest waiting) goes
+      expect(state()).toEqual({ length: 3, inFlight: 1, dropped: 1 });
+      expect(outbox.bytes).toBe(7);
+    });
+  });
+
+  it('lets one envelope bigger than the window go alone', () => {
+    scheduler.run(() => {
+      const { outbox, push, last, channels } = stalled({ limits: { maxMessages: 5, maxBytes: 100 } });
+      outbox.online();
+      push('longer than four', 'a');
+      expect(channels()).toEqual(['longer than four']);
+      last('longer than four').ack();
+      expect(channels()).toEqual(['longer than four', 'a']);
+    });
+  });
+
+  it('sends what waits, in order, as answers make room; reports again only after it was empty', () => {
+    scheduler.run(() => {
+      const { outbox, push, last, channels, overflows, state } = stalled();
+      outbox.online();
+      push('a', 'b', 'c', 'd', 'e', 'f'); // c goes
+      last('a').ack();
+      expect(channels()).toEqual(['a', 'b', 'd']);
+      last('b').ack();
+      last('d').ack();
+      expect(channels()).toEqual(['a', 'b', 'd', 'e', 'f']);
+      push('g', 'h', 'i', 'j'); // 6 in all: still the same backlog, no new report
+      expect(overflows).toEqual([1]);
+      for (const c of ['e', 'f', 'h', 'i', 'j']) last(c).ack();
+      expect(state()).toEqual({ length: 0, inFlight: 0, dropped: 2 });
+      expect(channels()).toEqual(['a', 'b', 'd', 'e', 'f', 'h', 'i', 'j']);
+      push('k', 'l', 'm', 'n', 'o', 'p'); // a new backlog overflows: reported again
+      expect(overflows).toEqual([1, 3]);
+    });
+  });
+
+  it('after a transient refusal sends the refused envelopes first, then what waited, within the window', () => {
+    scheduler.run(({ flush }) => {
+      const { outbox, push, last, busy, channels } = stalled({ limits: { maxMessages: 10, maxBytes: 100 } });
+      outbox.online();
+      push('a', 'b', 'c', 'd');
+      last('a').refuse(busy(), true);
+      last('b').refuse(busy(), true);
+      push('e');
+      flush();
+      expect(channels()).toEqual(['a', 'b', 'a', 'b']);
+      last('a').ack();
+      last('b').ack();
+      expect(channels()).toEqual(['a', 'b', 'a', 'b', 'c', 'd']);
+      last('c').ack();
+      expect(channels()).toEqual(['a', 'b', 'a', 'b', 'c', 'd', 'e']);
+    });
+  });
+
+  it('when the connection drops, keeps what was on its way with what waited (within the bound) and sends it again in order', () => {
+    scheduler.run(() => {
+      const { outbox, push, channels, state } = stalled();
+      outbox.online();
+      push('a', 'b', 'c', 'd');
+      outbox.offline();
+      push('e', 'f'); // 6: a, the oldest, goes now that nothing is on its way
+      expect(state()).toEqual({ length: 5, inFlight: 0, dropped: 1 });
+      outbox.online();
+      expect(channels()).toEqual(['a', 'b', 'b', 'c']);
+    });
+  });
+
+  it('at stop(), sends what only waited for the window (its answers count), and drops nothing the broker may still take', () => {
+    scheduler.run(() => {
+      const { outbox, push, last, channels, state } = stalled();
+      outbox.online();
+      push('a', 'b', 'c', 'd');
+      outbox.stop();
+      expect(channels()).toEqual(['a', 'b', 'c', 'd']);
+      expect(state()).toEqual({ length: 4, inFlight: 4, dropped: 0 });
+      for (const c of ['a', 'b', 'c', 'd']) last(c).ack();
+      expect({ length: outbox.length, acked: outbox.acked, dropped: outbox.dropped }).toEqual({ length: 0, acked: 4, dropped: 0 });
+    });
+  });
+});

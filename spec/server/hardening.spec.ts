@@ -364,24 +364,41 @@ describe('large messages in many small fragments (fragments = maxPayload / 64, a
     expect(raw.dataFrames[0]!.payload.equals(payload)).toBe(true);
   });
 
-  it('accepts a message of exactly the budget in 1-byte fragments (default maxPayload 1 MiB: 16,384)', async () => {
+  it('accepts up to 32 fragments of any size: a message in 32 fragments of 1 byte is echoed whole', async () => {
     const s = await echoServer();
     const raw = await RawWs.connect(s.port);
-    const budget = MiB / 64;
-    const payload = randomBytes(budget);
+    const payload = randomBytes(32);
     await raw.write(fragmented(0x2, payload, 1));
     await raw.waitFor(() => raw.dataFrames.length === 1 || raw.closeFrame !== undefined, 'the echo', 15_000);
-    expect(raw.summary()).toEqual([`op2[${budget}]`]);
+    expect(raw.summary()).toEqual([`op2[32]`]);
     expect(raw.dataFrames[0]!.payload.equals(payload)).toBe(true);
   });
 
-  it('refuses 1-byte fragments beyond the budget with 1008, as ws does (default maxPayload: fragment 16,385)', async () => {
-    const { closes } = await expectFailure(fragmented(0x2, randomBytes(MiB / 64 + 1), 1), CloseCode.POLICY_VIOLATION);
+  it.each([33, 16_384])('past 32 fragments, refuses fragments that carry under 64 bytes on average with 1008 (%d fragments of 1 byte)', async (count) => {
+    const { closes } = await expectFailure(fragmented(0x2, randomBytes(count), 1), CloseCode.POLICY_VIOLATION);
     expect(closes[0]!.reason).toBe('Too many message fragments');
   });
 
-  it('caps fragments at 65,536 whatever maxPayload: 16 MiB in 1-byte fragments is refused at fragment 65,537', async () => {
-    const { closes } = await expectFailure(fragmented(0x2, randomBytes(65_537), 1), CloseCode.POLICY_VIOLATION, big);
+  it('past 32 fragments, takes fragments of any size as long as they average 64 bytes', async () => {
+    const s = await echoServer();
+    const raw = await RawWs.connect(s.port);
+    // 30 fragments of 1 byte, one of 128 KiB, then 1,900 more of 1 byte: what the message carries allows 2,048 more.
+    const sizes = [...Array<number>(30).fill(1), 128 * 1024, ...Array<number>(1900).fill(1)];
+    const payload = randomBytes(sizes.reduce((a, b) => a + b, 0));
+    const frames: Buffer[] = [];
+    let at = 0;
+    sizes.forEach((size, i) => {
+      frames.push(encodeFrame({ opcode: i === 0 ? 0x2 : 0x0, payload: payload.subarray(at, at + size), fin: i === sizes.length - 1 }));
+      at += size;
+    });
+    await raw.write(Buffer.concat(frames));
+    await raw.waitFor(() => raw.dataFrames.length === 1 || raw.closeFrame !== undefined, 'the echo', 15_000);
+    expect(raw.summary()).toEqual([`op2[${payload.length}]`]);
+    expect(raw.dataFrames[0]!.payload.equals(payload)).toBe(true);
+  });
+
+  it('caps fragments at maxPayload / 64, at most 65,536, as ws counts them: fragment 65,537 of 64 bytes is refused (maxPayload 16 MiB)', async () => {
+    const { closes } = await expectFailure(fragmented(0x2, randomBytes(65_537 * 64), 64), CloseCode.POLICY_VIOLATION, big);
     expect(closes[0]!.reason).toBe('Too many message fragments');
   });
 

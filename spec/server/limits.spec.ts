@@ -128,18 +128,19 @@ describe('MemoryBudget', () => {
 });
 
 describe('the memory budget over real sockets', () => {
-  /** A raw client that starts a message and never ends it: 1-byte fragments, `count` of them. */
+  /** A raw client that starts a message and never ends it: 64-byte fragments, `count` of them. */
   async function unfinished(port: number, count: number): Promise<RawWs> {
     const raw = await RawWs.connect(port);
-    const frames = [encodeFrame({ opcode: 0x1, payload: 'a', fin: false })];
-    for (let i = 1; i < count; i++) frames.push(encodeFrame({ opcode: 0x0, payload: 'a', fin: false }));
+    const piece = 'a'.repeat(64);
+    const frames = [encodeFrame({ opcode: 0x1, payload: piece, fin: false })];
+    for (let i = 1; i < count; i++) frames.push(encodeFrame({ opcode: 0x0, payload: piece, fin: false }));
     await raw.write(Buffer.concat(frames));
     return raw;
   }
 
   it('counts what unfinished messages cost, closes the largest holder with 1008 past the budget, and serves the rest', async () => {
     const lines: string[] = [];
-    const budget = 3000 * (FRAGMENT_OVERHEAD + 1); // room for about 3,000 pending fragments in all
+    const budget = 3000 * (FRAGMENT_OVERHEAD + 64); // room for about 3,000 pending fragments in all
     const { server, port, url } = await listen({ memoryBudget: budget, log: (l) => lines.push(l) });
     const sockets: RxSocket[] = [];
     server.connections$.subscribe((s) => {
@@ -148,7 +149,7 @@ describe('the memory budget over real sockets', () => {
     });
     const small = await unfinished(port, 500);
     await until(() => sockets.length === 1 && sockets[0]!.memoryCost() > 0, 'the small holder counted');
-    expect(sockets[0]!.memoryCost()).toBeGreaterThanOrEqual(500 * (FRAGMENT_OVERHEAD + 1));
+    expect(sockets[0]!.memoryCost()).toBeGreaterThanOrEqual(500 * (FRAGMENT_OVERHEAD + 64));
     const large = await unfinished(port, 2800);
     await large.waitFor(() => large.closeFrame !== undefined || large.closedAt !== null, 'the large holder closed');
     expect(large.closeFrame?.payload.readUInt16BE(0)).toBe(1008);

@@ -22,6 +22,9 @@ describe("the ws internals rxws relies on", () => {
       _pendingAutoPongs: true,
       '_receiver._bufferedBytes, _buffers, _totalPayloadLength, _fragments': true,
       "_receiver 'conclude'": true,
+      '_receiver._maxFragments': true,
+      "_socket 'data' listener socketOnData": true,
+      '_receiver._writableState.needDrain': true,
     };
     expect(wsInternalsPresent(socket.ws)).toEqual(expected);
     expect(wsInternalsPresent(client)).toEqual(expected);
@@ -29,6 +32,19 @@ describe("the ws internals rxws relies on", () => {
     expect(isServerSide(client)).toBe(false);
     expect(rawSocket(socket.ws)?.remotePort).toBe(rawSocket(client)?.localPort);
     expect(peerOf(socket.ws).address).toBe('127.0.0.1');
+  });
+
+  it("stand in for ws's 'data' listener on a server socket, so that ws removing its own listener removes the stand-in", async () => {
+    const { server, url } = await listen({ heartbeat: false });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    await open(url());
+    const raw = rawSocket((await accepted).ws)!;
+    const [standIn] = raw.rawListeners('data') as ((...args: unknown[]) => void)[] & { listener?: unknown }[];
+    const original = (standIn as { listener?: (...args: unknown[]) => void }).listener;
+    expect(standIn!.name).toBe('sharedRead');
+    expect(original?.name).toBe('socketOnData');
+    raw.removeListener('data', original!); // what ws does on an error, on the peer's close frame and on 'close'
+    expect(raw.rawListeners('data')).not.toContain(standIn);
   });
 
   it("tell when the peer's close frame arrives, before the closing handshake ends", async () => {

@@ -21,7 +21,7 @@ export interface BrowserWebSocket {
   close(code?: number, reason?: string): void;
 }
 
-/** @internal The application-level heartbeat of a browser connection, validated. */
+/** The application-level heartbeat of a browser connection, validated. */
 export interface AppHeartbeat {
   readonly interval: number;
   readonly timeout: number;

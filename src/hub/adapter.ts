@@ -47,9 +47,9 @@ export interface AdapterStats {
   /** Envelopes waiting for the broker: while it is unreachable, or not yet acknowledged. */
   readonly queued: number;
   /**
-   * Envelopes given up: the offline queue was full, the broker refused them
-   * (also in `refused`), or they still waited at `close()`. Other processes
-   * never got them.
+   * Envelopes given up: the queue was full (the broker unreachable or not
+   * answering), the broker refused them (also in `refused`), or they still
+   * waited at `close()`. Other processes never got them.
    */
   readonly dropped: number;
   /** Envelopes the broker answered with an error and that were given up (after retries, if the error was transient). */
@@ -74,6 +74,28 @@ export class AdapterRefusedError extends RxwsError {
   }
 }
 
+/**
+ * The adapter's queue for the broker overflowed: the broker cannot be
+ * reached, or is reached but does not answer (stalled, overloaded), and
+ * publishes kept coming. To stay within its bounds the adapter drops the
+ * oldest envelopes that have not gone out yet; other processes never get
+ * them, local members already had them. Reported on `hub.errors$` once per
+ * backlog: when the first envelope is dropped since the queue was last
+ * empty. `dropped` is the adapter's total so far; `stats.adapter.dropped`
+ * keeps counting.
+ */
+export class AdapterOverflowError extends RxwsError {
+  readonly code = 'RXWS_ADAPTER_OVERFLOW';
+  constructor(
+    readonly dropped: number,
+    readonly limits: { readonly maxMessages: number; readonly maxBytes: number },
+  ) {
+    super(
+      `The queue for the broker is full (${limits.maxMessages} messages or ${limits.maxBytes} bytes): the oldest are dropped (${dropped} so far; see stats.adapter.dropped)`,
+    );
+  }
+}
+
 /** What the hub gives its adapter. */
 export interface AdapterHost {
   /** An envelope from a subscribed topic, the hub's own included (the hub skips those). */
@@ -88,7 +110,7 @@ export interface AdapterLink {
   readonly shared: boolean;
   /** The current status first, then each change; completes after `close()`. */
   readonly status$: Observable<HubStatus>;
-  /** What the broker refused ({@link AdapterRefusedError}); completes after `close()`. @default none */
+  /** What the broker refused ({@link AdapterRefusedError}) and when the queue overflowed ({@link AdapterOverflowError}); completes after `close()`. @default none */
   readonly errors$?: Observable<RxwsError>;
   readonly stats: AdapterStats;
   /** Starts receiving `topic`'s envelopes (the first local interest). */

@@ -11,7 +11,7 @@ import { RxSocket } from '../socket/socket';
 import type { Outbound } from '../socket/types';
 import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler } from '../validation';
 
-export { AdapterRefusedError } from './adapter';
+export { AdapterOverflowError, AdapterRefusedError } from './adapter';
 
 type Member = RxSocket<unknown>;
 
@@ -128,9 +128,13 @@ export class Hub {
   }
 
   /**
-   * What the adapter's broker refused: a publish given up (counted in
-   * `stats.adapter.dropped`), a topic it would not subscribe, each an
-   * `AdapterRefusedError`. Completes after `close()`.
+   * What went wrong between the adapter and its broker: a publish the broker
+   * refused and that was given up (counted in `stats.adapter.dropped`) or a
+   * topic it would not subscribe, each an `AdapterRefusedError`; and the
+   * queue for the broker overflowing (the broker unreachable or not
+   * answering: the oldest publishes are dropped, counted in
+   * `stats.adapter.dropped`), an `AdapterOverflowError` once per backlog.
+   * Completes after `close()`.
    */
   get errors$(): Observable<RxwsError> {
     return this.#link.errors$ ?? this.#link.status$.pipe(ignoreElements());

@@ -1,6 +1,6 @@
 import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 
-/** Bounds of what may wait for a broker that cannot be reached. */
+/** Bounds of envelopes, in number and in bytes. */
 export interface OutboxLimits {
   readonly maxMessages: number;
   readonly maxBytes: number;
@@ -16,7 +16,20 @@ export interface Reply {
 
 /** How an outbox reaches its broker. */
 export interface OutboxOptions {
+  /**
+   * Bounds of everything that waits for the broker, connected or not, what is
+   * on its way included: past them the oldest envelope not on its way goes
+   * (counted in `dropped`).
+   */
   readonly limits: OutboxLimits;
+  /**
+   * Bounds of what is on its way (sent, not answered yet). Past them, new
+   * envelopes wait in the outbox, within `limits`, for answers to make room:
+   * a broker that stops answering while connected holds at most this much in
+   * the client's buffers. One envelope may always be on its way, however big.
+   * @default no bound
+   */
+  readonly window?: OutboxLimits;
   /** How often an envelope refused with a transient error is sent again before it is given up. */
   readonly retries: number;
   /** The wait before retry `n` (1, 2, 3…), in ms. */
@@ -25,6 +38,12 @@ export interface OutboxOptions {
   readonly transmit: (channel: string, data: Buffer, reply: Reply) => void;
   /** An envelope was given up because the broker refused it. */
   readonly refused?: (channel: string, error: Error) => void;
+  /**
+   * `limits` made the outbox drop an envelope, the first time since it was
+   * last empty (once per backlog, not once per envelope); `dropped` is the
+   * total so far.
+   */
+  readonly overflow?: (dropped: number) => void;
   /** Time of retries and of `drained()`'s timeout. @default asyncScheduler */
   readonly scheduler?: SchedulerLike;
 }
@@ -42,13 +61,16 @@ interface Entry {
 
 /**
  * @internal Envelopes on their way to the broker, in publish order. Online,
- * each is sent at once and kept until the broker answers. When the
- * connection drops, the unanswered ones wait with those published meanwhile
- * and go out again, in order, once it is back (a receiver drops what it
- * already had by sequence number, so a resend is never a duplicate). What
- * waits offline is bounded: past the limits the oldest go, counted in
- * `dropped`; online, the broker's TCP connection paces us. Volatile entries
- * (presence, asked for again on reconnect) are never kept offline.
+ * each is sent as soon as the `window` has room (at once, normally) and kept
+ * until the broker answers. When the connection drops, the unanswered ones
+ * wait with those published meanwhile and go out again, in order, once it is
+ * back (a receiver drops what it already had by sequence number, so a resend
+ * is never a duplicate). What waits is bounded by `limits`, online or not:
+ * past them the oldest envelopes not on their way go, counted in `dropped`
+ * and reported once per backlog (`overflow`). So a broker that is reachable
+ * but does not answer (stalled, frozen) costs at most `window` in the
+ * client's buffers plus `limits` here. Volatile entries (presence, asked for
+ * again on reconnect) are never kept offline.
  *
  * An error answer gives the envelope up (`dropped`, `refused`), unless it is
  * transient: then nothing new goes out until every answer is in, and the
@@ -58,14 +80,25 @@ interface Entry {
 export class Outbox {
   readonly #options: OutboxOptions;
   readonly #scheduler: SchedulerLike;
+  readonly #window: OutboxLimits;
   /** Unanswered envelopes in publish order: a Set keeps insertion order and deletes any one in O(1). */
   readonly #entries = new Set<Entry>();
+  /**
+   * The entries waiting to be sent, oldest first, from `#head` on: always the
+   * newest of `#entries` (what is sent goes in order). An entry that left
+   * otherwise is skipped when reached.
+   */
+  #unsent: Entry[] = [];
+  #head = 0;
   #bytes = 0;
   #online = false;
   /** Bumped when the connection drops: an answer from an older connection says nothing about what is sent now. */
   #epoch = 0;
-  /** Entries sent on this connection and not answered yet. */
+  /** Entries sent on this connection and not answered yet, and their bytes. */
   #inFlight = 0;
+  #inFlightBytes = 0;
+  /** The bound dropped an envelope since the outbox was last empty (and said so). */
+  #overflowing = false;
   /** A transient refusal is pending: what is published meanwhile waits behind it, so the order holds. */
   #holding = false;
   #retry: Subscription | null = null;
@@ -78,6 +111,7 @@ export class Outbox {
   constructor(options: OutboxOptions) {
     this.#options = options;
     this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#window = options.window ?? { maxMessages: Infinity, maxBytes: Infinity };
   }
 
   /** Envelopes not answered yet. */
@@ -95,7 +129,12 @@ export class Outbox {
     return this.#acked;
   }
 
-  /** Envelopes given up: the offline bound, refused by the broker, or still waiting at `stop()`/`clear()`. */
+  /** Envelopes on their way: sent and not answered yet. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Envelopes given up: the bound, refused by the broker, or still waiting at `stop()`/`clear()`. */
   get dropped(): number {
     return this.#dropped;
   }
@@ -114,8 +153,9 @@ export class Outbox {
     const entry: Entry = { channel, data, volatile, state: 'waiting', refusals: 0, error: null };
     this.#entries.add(entry);
     this.#bytes += data.length;
-    if (this.#online && !this.#holding) this.#send(entry);
-    else this.#bound();
+    this.#unsent.push(entry);
+    this.#pump();
+    this.#bound();
   }
 
   /** The connection is up: sends what waits, oldest first. */
@@ -137,6 +177,9 @@ export class Outbox {
       else entry.state = 'waiting';
     }
     this.#inFlight = 0;
+    this.#inFlightBytes = 0;
+    this.#unsent = [...this.#entries];
+    this.#head = 0;
     this.#bound();
     this.#checkEmpty();
   }
@@ -158,9 +201,12 @@ export class Outbox {
   /**
    * Sends nothing more: gives up what has not gone out (counted as dropped)
    * and keeps what is on its way, so an answer that still comes counts it
-   * as acknowledged rather than lost.
+   * as acknowledged rather than lost. Online and not held back by a refusal,
+   * what waits only for room in the window goes out first: the window paces
+   * a broker, it is no reason to lose what the outbox holds.
    */
   stop(): void {
+    if (this.#online && !this.#holding && !this.#stopped) this.#pump(true);
     this.#stopped = true;
     this.#holding = false;
     this.#cancelRetry();
@@ -169,6 +215,8 @@ export class Outbox {
       this.#remove(entry);
       this.#dropped++;
     }
+    this.#unsent = [];
+    this.#head = 0;
     this.#checkEmpty();
   }
 
@@ -177,14 +225,19 @@ export class Outbox {
     this.stop();
     this.#dropped += this.#entries.size;
     this.#entries.clear();
+    this.#unsent = [];
+    this.#head = 0;
     this.#bytes = 0;
     this.#inFlight = 0;
+    this.#inFlightBytes = 0;
+    this.#overflowing = false;
     this.#onEmpty = null;
   }
 
   #send(entry: Entry): void {
     entry.state = 'sent';
     this.#inFlight++;
+    this.#inFlightBytes += entry.data.length;
     const epoch = this.#epoch;
     this.#options.transmit(entry.channel, entry.data, {
       ack: () => this.#ack(entry, epoch),
@@ -192,9 +245,44 @@ export class Outbox {
     });
   }
 
-  /** Sends every entry not on its way, oldest first. */
+  /** Sends the refused entries again (the oldest: nothing is on its way when they go), then what waits, as the window allows. */
   #flush(): void {
-    for (const entry of this.#entries) if (entry.state !== 'sent') this.#send(entry);
+    for (const entry of this.#entries) {
+      if (entry.state === 'waiting') break;
+      if (entry.state === 'refused') this.#send(entry);
+    }
+    this.#pump();
+  }
+
+  /** Sends what waits, oldest first, while the window has room (`all`: whatever the window). */
+  #pump(all = false): void {
+    if (!this.#online || this.#holding || this.#stopped) return;
+    for (;;) {
+      const entry = this.#nextUnsent();
+      if (entry === undefined) break;
+      const room =
+        all ||
+        this.#inFlight === 0 ||
+        (this.#inFlight < this.#window.maxMessages && this.#inFlightBytes + entry.data.length <= this.#window.maxBytes);
+      if (!room) break;
+      this.#head++;
+      this.#send(entry);
+    }
+  }
+
+  /** The oldest entry waiting to be sent, skipping those that left meanwhile. */
+  #nextUnsent(): Entry | undefined {
+    const unsent = this.#unsent;
+    while (this.#head < unsent.length) {
+      const entry = unsent[this.#head]!;
+      if (entry.state === 'waiting' && this.#entries.has(entry)) break;
+      this.#head++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > unsent.length) {
+      this.#unsent = unsent.slice(this.#head);
+      this.#head = 0;
+    }
+    return this.#unsent[this.#head];
   }
 
   #ack(entry: Entry, epoch: number): void {
@@ -227,14 +315,16 @@ export class Outbox {
       entry.state = 'refused';
       entry.error = error;
       this.#inFlight--;
+      this.#inFlightBytes -= entry.data.length;
       this.#holding = true;
     } else this.#giveUp(entry, error);
     this.#next();
   }
 
-  /** After an answer: once every answer is in, sends the transiently refused entries again, after a delay. */
+  /** After an answer: sends what the window has room for; held, once every answer is in, the refused entries again, after a delay. */
   #next(): void {
-    if (this.#holding && this.#inFlight === 0 && this.#retry === null) {
+    if (!this.#holding) this.#pump();
+    else if (this.#inFlight === 0 && this.#retry === null) {
       let first: Entry | undefined;
       for (const entry of this.#entries) {
         if (entry.state === 'refused') {
@@ -264,20 +354,43 @@ export class Outbox {
     this.#options.refused?.(entry.channel, error);
   }
 
+  /** Past the limits, drops the oldest entries not on their way (their answer is), and says so once per backlog. */
   #bound(): void {
     const { maxMessages, maxBytes } = this.#options.limits;
-    for (const entry of this.#entries) {
-      if (this.#entries.size <= maxMessages && this.#bytes <= maxBytes) return;
-      if (entry.state === 'sent') continue; // its answer is on the way
-      this.#remove(entry);
-      this.#dropped++;
+    const over = () => this.#entries.size > maxMessages || this.#bytes > maxBytes;
+    if (!over()) return;
+    const before = this.#dropped;
+    if (this.#holding) {
+      // Refused entries wait too, older than the rest: the slow way, for the moments a refusal holds the outbox.
+      for (const entry of this.#entries) {
+        if (!over()) break;
+        if (entry.state === 'sent') continue;
+        this.#remove(entry);
+        this.#dropped++;
+      }
+    } else {
+      while (over()) {
+        const entry = this.#nextUnsent();
+        if (entry === undefined) break; // all on their way
+        this.#head++;
+        this.#remove(entry);
+        this.#dropped++;
+      }
+    }
+    if (this.#dropped > before && !this.#overflowing) {
+      this.#overflowing = true;
+      this.#options.overflow?.(this.#dropped);
     }
   }
 
   #remove(entry: Entry): void {
     this.#entries.delete(entry);
     this.#bytes -= entry.data.length;
-    if (entry.state === 'sent') this.#inFlight--;
+    if (entry.state === 'sent') {
+      this.#inFlight--;
+      this.#inFlightBytes -= entry.data.length;
+    }
+    if (this.#entries.size === 0) this.#overflowing = false;
   }
 
   #cancelRetry(): void {

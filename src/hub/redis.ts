@@ -3,7 +3,7 @@ import { asyncScheduler, BehaviorSubject, Subject, type Observable } from 'rxjs'
 import type RedisClient from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { describe, InvalidArgumentError, MissingDependencyError, type RxwsError } from '../errors';
-import { AdapterRefusedError, type AdapterHost, type AdapterLink, type AdapterStats, type HubAdapter, type HubEnvelope, type HubStatus } from './adapter';
+import { AdapterOverflowError, AdapterRefusedError, type AdapterHost, type AdapterLink, type AdapterStats, type HubAdapter, type HubEnvelope, type HubStatus } from './adapter';
 import { decodeEnvelope, encodeEnvelope } from './envelope';
 import { Outbox, type OutboxLimits } from './outbox';
 import { backoffDelay, resolveBackoff, type BackoffConfig, type ResolvedBackoff } from '../operators/backoff';
@@ -16,15 +16,29 @@ export interface RedisAdapterOptions {
   /** Channel names are this plus the topic. @default 'rxws:' */
   readonly prefix?: string;
   /**
-   * What may wait while Redis cannot be reached: publishes made meanwhile,
-   * and those Redis had not acknowledged when the connection dropped. They
-   * go out, in order, once it is back. Past either bound the oldest are
-   * dropped (`stats.adapter.dropped`); `maxMessages: 0` keeps nothing, so
-   * other processes simply miss what is published during an outage.
-   * Local members are served either way.
+   * What may wait for Redis, connected or not: publishes made while Redis
+   * cannot be reached, those it had not acknowledged when the connection
+   * dropped, and, while connected, those waiting for room in the `inflight`
+   * window because Redis is slow to answer (or not answering: a stalled or
+   * frozen server keeps its connections up). What is in flight counts too.
+   * They go out, in order, once Redis takes them again. Past either bound
+   * the oldest not yet sent are dropped: counted in `stats.adapter.dropped`,
+   * and reported on `hub.errors$` (an `AdapterOverflowError`) once per
+   * backlog. `maxMessages: 0` keeps nothing beyond the window, so other
+   * processes simply miss what is published during an outage. Local members
+   * are served either way.
    * @default { maxMessages: 10000, maxBytes: 8388608 }
    */
   readonly offline?: { readonly maxMessages?: number; readonly maxBytes?: number };
+  /**
+   * What may be on its way to Redis without an answer: written to the
+   * connection and not acknowledged yet. Past either bound, publishes wait
+   * (within `offline`) until answers make room, so a Redis that stops
+   * answering while connected holds at most this much in the client's
+   * buffers. One publish may always be in flight, however big.
+   * @default { maxMessages: 1000, maxBytes: 1048576 }
+   */
+  readonly inflight?: { readonly maxMessages?: number; readonly maxBytes?: number };
   /** When to retry a lost connection (`scheduler` is not used: ioredis keeps the timer). @default { initialDelay: 100, maxDelay: 5000, jitter: 'full' }, retrying forever */
   readonly backoff?: Omit<BackoffConfig, 'scheduler'>;
   /**
@@ -41,7 +55,13 @@ export interface RedisAdapterOptions {
    * @default 3
    */
   readonly retries?: number;
-  /** How long the hub's `close()` waits for queued envelopes to be acknowledged, in ms. @default 2000 */
+  /**
+   * How long the hub's `close()` waits for queued envelopes to be
+   * acknowledged, in ms. Its goodbye to Redis (QUIT) then waits as long
+   * again, at least a second, before the connections are simply closed (a
+   * frozen Redis never answers it).
+   * @default 2000
+   */
   readonly closeTimeout?: number;
   /** More ioredis options (TLS, Sentinel, timeouts...). rxws's own settings win: no offline queue, no resend, no auto-resubscribe, its retry strategy. */
   readonly redisOptions?: Readonly<Record<string, unknown>>;
@@ -51,6 +71,7 @@ interface Resolved {
   readonly url: string;
   readonly prefix: string;
   readonly offline: OutboxLimits;
+  readonly inflight: OutboxLimits;
   readonly backoff: ResolvedBackoff;
   readonly retries: number;
   readonly closeTimeout: number;
@@ -75,12 +96,17 @@ export function redisAdapter(options: RedisAdapterOptions = {}): HubAdapter {
   const prefix = o.prefix ?? 'rxws:';
   if (typeof prefix !== 'string') throw new InvalidArgumentError(`Expected \`prefix\` to be a string, got ${describe(prefix)}`);
   const offline = expectObject('offline', o.offline);
+  const inflight = expectObject('inflight', o.inflight);
   const resolved: Resolved = {
     url,
     prefix,
     offline: {
       maxMessages: offline.maxMessages === undefined ? 10_000 : expectInteger('offline.maxMessages', offline.maxMessages, 0),
       maxBytes: offline.maxBytes === undefined ? 8 * 1024 * 1024 : expectInteger('offline.maxBytes', offline.maxBytes, 0),
+    },
+    inflight: {
+      maxMessages: inflight.maxMessages === undefined ? 1000 : expectInteger('inflight.maxMessages', inflight.maxMessages, 1),
+      maxBytes: inflight.maxBytes === undefined ? 1024 * 1024 : expectInteger('inflight.maxBytes', inflight.maxBytes, 1),
     },
     backoff: resolveBackoff({ initialDelay: 100, maxDelay: 5_000, ...expectObject('backoff', o.backoff) }, asyncScheduler),
     retries: o.retries === undefined ? 3 : expectInteger('retries', o.retries, 0),
@@ -155,6 +181,7 @@ class RedisLink implements AdapterLink {
     this.#sub = new Redis(options.url, { ...options.redisOptions, ...own, connectionName: 'rxws-hub-sub' });
     this.#outbox = new Outbox({
       limits: options.offline,
+      window: options.inflight,
       retries: options.retries,
       retryDelay: (retry) => backoffDelay(retry, options.backoff),
       transmit: (channel, data, reply) =>
@@ -166,6 +193,7 @@ class RedisLink implements AdapterLink {
           },
         ),
       refused: (channel, error) => this.#errors.next(new AdapterRefusedError('publish', channel.slice(options.prefix.length), { cause: error })),
+      overflow: (dropped) => this.#errors.next(new AdapterOverflowError(dropped, options.offline)),
     });
 
     this.#pub.on('ready', () => {
@@ -219,7 +247,8 @@ class RedisLink implements AdapterLink {
     this.#outbox.stop();
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-    await Promise.all([quit(this.#pub), quit(this.#sub)]);
+    const goodbye = Math.max(this.#options.closeTimeout, 1000);
+    await Promise.all([quit(this.#pub, goodbye), quit(this.#sub, goodbye)]);
     this.#outbox.clear();
     this.#status.next({ state: 'disconnected', error: null });
     this.#status.complete();
@@ -309,11 +338,18 @@ class RedisLink implements AdapterLink {
   }
 }
 
-/** Says goodbye to a connected server; otherwise just stops retrying (ioredis emits no 'end' between attempts). */
-async function quit(client: RedisClient): Promise<void> {
+/**
+ * Says goodbye to a connected server, and closes the connection if it has not
+ * answered within `timeout` ms (a frozen server never does); otherwise just
+ * stops retrying (ioredis emits no 'end' between attempts).
+ */
+async function quit(client: RedisClient, timeout: number): Promise<void> {
   if (client.status !== 'ready') return client.disconnect();
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
-  await client.quit().catch(() => client.disconnect());
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(() => (client.disconnect(), resolve()), timeout)));
+  await Promise.race([client.quit().catch(() => client.disconnect()), late]);
+  clearTimeout(timer);
   await ended;
 }
 

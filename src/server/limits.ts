@@ -65,7 +65,7 @@ export class AddressLimits {
 export function addressKey(address: string | undefined): string {
   if (address === undefined || address === '') return '';
   if (address.startsWith('::ffff:') && address.includes('.')) return address.slice(7);
-  if (!isIPv6(address)) return address;
+  if (!address.includes(':') || !isIPv6(address)) return address;
   return `${expandIPv6(address).slice(0, 4).join(':')}::/64`;
 }
 

@@ -158,10 +158,13 @@ export class RxServer<A = undefined> {
   #closed: Promise<void> | null = null;
   #onEmpty: (() => void) | null = null;
   #failure: Error | null = null;
-  /** Upgrades past the caps whose authenticate has not answered yet: they hold a place. */
+  /** Upgrades past the caps that wait (on authenticate, or their turn): they hold a place. */
   #pending = 0;
   /** How to answer each of them (503) when the server closes first. */
-  readonly #pendingAuth = new Set<() => void>();
+  readonly #pendingUpgrades = new Set<() => void>();
+  /** Upgrades waiting for a later turn of the event loop (see #paced). */
+  readonly #paceQueue: { run(): void; abandon(): void }[] = [];
+  #upgradesThisTurn = 0;
 
   constructor(options: ServeOptions<A>) {
     const o = expectObject('options', options) as ServeOptions<A>;
@@ -203,6 +206,8 @@ export class RxServer<A = undefined> {
       outbound: resolveOutbound(o.outbound),
       inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
       budget: this.#budget ?? undefined,
+      limitFragments: true,
+      shareReads: true,
       appPing: resolveAppPing(o.appPing),
     };
     this.#allowOrigin = originCheck(o.origin);
@@ -320,7 +325,7 @@ export class RxServer<A = undefined> {
     if (this.#owned && http !== undefined && !http.listening && this.#failure === null) await this.listening.catch(() => undefined);
     const httpClosed =
       this.#owned && http !== undefined && http.listening ? new Promise<void>((resolve) => http.close(() => resolve())) : Promise.resolve();
-    for (const abandon of [...this.#pendingAuth]) abandon();
+    for (const abandon of [...this.#pendingUpgrades]) abandon();
     for (const socket of this.#sockets) socket.close(code, reason);
     await this.#drain(deadline);
     http?.removeListener('upgrade', this.#onUpgrade);
@@ -373,6 +378,12 @@ export class RxServer<A = undefined> {
 
   #upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignore);
+    const tcp = request.socket;
+    if (tcp.remoteAddress === undefined && tcp.localPort !== undefined) {
+      // A TCP peer that reset before its request was handled (the system no longer tells its address): nobody to answer.
+      socket.destroy();
+      return;
+    }
     // Read now, while the connection surely has one: a peer that resets right after the handshake takes it along.
     const address = this.#clientAddress(request);
     const path = pathOf(request.url);
@@ -408,7 +419,7 @@ export class RxServer<A = undefined> {
     if (over === 'connections') return refuseWith(503, 'Service Unavailable', 'per-address connection limit');
     if (over === 'rate') return refuseWith(429, 'Too Many Requests', 'per-address handshake rate', { 'Retry-After': '1' });
     const authenticate = this.#options.authenticate;
-    if (authenticate === undefined) return this.#complete(request, socket, head, undefined as A, address);
+    if (authenticate === undefined) return this.#paced(key, refuseWith, () => this.#complete(request, socket, head, undefined as A, address));
     let result: AuthResult<A>;
     try {
       result = authenticate(request);
@@ -417,14 +428,14 @@ export class RxServer<A = undefined> {
     }
     if (!isObservable(result) && !isPromiseLike(result)) {
       if (result === false) return refuseWith(401, 'Unauthorized', 'authenticate returned false');
-      return this.#complete(request, socket, head, result, address);
+      return this.#paced(key, refuseWith, () => this.#complete(request, socket, head, result, address));
     }
     const release = this.#reserve(key);
     let onClose: (() => void) | null = null;
     // Once authenticate has answered, nothing may keep this upgrade's request alive for the socket's lifetime.
     const settle = () => {
       release();
-      this.#pendingAuth.delete(abandon);
+      this.#pendingUpgrades.delete(abandon);
       if (onClose !== null) socket.removeListener('close', onClose);
     };
     // server.close() does not wait for an answer that may never come.
@@ -441,7 +452,7 @@ export class RxServer<A = undefined> {
           if (value === false) return refuseWith(401, 'Unauthorized', 'authenticate gave no user');
           if (socket.destroyed) return;
           if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
-          this.#complete(request, socket, head, value, address);
+          this.#paced(key, refuseWith, () => this.#complete(request, socket, head, value, address));
         },
         error: (err: unknown) => {
           settle();
@@ -450,8 +461,52 @@ export class RxServer<A = undefined> {
       });
     if (subscription.closed) return;
     socket.once('close', (onClose = cancelOnClose(release, subscription)));
-    this.#pendingAuth.add(abandon);
+    this.#pendingUpgrades.add(abandon);
   }
+
+  /**
+   * Completes an upgrade now, or, past `Defaults.upgradesPerTurn` in this turn
+   * of the event loop, in a later one (holding its place under the caps):
+   * a burst of handshakes is taken in slices, with everyone else's reads
+   * between them, rather than in one long turn.
+   */
+  #paced(key: string, refuseWith: (status: number, message: string, why: string) => void, complete: () => void): void {
+    if (this.#upgradesThisTurn < Defaults.upgradesPerTurn && this.#paceQueue.length === 0) {
+      this.#countUpgrade();
+      return complete();
+    }
+    const release = this.#reserve(key);
+    const entry = {
+      run: () => {
+        release();
+        this.#pendingUpgrades.delete(entry.abandon);
+        complete();
+      },
+      abandon: () => {
+        release();
+        this.#pendingUpgrades.delete(entry.abandon);
+        this.#paceQueue.splice(this.#paceQueue.indexOf(entry), 1);
+        refuseWith(503, 'Service Unavailable', 'server closing');
+      },
+    };
+    this.#pendingUpgrades.add(entry.abandon);
+    this.#paceQueue.push(entry);
+    this.#countUpgrade(); // schedules the next turn, if this turn has not yet
+  }
+
+  #countUpgrade(): void {
+    if (this.#upgradesThisTurn++ === 0) setImmediate(this.#nextTurn);
+  }
+
+  /** A new turn: the next slice of waiting upgrades. */
+  readonly #nextTurn = (): void => {
+    this.#upgradesThisTurn = 0;
+    const slice = this.#paceQueue.splice(0, Defaults.upgradesPerTurn);
+    if (slice.length === 0) return;
+    this.#upgradesThisTurn = slice.length;
+    setImmediate(this.#nextTurn);
+    for (const entry of slice) entry.run();
+  };
 
   /** Holds a place under the caps while authenticate decides; returns its (idempotent) release. */
   #reserve(key: string): () => void {
@@ -490,6 +545,8 @@ export class RxServer<A = undefined> {
       log: shared.log,
       onClose: shared.onClose,
       budget: shared.budget,
+      limitFragments: shared.limitFragments,
+      shareReads: shared.shareReads,
       appPing: shared.appPing,
       url: request.url,
       auth,
@@ -508,10 +565,6 @@ export class RxServer<A = undefined> {
     if (!this.#sockets.delete(socket)) return;
     this.#accepted.forget(socket as RxSocket<unknown>);
     this.#limits.tally(addressKey(socket.remoteAddress), -1);
-    const info = socket.closeInfo!;
-    if (!info.wasClean) {
-      this.#log(`socket from ${socket.remoteAddress ?? 'unknown'} closed ${info.code}${info.reason ? ` (${info.reason})` : ''}`);
-    }
     if (this.#sockets.size === 0) this.#onEmpty?.();
   }
 

@@ -40,7 +40,7 @@ export interface OutboundOptions {
   readonly batchWrites?: boolean;
 }
 
-/** @internal Validated outbound options. */
+/** Validated outbound options. Not exported from the package. */
 export interface ResolvedOutbound {
   readonly policy: OutboundPolicy;
   readonly maxBytes: number;
@@ -63,7 +63,7 @@ export const DEFAULT_OUTBOUND: ResolvedOutbound = Object.freeze({
 
 const resolved = new WeakSet<object>([DEFAULT_OUTBOUND]);
 
-/** @internal Validates outbound options once (per server or socket), not per frame. */
+/** Validates outbound options once (per server or socket), not per frame. */
 export function resolveOutbound(options: OutboundOptions | undefined, name = 'outbound'): ResolvedOutbound {
   if (options === undefined) return DEFAULT_OUTBOUND;
   if (resolved.has(options)) return options as ResolvedOutbound;

@@ -15,7 +15,7 @@ import { OutboundChannel, resolveOutbound, type OutboundOptions, type ResolvedOu
 import { invalidFrame } from './frames';
 import { RateLimiter, resolveRate, TokenBucket, type RateLimitOptions } from './rate';
 import type { Outbound } from './types';
-import { destroyAfterWrites, peerOf, pendingPongs, receiverCost, unwatchPeerClose, unwatchTransport, watchPeerClose, watchTransport } from './ws-internals';
+import { limitFragments, peerOf, shareReads, pendingPongs, receiverCost, stopListening, unwatchPeerClose, unwatchTransport, watchPeerClose, watchTransport } from './ws-internals';
 
 /** Options for wrapping one `ws` socket. */
 export interface RxSocketOptions<A = undefined> {
@@ -59,6 +59,14 @@ export interface RxSocketOptions<A = undefined> {
   readonly appPing?: { readonly ping: string; readonly pong: string } | false;
   /** @internal The server's memory budget, told what this socket holds as it changes. */
   readonly budget?: MemoryAccount;
+  /**
+   * @internal A message may come in `Defaults.freeFragments` fragments, plus
+   * one per `Defaults.minFragmentBytes` bytes it carries; past that ws closes
+   * with 1008 "Too many message fragments" (`serve()` sets it).
+   */
+  readonly limitFragments?: boolean;
+  /** @internal Reads share each turn of the event loop with the server's other sockets (`serve()` sets it). */
+  readonly shareReads?: boolean;
   /**
    * @internal Takes the frames that were accepted but never handed to the
    * connection when it ended (a client puts them back in its offline queue);
@@ -115,6 +123,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   readonly #onClose: ((socket: RxSocket<never>) => void) | undefined;
   readonly #onUnsent: ((frames: Outbound[]) => void) | undefined;
   readonly #budget: MemoryAccount | undefined;
+  readonly #limitFragments: boolean;
+  readonly #shareReads: boolean;
   readonly #appPing: { readonly ping: string; readonly pong: string; readonly bytes: number } | null;
   readonly #log: ((line: string) => void) | undefined;
   /** Time source of the socket's own budgets (pings). */
@@ -132,8 +142,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** Frames read from now on are not delivered (terminate(), a policy close). */
   #discarding = false;
   #terminated = false;
-  #evicted = false;
-  /** The code this side ended the connection with, without a handshake (an eviction). */
+  /** This socket's end is in the log already. */
+  #endLogged = false;
+  /** Cut off (evicted, or a flood): closed with 1008 and no longer read. */
+  #cut = false;
+  /** The code this side ended the connection with, without a handshake (a cut-off). */
   #failedWith: { code: number; reason: string } | null = null;
   /** What this socket last told the memory budget it holds. */
   #cost = 0;
@@ -179,6 +192,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#onClose = options.onClose;
     this.#onUnsent = options.onUnsent;
     this.#budget = options.budget;
+    this.#limitFragments = options.limitFragments ?? false;
+    this.#shareReads = options.shareReads ?? false;
     const appPing = options.appPing;
     this.#appPing = appPing ? { ping: appPing.ping, pong: appPing.pong, bytes: utf8Length(appPing.ping) } : null;
     this.#log = options.log;
@@ -413,7 +428,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** @internal */
   outboundOverflow(report: FrameDroppedError): void {
-    this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1013 (outbound queue full)`);
+    this.#logEnd(`closed 1013 (outbound queue full)`);
     this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full');
     this.#report(report);
   }
@@ -476,7 +491,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   pinged(data: Buffer): void {
     this.#beat?.frame();
     if (this.#control(data.length, 'Too many pings')) return;
-    if (pendingPongs(this.#ws) >= Defaults.pongBacklog) this.#violated('Too many pings', 'too many pongs owed');
+    if (pendingPongs(this.#ws) >= Defaults.pongBacklog) this.#cutOff('Too many pings', 'too many pongs owed');
   }
 
   /** @internal ws 'pong' */
@@ -507,18 +522,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** @internal The server's memory budget evicts this socket: close it with 1008 and cut it off now. */
   evict(): void {
-    if (this.#closeInfo !== null || this.#evicted) return;
-    this.#evicted = true;
-    this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (server memory budget: it held ${(this.memoryCost() / 1048576).toFixed(1)} MiB)`);
-    this.#stopDelivering();
-    // Its queue is memory we free now: what it held is reported, and the close code says why.
-    const unsent = this.#out.takeUnsent();
-    if (unsent.length > 0) this.#report(new FrameDroppedError('closed', unsent.length));
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(CloseCode.POLICY_VIOLATION, 'Server memory budget exceeded');
-    this.#closing = true;
-    this.#failedWith = { code: CloseCode.POLICY_VIOLATION, reason: 'Server memory budget exceeded' };
-    destroyAfterWrites(this.#ws);
-    this.#notifyWritable();
+    if (this.#closeInfo !== null || this.#cut) return;
+    this.#cutOff('Server memory budget exceeded', `server memory budget: it held ${(this.memoryCost() / 1048576).toFixed(1)} MiB`);
   }
 
   /** @internal ws 'error' (always followed by 'close') */
@@ -558,11 +563,37 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   // ---- private ----
 
+  /** One log line for how this socket ended, said once (by the first that knows why). */
+  #logEnd(what: string): void {
+    this.#endLogged = true;
+    this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} ${what}`);
+  }
+
+  /**
+   * The peer floods us (control frames, tiny fragments) or holds too much:
+   * close with 1008 saying why, and stop reading it at once rather than parse
+   * the rest of the flood while waiting for its close frame. Its outbound queue
+   * is memory freed now: what it held is reported.
+   */
+  #cutOff(reason: string, logged: string): void {
+    if (this.#closeInfo !== null || this.#cut) return;
+    this.#cut = true;
+    this.#logEnd(`closed 1008 (${logged})`);
+    this.#stopDelivering();
+    const unsent = this.#out.takeUnsent();
+    if (unsent.length > 0) this.#report(new FrameDroppedError('closed', unsent.length));
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(CloseCode.POLICY_VIOLATION, reason);
+    this.#closing = true;
+    this.#failedWith = { code: CloseCode.POLICY_VIOLATION, reason };
+    stopListening(this.#ws);
+    this.#notifyWritable();
+  }
+
   /** The peer broke a policy: from now on nothing it sends is delivered, and the socket closes with 1008 saying why. */
   #violated(reason: string, logged: string): void {
     if (this.#discarding) return;
     this.#discarding = true;
-    this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} closed 1008 (${logged})`);
+    this.#logEnd(`closed 1008 (${logged})`);
     // Closing first: whoever is told of the frames read before (held by the rate limit) sees the socket closing.
     if (!this.#closing) this.close(CloseCode.POLICY_VIOLATION, reason);
     this.#stopDelivering();
@@ -577,7 +608,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (this.#discarding) return true;
     const budget = (this.#controls ??= new TokenBucket(Defaults.controlFramesPerSecond, Infinity, this.#scheduler));
     if (budget.take(0) > 0) {
-      this.#violated(reason, reason.toLowerCase());
+      this.#cutOff(reason, reason.toLowerCase());
       return true;
     }
     this.#rate?.control(size);
@@ -619,7 +650,9 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     // Every part in place before anything can notify (the queued frames going out may).
     this.#opened = true;
     watchPeerClose(this.#ws, this);
+    if (this.#shareReads) shareReads(this.#ws); // first: it takes the place of ws's own 'data' listener
     watchTransport(this.#ws, this, this.#budget !== undefined);
+    if (this.#limitFragments) limitFragments(this.#ws);
     if (this.#heartbeatConfig !== null) this.#beat = new SocketHeartbeat(this, this.#heartbeatConfig);
     this.#updateReading();
     this.#out.open();
@@ -681,9 +714,9 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** Reads or stops reading, from the state of every part; settled before anyone is told of the change that led here. */
   #updateReading(): void {
-    if (!this.#opened || this.#closeInfo !== null) return;
+    if (!this.#opened || this.#closeInfo !== null || this.#cut) return;
     const pause =
-      this.#evicted || this.#in.full || this.#backlogs > 0 || (this.#rate?.holding ?? false) || (this.#limits.pauseReading && this.#out.congested);
+      this.#in.full || this.#backlogs > 0 || (this.#rate?.holding ?? false) || (this.#limits.pauseReading && this.#out.congested);
     if (pause !== this.#reading) return;
     this.#reading = !pause;
     if (pause) this.#ws.pause();
@@ -706,6 +739,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws[kSocket] = undefined; // not `delete`: that would turn every closed ws into a slow dictionary object
     const held = this.#rate?.dispose() ?? [];
     this.#closeInfo = info;
+    if (!info.wasClean && !this.#endLogged) this.#logEnd(`closed ${info.code}${info.reason ? ` (${info.reason})` : ''}`);
     this.#closing = true;
     this.#pendingClose = null;
     const unsent = this.#out.takeUnsent();

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import { Defaults } from '../constants';
 
 /*
  * @internal The one module that reads `ws`'s private fields. Everything here
@@ -17,6 +18,12 @@ import type { WebSocket } from 'ws';
  *   ws._receiver 'conclude'
  *                       the peer's close frame arrived: ws is closing now, but says so
  *                       only with 'close', after the closing handshake
+ *   ws._receiver._maxFragments, _totalPayloadLength, _bufferedBytes, _buffers, _fragments
+ *                       the fragment limit, and what the receiver holds
+ *   ws._receiver._writableState.needDrain
+ *                       the receiver asked for the TCP socket to be paused
+ *   the TCP socket's 'data' listener socketOnData
+ *                       what feeds the receiver: shareReads() stands in its place
  */
 
 interface WsPrivate {
@@ -108,20 +115,67 @@ export function receiverCost(ws: WebSocket): number {
   return buffered + (r._buffers?.length ?? 0) * CHUNK_OVERHEAD + (r._totalPayloadLength ?? 0) + fragments * FRAGMENT_OVERHEAD;
 }
 
+const kCap = Symbol('rxws.fragmentCap');
+
+/**
+ * Bounds the fragments of each message by what they carry: ws's fragment
+ * limit becomes, at each fragment it counts, `Defaults.freeFragments` plus one
+ * per `Defaults.minFragmentBytes` bytes the message holds so far (that
+ * fragment's included), never past the limit ws was configured with. ws
+ * closes with 1008 "Too many message fragments" at once past it: a peer
+ * sending 1-byte fragments is stopped at the 33rd, while fragments
+ * carrying 64 bytes on average (Autobahn's 4 MiB message in 64-byte pieces)
+ * never reach it. The limit is read only when a data frame arrives, so this
+ * costs nothing per read and nothing on an idle socket.
+ */
+export function limitFragments(ws: WebSocket): void {
+  const r = (ws as unknown as WsPrivate)._receiver as CappedReceiver | null | undefined;
+  if (r == null || typeof r._maxFragments !== 'number' || typeof r._totalPayloadLength !== 'number') return;
+  r[kCap] = r._maxFragments;
+  Object.defineProperty(r, '_maxFragments', { configurable: true, enumerable: true, get: fragmentAllowance, set: setFragmentCap });
+}
+
+type CappedReceiver = ReceiverPrivate & { [kCap]?: number };
+
+function fragmentAllowance(this: CappedReceiver): number {
+  const allowance = Defaults.freeFragments + Math.floor((this._totalPayloadLength ?? 0) / Defaults.minFragmentBytes);
+  const cap = this[kCap] ?? 0;
+  return cap > 0 && cap < allowance ? cap : allowance;
+}
+
+function setFragmentCap(this: CappedReceiver, cap: number): void {
+  this[kCap] = cap;
+}
+
 interface ReceiverPrivate {
+  _maxFragments?: number;
   _bufferedBytes?: number;
   _buffers?: unknown[];
   _totalPayloadLength?: number;
   _fragments?: unknown[];
 }
 
-/** Ends the connection once what was written (our close frame) has left, without reading any more. */
-export function destroyAfterWrites(ws: WebSocket): void {
-  const raw = rawSocket(ws) as (Socket & { destroySoon?: () => void }) | null;
+/**
+ * Stops listening to the peer at once (a flood, or a holder the memory budget
+ * evicts): nothing more it sends is read or parsed (ws's own 'data' listener,
+ * which feeds its receiver, is removed too), what the receiver holds of an
+ * unfinished message is let go, and our side ends (FIN) once what is queued,
+ * the close frame included, is written. The connection is destroyed by ws's
+ * close timer: by then the peer has long read our close frame, where a
+ * destroy now would reset it (with unread data, the kernel answers RST) and
+ * its kernel could discard the close frame unread.
+ */
+export function stopListening(ws: WebSocket): void {
+  const raw = rawSocket(ws);
   if (raw === null) return;
+  raw.removeAllListeners('data');
   raw.pause();
-  if (typeof raw.destroySoon === 'function') raw.destroySoon();
-  else raw.end();
+  const r = (ws as unknown as WsPrivate)._receiver as ReceiverPrivate | null | undefined;
+  if (r != null) {
+    r._fragments = [];
+    r._totalPayloadLength = 0;
+  }
+  raw.end();
 }
 
 /** What wants to hear that the peer's close frame arrived. */
@@ -162,6 +216,144 @@ export function peerOf(ws: WebSocket): { address: string | undefined; port: numb
   return { address: raw?.remoteAddress, port: raw?.remotePort };
 }
 
+const kShared = Symbol('rxws.sharedReads');
+const kParked = Symbol('rxws.parked');
+const kCost = Symbol('rxws.readCost');
+const kTurn = Symbol('rxws.turn');
+type SharedSocket = Socket & { [kShared]?: WebSocket | undefined; [kParked]?: boolean; [kCost]?: number; [kTurn]?: number };
+
+/** ws's own 'data' listener, which feeds the receiver: one function for every socket. */
+let feed: ((this: Socket, chunk: Buffer) => void) | undefined;
+/** When the current turn's reading began; -1 before its first read. */
+let turnStart = -1;
+/** The current turn (a count), and how many sockets have read in it. */
+let turn = 0;
+let turnSockets = 0;
+let turnScheduled = false;
+
+/** Sockets paused with their data kept, in the order they came. */
+class Parked {
+  #items: SharedSocket[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(raw: SharedSocket): void {
+    this.#items.push(raw);
+  }
+  shift(): SharedSocket | undefined {
+    const raw = this.#items[this.#head++];
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    }
+    return raw;
+  }
+}
+/** Sockets whose last read was cheap: read first. */
+const light = new Parked();
+/** The others (a read that cost more than `Defaults.lightReadMs`, or none yet). */
+const heavy = new Parked();
+
+/**
+ * Shares reading fairly among the server's sockets: a turn of the event loop
+ * reads for `Defaults.readTurnMs` at most once more than
+ * `Defaults.socketsPerTurn` sockets have read in it (a few busy sockets are
+ * left alone: they have nobody to be fair to); a socket whose data comes in past that is paused with its data put back in the stream, and read in a later
+ * turn. Sockets whose last read was cheap go first, in the order they were
+ * parked, then the others: a thousand peers whose reads are costly (or
+ * unknown: new ones) cannot make a cheap one wait for all of them. Data stays
+ * in order: the stream holds it, so ws reads it on a close as well.
+ *
+ * It stands in for ws's 'data' listener, with that listener as its
+ * `listener` (as `once()` does), so ws's own `removeListener('data',
+ * socketOnData)` removes it.
+ */
+export function shareReads(ws: WebSocket): void {
+  const raw = rawSocket(ws) as SharedSocket | null;
+  if (raw === null || typeof raw.rawListeners !== 'function') return;
+  const original = raw.rawListeners('data').find((listener) => listener.name === 'socketOnData') as typeof feed;
+  if (original === undefined) return;
+  if (feed === undefined) {
+    feed = original;
+    (sharedRead as { listener?: unknown }).listener = original;
+  } else if (feed !== original) {
+    return; // another copy of ws: left as it is
+  }
+  raw[kShared] = ws;
+  raw.removeListener('data', original);
+  raw.prependListener('data', sharedRead);
+}
+
+function sharedRead(this: SharedSocket, chunk: Buffer): void {
+  const start = performance.now();
+  if (turnStart < 0) {
+    turnStart = start;
+    newTurn();
+    scheduleTurn();
+  }
+  if (this[kTurn] !== turn) {
+    this[kTurn] = turn;
+    turnSockets++;
+  }
+  if (turnSockets > Defaults.socketsPerTurn && start - turnStart >= Defaults.readTurnMs) {
+    this.pause();
+    this.unshift(chunk);
+    if (this[kParked] !== true) {
+      this[kParked] = true;
+      const cost = this[kCost];
+      (cost !== undefined && cost < Defaults.lightReadMs ? light : heavy).push(this);
+      scheduleTurn();
+    }
+    return;
+  }
+  feed!.call(this, chunk);
+  this[kCost] = performance.now() - start;
+}
+
+function newTurn(): void {
+  turn = (turn + 1) | 0;
+  turnSockets = 0;
+}
+
+function scheduleTurn(): void {
+  if (turnScheduled) return;
+  turnScheduled = true;
+  setImmediate(nextTurn);
+}
+
+/** The check phase: reads parked sockets for a turn's time; the rest wait for the next turn, after the next poll. */
+function nextTurn(): void {
+  turnScheduled = false;
+  turnStart = performance.now();
+  newTurn();
+  while ((light.length > 0 || heavy.length > 0) && performance.now() - turnStart < Defaults.readTurnMs) {
+    const raw = (light.length > 0 ? light : heavy).shift()!;
+    raw[kParked] = false;
+    const ws = raw[kShared];
+    if (ws === undefined || raw.destroyed || !raw.rawListeners('data').includes(sharedRead)) continue; // closed, or no longer read
+    raw.read(); // emits its data as 'data', to sharedRead first
+    if (!isParked(raw) && !ws.isPaused && !receiverNeedsDrain(ws)) raw.resume();
+  }
+  turnStart = -1;
+  if (light.length > 0 || heavy.length > 0) scheduleTurn();
+}
+
+/** Whether reading parked `raw` again (a function: TypeScript would narrow the flag it has just set). */
+function isParked(raw: SharedSocket): boolean {
+  return raw[kParked] === true;
+}
+
+function receiverNeedsDrain(ws: WebSocket): boolean {
+  const r = (ws as unknown as WsPrivate)._receiver as { _writableState?: { needDrain?: boolean } } | null | undefined;
+  return r?._writableState?.needDrain === true;
+}
+
+/** Sockets waiting for a turn to read (for the specs). */
+export function parkedReads(): number {
+  return light.length + heavy.length;
+}
+
 /** The private fields this module relies on, present on `ws` (for the spec that guards `ws` upgrades). */
 export function wsInternalsPresent(ws: WebSocket): Record<string, boolean> {
   const w = ws as unknown as WsPrivate;
@@ -175,6 +367,12 @@ export function wsInternalsPresent(ws: WebSocket): Record<string, boolean> {
       typeof r?._bufferedBytes === 'number' && Array.isArray(r._buffers) && typeof r._totalPayloadLength === 'number' && Array.isArray(r._fragments))(
       w._receiver as ReceiverPrivate | null | undefined,
     ),
+    '_receiver._maxFragments': typeof (w._receiver as ReceiverPrivate | null | undefined)?._maxFragments === 'number',
+    // ws's own, or shareReads() in its place (standing for it as its `listener`).
+    "_socket 'data' listener socketOnData":
+      typeof w._socket?.rawListeners === 'function' &&
+      w._socket.rawListeners('data').some((l) => l.name === 'socketOnData' || (l as { listener?: { name?: string } }).listener?.name === 'socketOnData'),
+    '_receiver._writableState.needDrain': typeof (w._receiver as { _writableState?: { needDrain?: unknown } } | null | undefined)?._writableState?.needDrain === 'boolean',
     "_receiver 'conclude'": typeof w._receiver?.on === 'function' && (w._receiver as unknown as { listenerCount(e: string): number }).listenerCount('conclude') > 0,
   };
 }

@@ -30,6 +30,12 @@ export class FakeRawSocket extends EventEmitter {
   uncork(): void {
     if (this.corked > 0) this.corked--;
   }
+  /** Set once this side has ended its half of the connection (after a close that stops listening). */
+  ended = false;
+  pause(): void {}
+  end(): void {
+    this.ended = true;
+  }
   /** Ends backpressure and emits `'drain'`, as when the kernel took the bytes. */
   drain(): void {
     this.writableNeedDrain = false;
