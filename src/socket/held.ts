@@ -1,11 +1,12 @@
-import { Observable, Subject, type BehaviorSubject } from 'rxjs';
+import { Observable } from 'rxjs';
 import { Fifo } from './fifo';
+import { Multicast } from './multicast';
 
 /**
  * @internal A hot stream that holds what arrives while nobody subscribes, and
  * hands it to the subscribers that come later, in order, exactly once.
  *
- * Built on a `Subject`, with these rules:
+ * Built on a `Multicast`, with these rules:
  * - a value is taken out of the queue before anyone is told of it, so a
  *   subscriber that subscribes, unsubscribes or pushes from inside `next`
  *   can neither receive a value twice nor skip one;
@@ -18,7 +19,7 @@ import { Fifo } from './fifo';
  * Subclasses watch the queue through `held()` and `released()`.
  */
 export class Held<T> {
-  readonly #subject = new Subject<T>();
+  readonly #subject = new Multicast<T>();
   readonly #queue = new Fifo<T>();
   #delivering = false;
   #ended = false;
@@ -26,7 +27,7 @@ export class Held<T> {
 
   /** The stream. */
   readonly stream: Observable<T> = new Observable<T>((subscriber) => {
-    this.#subject.subscribe(subscriber);
+    this.#subject.stream.subscribe(subscriber);
     // Inside a delivery (a subscriber subscribing from its next), the delivery in progress hands over the rest.
     if (!this.#delivering) this.#flush();
   });
@@ -100,15 +101,15 @@ export class Held<T> {
 }
 
 /**
- * @internal `subject`'s values, but never one that is out of date when it
+ * @internal `source`'s values, but never one that is out of date when it
  * reaches a subscriber: a subscriber told of a change may change the state
  * again inside `next` (say, write and congest the socket once more), and
  * then the first value must not reach the subscribers after it. Each one
  * sees the changes in order and ends on `now()`.
  */
-export function current<T>(subject: BehaviorSubject<T>, now: () => T): Observable<T> {
+export function current<T>(source: Observable<T>, now: () => T): Observable<T> {
   return new Observable<T>((subscriber) =>
-    subject.subscribe({
+    source.subscribe({
       next: (value) => value === now() && subscriber.next(value),
       error: (err: unknown) => subscriber.error(err),
       complete: () => subscriber.complete(),
