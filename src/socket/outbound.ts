@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import type { FrameDroppedError, RxwsError } from '../errors';
+import { FrameDroppedError, type RxwsError } from '../errors';
 import type { ResolvedOutbound } from './outbound-options';
 import { isPrepared } from './frames';
 import { PreparedFrame } from './prepared';
@@ -104,9 +104,11 @@ export class OutboundChannel {
     }
     if (result === 'close') {
       this.#reports = null;
+      // The close policy discards the queue and the frame.
+      const dropped = queue.clear() + 1;
       // The queue is empty: stop watching, and let the socket tell once it is closing (close() re-derives reading and writable$).
       this.#detach();
-      this.#host.outboundOverflow(queue.closeReport());
+      this.#host.outboundOverflow(new FrameDroppedError('close', dropped));
       return null;
     }
     // Drops are told once the queue and the socket have settled: a report may send again.

@@ -27,7 +27,6 @@ export class FrameQueue {
   readonly #frames = new Fifo<Outbound>();
   readonly #sizes = new Fifo<number>();
   #bytes = 0;
-  #closeDrops = 0;
 
   constructor(limits: QueueLimits, onDrop: (error: FrameDroppedError) => void) {
     this.#limits = limits;
@@ -47,12 +46,13 @@ export class FrameQueue {
   /**
    * Queues `frame`, or applies the policy when it does not fit:
    * `'queued'`; `'dropped'` when the policy discarded it (`drop-newest`);
-   * `'close'` when the queue and the frame were discarded for the `close`
-   * policy; or the `BackpressureError` that refuses it (`error`).
+   * `'close'` when it does not fit under the `close` policy (the queue is
+   * left as it was: the caller discards it, and the frame); or the
+   * `BackpressureError` that refuses it (`error`).
    * `drop-oldest` discards older frames until this one fits, then queues it.
    * Drops are reported through `onDrop` once the queue is in its final state,
    * so a report that sends again (from an `errors$` subscriber) finds it
-   * consistent; for `close`, the caller reports `closeReport()` when ready.
+   * consistent.
    */
   offer(frame: Outbound): Offered {
     const size = byteLength(frame);
@@ -60,10 +60,7 @@ export class FrameQueue {
     let dropped = 0;
     if (!this.#fits(size)) {
       if (policy === 'error') return new BackpressureError(policy, { bytes: this.#bytes, messages: this.length });
-      if (policy === 'close') {
-        this.#closeDrops = this.clear() + 1;
-        return 'close';
-      }
+      if (policy === 'close') return 'close';
       if (policy === 'drop-newest') {
         this.#onDrop(new FrameDroppedError(policy, 1));
         return 'dropped';
@@ -73,13 +70,6 @@ export class FrameQueue {
     this.#append(frame, size);
     if (dropped > 0) this.#onDrop(new FrameDroppedError('drop-oldest', dropped));
     return 'queued';
-  }
-
-  /** After `offer()` said `'close'`: the report of what it discarded. */
-  closeReport(): FrameDroppedError {
-    const n = this.#closeDrops;
-    this.#closeDrops = 0;
-    return new FrameDroppedError('close', n);
   }
 
   /**
