@@ -62,7 +62,8 @@ export interface RxSocketOptions<A = undefined> {
   /**
    * @internal A message may come in `Defaults.freeFragments` fragments, plus
    * one per `Defaults.minFragmentBytes` bytes it carries; past that ws closes
-   * with 1008 "Too many message fragments" (`serve()` sets it).
+   * with 1008 "Too many message fragments" (`serve()` sets it, with
+   * `shareReads`, through which it works).
    */
   readonly limitFragments?: boolean;
   /** @internal Reads share each turn of the event loop with the server's other sockets (`serve()` sets it). */

@@ -115,36 +115,35 @@ export function receiverCost(ws: WebSocket): number {
   return buffered + (r._buffers?.length ?? 0) * CHUNK_OVERHEAD + (r._totalPayloadLength ?? 0) + fragments * FRAGMENT_OVERHEAD;
 }
 
-const kCap = Symbol('rxws.fragmentCap');
-
 /**
- * Bounds the fragments of each message by what they carry: ws's fragment
- * limit becomes, at each fragment it counts, `Defaults.freeFragments` plus one
- * per `Defaults.minFragmentBytes` bytes the message holds so far (that
- * fragment's included), never past the limit ws was configured with. ws
- * closes with 1008 "Too many message fragments" at once past it: a peer
- * sending 1-byte fragments is stopped at the 33rd, while fragments
- * carrying 64 bytes on average (Autobahn's 4 MiB message in 64-byte pieces)
- * never reach it. The limit is read only when a data frame arrives, so this
- * costs nothing per read and nothing on an idle socket.
+ * Bounds the fragments of each message by what they carry: before ws parses a
+ * read, its fragment limit is set to `Defaults.freeFragments`, plus one per
+ * `Defaults.minFragmentBytes` bytes of the message so far and of what waits
+ * to be parsed (the read included), never past the limit ws was configured
+ * with. ws closes with 1008 "Too many message fragments" at once past it: a
+ * peer sending 1-byte fragments (7 bytes each on the wire) is stopped within
+ * the read that carries its 33rd plus one per 64 bytes of that read, while
+ * fragments carrying 64 bytes on average (Autobahn's 4 MiB message in
+ * 64-byte pieces) never reach it.
+ *
+ * It works through `shareReads()`, whose listener sets the limit before each
+ * read it hands to ws (a server's sockets have both): no listener or property
+ * of its own, so an idle socket costs nothing more.
  */
 export function limitFragments(ws: WebSocket): void {
-  const r = (ws as unknown as WsPrivate)._receiver as CappedReceiver | null | undefined;
-  if (r == null || typeof r._maxFragments !== 'number' || typeof r._totalPayloadLength !== 'number') return;
-  r[kCap] = r._maxFragments;
-  Object.defineProperty(r, '_maxFragments', { configurable: true, enumerable: true, get: fragmentAllowance, set: setFragmentCap });
+  const raw = rawSocket(ws) as SharedSocket | null;
+  const r = (ws as unknown as WsPrivate)._receiver as ReceiverPrivate | null | undefined;
+  if (raw === null || r == null || typeof r._maxFragments !== 'number' || typeof r._totalPayloadLength !== 'number') return;
+  raw[kCap] = r._maxFragments;
 }
 
-type CappedReceiver = ReceiverPrivate & { [kCap]?: number };
-
-function fragmentAllowance(this: CappedReceiver): number {
-  const allowance = Defaults.freeFragments + Math.floor((this._totalPayloadLength ?? 0) / Defaults.minFragmentBytes);
-  const cap = this[kCap] ?? 0;
-  return cap > 0 && cap < allowance ? cap : allowance;
-}
-
-function setFragmentCap(this: CappedReceiver, cap: number): void {
-  this[kCap] = cap;
+/** Sets the fragment limit of `ws`'s receiver for a read of `bytes` (see `limitFragments()`). */
+function allowFragments(ws: WebSocket, cap: number, bytes: number): void {
+  const r = (ws as unknown as WsPrivate)._receiver as ReceiverPrivate | null | undefined;
+  if (r == null) return;
+  const upcoming = (r._totalPayloadLength ?? 0) + (r._bufferedBytes ?? 0) + bytes;
+  const allowance = Defaults.freeFragments + Math.floor(upcoming / Defaults.minFragmentBytes);
+  r._maxFragments = cap > 0 && cap < allowance ? cap : allowance;
 }
 
 interface ReceiverPrivate {
@@ -172,10 +171,21 @@ export function stopListening(ws: WebSocket): void {
   raw.pause();
   const r = (ws as unknown as WsPrivate)._receiver as ReceiverPrivate | null | undefined;
   if (r != null) {
+    // Nothing more is parsed, not even the rest of the read being parsed now (a close or a bad frame
+    // there would have ws resume the socket to drain it).
+    r._buffers = [];
+    r._bufferedBytes = 0;
     r._fragments = [];
     r._totalPayloadLength = 0;
   }
-  raw.end();
+  // With the close frame still queued behind a compression, ending now would drop it: ws's close timer ends it.
+  if (senderIdle(ws)) raw.end();
+}
+
+/** Whether ws's sender has nothing of its own waiting (no compression under way, nothing queued behind one). */
+function senderIdle(ws: WebSocket): boolean {
+  const sender = (ws as unknown as WsPrivate)._sender;
+  return sender != null && sender._state === 0 && sender._queue !== undefined && sender._queue.length === 0;
 }
 
 /** What wants to hear that the peer's close frame arrived. */
@@ -220,7 +230,8 @@ const kShared = Symbol('rxws.sharedReads');
 const kParked = Symbol('rxws.parked');
 const kCost = Symbol('rxws.readCost');
 const kTurn = Symbol('rxws.turn');
-type SharedSocket = Socket & { [kShared]?: WebSocket | undefined; [kParked]?: boolean; [kCost]?: number; [kTurn]?: number };
+const kCap = Symbol('rxws.fragmentCap');
+type SharedSocket = Socket & { [kShared]?: WebSocket | undefined; [kParked]?: boolean; [kCost]?: number; [kTurn]?: number; [kCap]?: number };
 
 /** ws's own 'data' listener, which feeds the receiver: one function for every socket. */
 let feed: ((this: Socket, chunk: Buffer) => void) | undefined;
@@ -231,9 +242,9 @@ let turn = 0;
 let turnSockets = 0;
 let turnScheduled = false;
 
-/** Sockets paused with their data kept, in the order they came. */
+/** Sockets paused with their data kept, in the order they came; holds none it has handed out. */
 class Parked {
-  #items: SharedSocket[] = [];
+  #items: (SharedSocket | undefined)[] = [];
   #head = 0;
   get length(): number {
     return this.#items.length - this.#head;
@@ -242,9 +253,13 @@ class Parked {
     this.#items.push(raw);
   }
   shift(): SharedSocket | undefined {
-    const raw = this.#items[this.#head++];
+    const raw = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
     if (this.#head === this.#items.length) {
       this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
     return raw;
@@ -260,9 +275,10 @@ const heavy = new Parked();
  * reads for `Defaults.readTurnMs` at most once more than
  * `Defaults.socketsPerTurn` sockets have read in it (a few busy sockets are
  * left alone: they have nobody to be fair to); a socket whose data comes in past that is paused with its data put back in the stream, and read in a later
- * turn. Sockets whose last read was cheap go first, in the order they were
- * parked, then the others: a thousand peers whose reads are costly (or
- * unknown: new ones) cannot make a cheap one wait for all of them. Data stays
+ * turn. Sockets whose last read was cheap and the others (costly, or new)
+ * wait in two queues that take turns: a thousand peers whose reads are
+ * costly cannot make a cheap one wait for all of them, and a stream of cheap
+ * ones cannot starve the others. Data stays
  * in order: the stream holds it, so ws reads it on a close as well.
  *
  * It stands in for ws's 'data' listener, with that listener as its
@@ -296,7 +312,8 @@ function sharedRead(this: SharedSocket, chunk: Buffer): void {
     this[kTurn] = turn;
     turnSockets++;
   }
-  if (turnSockets > Defaults.socketsPerTurn && start - turnStart >= Defaults.readTurnMs) {
+  // Past the turn's time, a socket waits if many have read in this turn, or if others wait already (it goes behind them).
+  if (start - turnStart >= Defaults.readTurnMs && (turnSockets > Defaults.socketsPerTurn || light.length + heavy.length > 0)) {
     this.pause();
     this.unshift(chunk);
     if (this[kParked] !== true) {
@@ -307,6 +324,8 @@ function sharedRead(this: SharedSocket, chunk: Buffer): void {
     }
     return;
   }
+  const cap = this[kCap];
+  if (cap !== undefined) allowFragments(this[kShared]!, cap, chunk.length);
   feed!.call(this, chunk);
   this[kCost] = performance.now() - start;
 }
@@ -327,8 +346,11 @@ function nextTurn(): void {
   turnScheduled = false;
   turnStart = performance.now();
   newTurn();
+  // The two queues take turns, so that cheap sockets go first but costly (or new) ones are never starved.
+  let fromLight = true;
   while ((light.length > 0 || heavy.length > 0) && performance.now() - turnStart < Defaults.readTurnMs) {
-    const raw = (light.length > 0 ? light : heavy).shift()!;
+    const raw = (heavy.length === 0 || (fromLight && light.length > 0) ? light : heavy).shift()!;
+    fromLight = !fromLight;
     raw[kParked] = false;
     const ws = raw[kShared];
     if (ws === undefined || raw.destroyed || !raw.rawListeners('data').includes(sharedRead)) continue; // closed, or no longer read
