@@ -82,30 +82,39 @@ export function originFlag(value: string): 'same-origin' | 'any' | string[] {
   return value === 'same-origin' || value === 'any' ? value : value.split(',');
 }
 
+/** The page's meta tag that tells its script the WebSocket path (the default URL is the page's host on it). */
+const PATH_META = '<meta name="rxws-path" content="/ws">';
+
 /**
- * Plain HTTP for an example: GET/HEAD `/` serves `examples/<name>/index.html`,
- * `/page.css` and `/page.js` what the pages share; `more` may answer other paths
- * (returning true); anything else is 404.
+ * Plain HTTP for an example: GET/HEAD `/` (and `/index.html`) serves the
+ * page `npm run build` made, dist/examples/<name>/index.html (everything
+ * inlined), told the server's WebSocket `path`; `more` may answer other
+ * paths (returning true); anything else is 404.
  */
-export function pages(name: string, more?: (pathname: string, res: ServerResponse, head: boolean) => boolean) {
-  const examples = join(__dirname, '..', '..', 'examples'); // from dist/examples/
-  const files: Record<string, { body: Buffer; type: string }> = {
-    '/': { body: readFileSync(join(examples, name, 'index.html')), type: 'text/html; charset=utf-8' },
-    '/page.css': { body: readFileSync(join(examples, 'page.css')), type: 'text/css; charset=utf-8' },
-    '/page.js': { body: readFileSync(join(examples, 'page.js')), type: 'text/javascript; charset=utf-8' },
-  };
-  files['/index.html'] = files['/']!;
+export function pages(name: string, path: string, more?: (pathname: string, res: ServerResponse, head: boolean) => boolean) {
+  const file = join(__dirname, name, 'index.html'); // dist/examples/<name>/index.html, beside this file once built
+  let html: string;
+  try {
+    html = readFileSync(file, 'utf8');
+  } catch {
+    fail(`${file} is missing: run \`npm run build\` (npm start does)`);
+  }
+  if (!html.includes(PATH_META)) fail(`${file} has no ${PATH_META}: run \`npm run build\``);
+  const body = Buffer.from(html.replace(PATH_META, `<meta name="rxws-path" content="${escapeAttribute(path)}">`));
   return (req: IncomingMessage, res: ServerResponse): void => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     const head = req.method === 'HEAD';
-    const file = req.method === 'GET' || head ? files[pathname] : undefined;
-    if (file !== undefined) {
-      res.writeHead(200, { 'Content-Type': file.type, 'Content-Length': file.body.length });
-      res.end(head ? undefined : file.body);
+    if ((req.method === 'GET' || head) && (pathname === '/' || pathname === '/index.html')) {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
+      res.end(head ? undefined : body);
     } else if (!(more?.(pathname, res, head) ?? false)) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
     }
   };
+}
+
+function escapeAttribute(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /**

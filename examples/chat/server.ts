@@ -60,7 +60,7 @@ const server = serve({
   outbound: { policy: 'close', maxMessages: 256, maxBytes: 1 << 20 },
   rateLimit: { messages: RATE_MESSAGES, bytes: RATE_MAX_SIZE_MESSAGES * maxBytes, policy: 'pause' },
   log,
-  request: pages('chat', (pathname, res, head) => {
+  request: pages('chat', path, (pathname, res, head) => {
     if (pathname !== '/status') return false;
     const body = JSON.stringify({ redis: redisUrl ? describeStatus(status) : null, clients: server.sockets.size, hub: hub.stats });
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });

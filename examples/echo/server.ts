@@ -45,7 +45,7 @@ const server = serve({
   maxConnectionsPerAddress: maxPerAddress,
   handshakesPerAddress,
   log,
-  request: pages('echo'),
+  request: pages('echo', path),
 });
 
 server.connections$.subscribe((socket) => {

@@ -4,18 +4,13 @@
  * - rxws's `connect()` against Python's websockets server (Debian's
  *   python3-websockets, run with /usr/bin/python3): spec/e2e/peers/python_echo_server.py.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { filter, firstValueFrom, ReplaySubject, take, toArray } from 'rxjs';
 import { webSocket } from 'rxjs/webSocket';
 import { WebSocket } from 'ws';
 import { connect, type ClientStatus, type RxClient } from '../../src/client/client';
 import type { CloseInfo, Message } from '../../src';
 import { listen } from '../support/net';
-
-const PYTHON = '/usr/bin/python3';
-const SERVER_PY = join(__dirname, 'peers', 'python_echo_server.py');
+import { killPythonServers, startPython } from './peers/python-process';
 
 describe("RxJS's webSocket() against an rxws server (e2e)", () => {
   /** An rxws echo server; `closes(n)` resolves with how its first `n` sockets closed, as the server saw it. */
@@ -75,65 +70,7 @@ describe("RxJS's webSocket() against an rxws server (e2e)", () => {
   });
 });
 
-/** The Python echo server as a child process, with its JSON lines. */
-interface PythonServer {
-  readonly port: number;
-  readonly url: string;
-  readonly events: Array<Record<string, unknown>>;
-  next(event: string): Promise<Record<string, unknown>>;
-  kill(signal: NodeJS.Signals): Promise<void>;
-}
-
-const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-function startPython(port = 0): Promise<PythonServer> {
-  const child = spawn(PYTHON, [SERVER_PY, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  const events: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ event: string; seen: number; resolve: (e: Record<string, unknown>) => void }> = [];
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) =>
-    child.once('close', () => {
-      running.delete(child);
-      resolve();
-    }),
-  );
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    const event = JSON.parse(line) as Record<string, unknown>;
-    events.push(event);
-    for (const w of [...waiters]) {
-      if (event.event === w.event) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(event);
-      }
-    }
-  });
-  /** The next `event` line after the ones already consumed by this helper. */
-  const consumed = new Map<string, number>();
-  const next = (event: string) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const index = consumed.get(event) ?? 0;
-      consumed.set(event, index + 1);
-      const seen = events.filter((e) => e.event === event);
-      if (seen.length > index) return resolve(seen[index]!);
-      const timer = setTimeout(() => reject(new Error(`python: no "${event}" line\n${stderr}`)), 10_000);
-      waiters.push({ event, seen: index, resolve: (e) => (clearTimeout(timer), resolve(e)) });
-    });
-  return next('listening').then((listening) => ({
-    port: listening.port as number,
-    url: `ws://127.0.0.1:${listening.port as number}/ws`,
-    events,
-    next,
-    kill: (signal) => {
-      child.kill(signal);
-      return exited;
-    },
-  }));
-}
+afterEach(killPythonServers);
 
 describe("rxws's connect() against Python's websockets server (e2e)", () => {
   const clients = new Set<RxClient>();

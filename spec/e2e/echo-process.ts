@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 export const ROOT = join(__dirname, '..', '..');
 export const SERVER_JS = join(ROOT, 'dist', 'examples', 'echo', 'server.js');
 
-const LISTENING = /echo server on http:\/\/127\.0\.0\.1:(\d+)\/ \(WebSocket at \/ws\)$/;
+const LISTENING = /echo server on http:\/\/127\.0\.0\.1:(\d+)\/ \(WebSocket at (\/\S*)\)$/;
 
 export interface EchoProcess {
   readonly port: number;
@@ -19,7 +19,7 @@ export interface EchoProcess {
   readonly pid: number;
   /** `http://127.0.0.1:PORT` (no trailing slash). */
   readonly origin: string;
-  /** `ws://127.0.0.1:PORT/ws`. */
+  /** `ws://127.0.0.1:PORT/ws` (or the `--path` given). */
   readonly wsUrl: string;
   /** Every stdout line so far (each starts with an ISO timestamp). */
   readonly lines: readonly string[];
@@ -31,7 +31,10 @@ export interface EchoProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `node dist/examples/echo/server.js --port 0 ...args` and waits for its listening line. */
+/**
+ * Starts `node dist/examples/echo/server.js --port 0 ...args` and waits for
+ * its listening line (`--port N` in `args` wins: a restart on the same port).
+ */
 export async function startEcho(args: readonly string[] = [], startTimeoutMs = 15_000): Promise<EchoProcess> {
   if (!existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run \`npm run build\` (npm run test:e2e does)`);
   const child = spawn(process.execPath, [SERVER_JS, '--port', '0', ...args], {
@@ -81,9 +84,11 @@ export async function startEcho(args: readonly string[] = [], startTimeoutMs = 1
   };
 
   let port: number;
+  let path: string;
   try {
-    const line = await waitForLine(LISTENING, startTimeoutMs);
-    port = Number(LISTENING.exec(line)![1]);
+    const match = LISTENING.exec(await waitForLine(LISTENING, startTimeoutMs))!;
+    port = Number(match[1]);
+    path = match[2]!;
   } catch (err) {
     child.kill('SIGKILL');
     await closed;
@@ -95,7 +100,7 @@ export async function startEcho(args: readonly string[] = [], startTimeoutMs = 1
     port,
     pid: child.pid!,
     origin: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    wsUrl: `ws://127.0.0.1:${port}${path}`,
     lines,
     stderr: () => stderr,
     waitForLine,

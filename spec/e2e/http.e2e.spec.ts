@@ -151,10 +151,14 @@ describe('echo example over HTTP (e2e)', () => {
     expect(reply.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(Number(reply.headers['content-length'])).toBe(Buffer.byteLength(reply.body));
     expect(reply.body).toMatch(/^<!doctype html>/i);
-    for (const id of ['url', 'connect', 'disconnect', 'message', 'binary', 'send', 'log', 'ready-state', 'buffered-amount', 'clear']) {
+    for (const id of ['url', 'app-heartbeat', 'connect', 'disconnect', 'message', 'binary', 'send', 'log', 'status', 'status-detail', 'queued', 'buffered-amount', 'clear']) {
       expect(reply.body).toContain(`id="${id}"`);
     }
-    // Self-contained: no external scripts, styles or fonts.
+    // Self-contained: the script and the style sheet inlined, nothing to fetch (the icon is a data: URL).
+    expect(reply.body).toContain('<script type="module">');
+    expect(reply.body).not.toMatch(/<script[^>]*\bsrc=|<link[^>]*\bstylesheet/i);
     expect(reply.body).not.toMatch(/\b(?:src|href)=["']?(?:https?:)?\/\//i);
+    // Told the server's WebSocket path.
+    expect(reply.body).toContain('<meta name="rxws-path" content="/ws">');
   });
 });

@@ -1,8 +1,6 @@
 /**
  * Review: defects the model-based spec (spec/socket/model.spec.ts) found in
- * RxSocket, each as the smallest scenario that shows it. They fail until the
- * socket is fixed. The model expects the behaviour these tests ask for, and
- * tolerates these discrepancies meanwhile (see "Known defects" in its header).
+ * RxSocket, each pinned by the smallest scenario that showed it.
  */
 import { TestScheduler } from 'rxjs/testing';
 import { SocketClosedError, type CloseInfo, type RxwsError } from '../../src';

@@ -43,13 +43,6 @@
  *
  * Checks that need a settled state run after each top-level command; checks on
  * single events run as they happen and are reported at the next settled point.
- *
- * Known defects, each kept as a failing test in spec/review/model-found.spec.ts
- * and tolerated here (counted under "KNOWN DEFECT" with MODEL_STATS=1) so that
- * the model checks everything else until they are fixed: a cut-off hands over
- * the rate limit's frames and reports the queue it let go of before the
- * socket is closing (so subscribers do nothing from inside those); a
- * violation or cut-off after the 'close' policy's 1013 logs a second line.
  */
 import fc from 'fast-check';
 import { Subscriber, take, type Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
@@ -82,14 +75,6 @@ const NUM_RUNS = Number(process.env.MODEL_RUNS ?? 1000);
 const seen = new Map<string, number>();
 function note(what: string): void {
   seen.set(what, (seen.get(what) ?? 0) + 1);
-}
-/**
- * A discrepancy the model found that is the socket's fault, kept by a failing test in
- * spec/review/model-found.spec.ts: tolerated here (and counted) until it is fixed, so that the model still
- * checks everything else.
- */
-function knownDefect(what: string): void {
-  note(`KNOWN DEFECT: ${what}`);
 }
 
 // ---------------------------------------------------------------- scenario
@@ -1126,8 +1111,6 @@ class Harness {
         if (!this.discarding) this.violate(LOGGED[what] ?? what, this.fake.readyState === OPEN);
       }
       if (before.length === 0) return;
-      // Known defect (spec/review/model-found.spec.ts): after the 'close' policy's 1013, a violation or a cut-off logs its 1008 too.
-      if (foreseen && before.length === 1 && before[0]!.endsWith(' closed 1013 (outbound queue full)')) return knownDefect("a 1008 logged after the 'close' policy's 1013");
       return this.fail(`the socket's end logged again: "${line}" after "${before.join('", "')}"`);
     }
     this.settle();
@@ -1467,7 +1450,7 @@ class Harness {
     }
   }
 
-  /** A pending report is told (or due): a cut-off has let go of its queue by then. */
+  /** A pending report is told (or due). */
   reported(at: number): void {
     const [r] = this.pendingReports.splice(at, 1);
     this.expectedErrors.push(r!.text);
@@ -1650,8 +1633,13 @@ class Harness {
     this.cut = reason;
     this.discarding = true;
     this.rate?.stop();
-    // The queue stays until it is reported (after the rate limit's frames are handed over): nothing joins it meanwhile.
-    if (this.queue.length > 0) this.expectLater('cut', this.queue.length, 'closed');
+    // The queue is let go of at once (it is memory the peer made us hold), and reported once the rate limit's frames
+    // are handed over: nothing joins it meanwhile.
+    if (this.queue.length > 0) {
+      this.expectLater('cut', this.queue.length, 'closed');
+      this.queue = [];
+      this.queueBytes = 0;
+    }
     // Its close frame goes out whenever ws has sent none yet: also while a close() of ours is still flushing the queue
     // (the fake reads what waited as soon as the queue empties, not in a later tick as ws does).
     if (this.closing && this.fake.readyState === OPEN && this.fake.ownClose === null) {
@@ -1662,14 +1650,13 @@ class Harness {
   }
 
   /**
-   * Known defect (spec/review/model-found.spec.ts): a cut-off tells (the frames the rate limit held, the report of
-   * the queue it let go of) before the socket is closing, so that what a subscriber does from inside is taken as on
-   * an open socket. The model expects the socket closing by then, as on a violation; until the socket does, its
-   * subscribers do nothing from inside what a cut-off tells them. Returns whether that is now.
+   * A cut-off tells (the frames the rate limit held, the report of the queue it let go of) only once the socket is
+   * closing, as a violation does: what a subscriber does from inside is then refused. Fails otherwise; returns
+   * whether the socket was not closing yet (its subscriber then does nothing from inside, so that the run goes on).
    */
   cutNotClosing(who: string): boolean {
     if (this.cut === null || this.socket.closeInfo !== null || this.socket.state === 'closing') return false;
-    knownDefect(`a cut-off tells before closing: ${who} does nothing from inside`);
+    this.fail(`cut off (${this.cut}), but ${who} finds the socket ${this.socket.state}`);
     return true;
   }
 

@@ -566,6 +566,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** One log line for how this socket ended, said once (by the first that knows why). */
   #logEnd(what: string): void {
+    if (this.#endLogged) return;
     this.#endLogged = true;
     this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} ${what}`);
   }
@@ -580,13 +581,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (this.#closeInfo !== null || this.#cut) return;
     this.#cut = true;
     this.#logEnd(`closed 1008 (${logged})`);
-    this.#stopDelivering();
+    // Cut off and closing before anyone is told: a subscriber told below finds the socket closing.
     const unsent = this.#out.takeUnsent();
-    if (unsent.length > 0) this.#report(new FrameDroppedError('closed', unsent.length));
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(CloseCode.POLICY_VIOLATION, reason);
     this.#closing = true;
     this.#failedWith = { code: CloseCode.POLICY_VIOLATION, reason };
     stopListening(this.#ws);
+    this.#stopDelivering();
+    if (unsent.length > 0) this.#report(new FrameDroppedError('closed', unsent.length));
     this.#notifyWritable();
   }
 

@@ -52,7 +52,8 @@ export function isServerSide(ws: WebSocket): boolean {
 export function acceptsPreparedFrame(ws: WebSocket): boolean {
   if (ws.extensions !== '' || !isServerSide(ws)) return false;
   const sender = (ws as unknown as WsPrivate)._sender;
-  return sender != null && sender._state === 0 && sender._queue !== undefined && sender._queue.length === 0;
+  if (sender == null) return true; // nothing of ws's own between us and the TCP socket (a test fake)
+  return sender._state === 0 && (sender._queue === undefined || sender._queue.length === 0);
 }
 
 /** Pongs ws has written for the peer's pings (autoPong) that have not left yet. */
@@ -185,7 +186,8 @@ export function stopListening(ws: WebSocket): void {
 /** Whether ws's sender has nothing of its own waiting (no compression under way, nothing queued behind one). */
 function senderIdle(ws: WebSocket): boolean {
   const sender = (ws as unknown as WsPrivate)._sender;
-  return sender != null && sender._state === 0 && sender._queue !== undefined && sender._queue.length === 0;
+  if (sender == null) return true; // nothing of ws's own between us and the TCP socket (a test fake)
+  return sender._state === 0 && (sender._queue === undefined || sender._queue.length === 0);
 }
 
 /** What wants to hear that the peer's close frame arrived. */
