@@ -1,10 +1,9 @@
-import { Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { CLOSE_ABNORMAL, CLOSE_NORMAL, type SocketState } from '../constants';
 import { HandshakeError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
 import { HeartbeatState } from '../operators/heartbeat';
 import { invalidFrame } from '../socket/frames';
 import { endsWith } from '../socket/held';
-import { Multicast } from '../socket/multicast';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
 import { validateClose } from '../validation';
 import type { SocketLike } from './core';
@@ -50,9 +49,9 @@ export class BrowserConnection implements SocketLike {
   readonly #scheduler: SchedulerLike;
   readonly #heartbeat: AppHeartbeat | null;
   readonly #onOpen: () => void;
-  readonly #messages = new Multicast<Message>();
-  readonly #closed = new Multicast<CloseInfo>();
-  readonly #writable = new Multicast(false);
+  readonly #messages = new Subject<Message>();
+  readonly #closed = new Subject<CloseInfo>();
+  readonly #writable = new BehaviorSubject(false);
   #beat: HeartbeatState | null = null;
   #timer: Subscription | null = null;
   #timerAt = Infinity;
@@ -62,13 +61,13 @@ export class BrowserConnection implements SocketLike {
   #received = 0;
   #sent = 0;
   /** Inbound frames, text as `string`, binary as `Uint8Array`; completes at the close. */
-  readonly messages$ = this.#messages.stream;
+  readonly messages$ = this.#messages.asObservable();
   /** `true` while the browser's buffer takes frames (the client queues them otherwise); completes at the close. */
-  readonly writable$ = this.#writable.stream;
+  readonly writable$ = this.#writable.asObservable();
   /** A browser connection refuses nothing of its own: the client reports. */
   readonly errors$ = new Observable<RxwsError>();
   /** Emits how it closed, once; replayed. */
-  readonly close$ = endsWith(this.#closed.stream, () => this.#closeInfo);
+  readonly close$ = endsWith(this.#closed, () => this.#closeInfo);
 
   /** @internal The client makes it: `onOpen` is told when it opens. */
   constructor(ws: BrowserWebSocket, scheduler: SchedulerLike, heartbeat: AppHeartbeat | null, onOpen: () => void) {

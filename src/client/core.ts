@@ -1,9 +1,8 @@
-import { Observable, Subscription, type Observer } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, Subscription, type Observer } from 'rxjs';
 import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS, CLOSE_NORMAL, type SocketState } from '../constants';
 import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
 import { current, endsWith, Held } from '../socket/held';
-import { Multicast } from '../socket/multicast';
 import { invalidFrame } from '../socket/frames';
 import { FrameQueue } from '../socket/queue';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
@@ -94,10 +93,10 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   readonly #hooks: DialHooks;
   readonly #offline: FrameQueue;
   readonly #inbound: ClientInbound;
-  readonly #status = new Multicast<ClientStatus>({ state: 'connecting', attempt: 0 });
-  readonly #closed = new Multicast<CloseInfo>();
-  readonly #errors = new Multicast<RxwsError>();
-  readonly #writable = new Multicast<boolean>(false);
+  readonly #status = new BehaviorSubject<ClientStatus>({ state: 'connecting', attempt: 0 });
+  readonly #closed = new Subject<CloseInfo>();
+  readonly #errors = new Subject<RxwsError>();
+  readonly #writable = new BehaviorSubject<boolean>(false);
   readonly #ended: (() => void) | undefined;
   #socket: C | null = null;
   /** When the current connection opened (scheduler time), for minUptime. */
@@ -153,21 +152,21 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   });
 
   /** `{ state, attempt, delay?, lastClose?, error? }`: the current value first, then each change; completes after `closed`. */
-  readonly status$: Observable<ClientStatus> = this.#status.stream;
+  readonly status$: Observable<ClientStatus> = this.#status.asObservable();
 
   /** Emits once when the client has closed for good (not on reconnects), then completes; replayed. */
-  readonly close$: Observable<CloseInfo> = endsWith(this.#closed.stream, () => this.#closeInfo);
+  readonly close$: Observable<CloseInfo> = endsWith(this.#closed, () => this.#closeInfo);
 
   /**
    * Frames refused or dropped, by the offline queue or by any connection, and
    * frames offered after the end (`SocketClosedError`). It never errors and
    * does not complete: frames offered to a closed client are reported here too.
    */
-  readonly errors$: Observable<RxwsError> = this.#errors.stream;
+  readonly errors$: Observable<RxwsError> = this.#errors.asObservable();
 
   /** `true` while frames go straight to an open connection, `false` while they queue. Current value first; completes after the end. */
   readonly writable$: Observable<boolean> = endsWith(
-    current(this.#writable.stream, () => this.#writableNow()),
+    current(this.#writable, () => this.#writableNow()),
     () => (this.#closeInfo === null ? null : false),
   );
 
@@ -425,7 +424,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #notifyWritable(): void {
     const subject = this.#writable;
     const writable = this.#writableNow();
-    if (writable === subject.value || subject.ended) return;
+    if (writable === subject.value || subject.isStopped) return;
     this.#notifying++;
     try {
       subject.next(writable);

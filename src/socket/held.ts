@@ -1,12 +1,11 @@
-import { Observable } from 'rxjs';
+import { Observable, Subject, type BehaviorSubject } from 'rxjs';
 import { Fifo } from './fifo';
-import { Multicast } from './multicast';
 
 /**
  * @internal A hot stream that holds what arrives while nobody subscribes, and
  * hands it to the subscribers that come later, in order, exactly once.
  *
- * Built on a `Multicast`, with these rules:
+ * Built on a `Subject`, with these rules:
  * - a value is taken out of the queue before anyone is told of it, so a
  *   subscriber that subscribes, unsubscribes or pushes from inside `next`
  *   can neither receive a value twice nor skip one;
@@ -19,7 +18,7 @@ import { Multicast } from './multicast';
  * Subclasses watch the queue through `held()` and `released()`.
  */
 export class Held<T> {
-  readonly #subject = new Multicast<T>();
+  readonly #subject = new Subject<T>();
   readonly #queue = new Fifo<T>();
   #delivering = false;
   #ended = false;
@@ -27,7 +26,7 @@ export class Held<T> {
 
   /** The stream. */
   readonly stream: Observable<T> = new Observable<T>((subscriber) => {
-    this.#subject.stream.subscribe(subscriber);
+    this.#subject.subscribe(subscriber);
     // Inside a delivery (a subscriber subscribing from its next), the delivery in progress hands over the rest.
     if (!this.#delivering) this.#flush();
   });
@@ -101,15 +100,15 @@ export class Held<T> {
 }
 
 /**
- * @internal `source`'s values, but never one that is out of date when it
+ * @internal `subject`'s values, but never one that is out of date when it
  * reaches a subscriber: a subscriber told of a change may change the state
  * again inside `next` (say, write and congest the socket once more), and
  * then the first value must not reach the subscribers after it. Each one
  * sees the changes in order and ends on `now()`.
  */
-export function current<T>(source: Observable<T>, now: () => T): Observable<T> {
+export function current<T>(subject: BehaviorSubject<T>, now: () => T): Observable<T> {
   return new Observable<T>((subscriber) =>
-    source.subscribe({
+    subject.subscribe({
       next: (value) => value === now() && subscriber.next(value),
       error: (err: unknown) => subscriber.error(err),
       complete: () => subscriber.complete(),
