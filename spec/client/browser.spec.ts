@@ -97,6 +97,12 @@ describe('connect() in a browser', () => {
     expect(() => client({}, 'ftp://x')).toThrow(InvalidArgumentError);
   });
 
+  it('refuses a scheduler that is not one, whatever the reconnect options', () => {
+    for (const reconnect of [false, { scheduler: undefined }, {}] as const) {
+      expect(() => client({ scheduler: {} as never, reconnect })).toThrow(new InvalidArgumentError('Expected `scheduler` to be a SchedulerLike with now() and schedule(), got `{}` (object)'));
+    }
+  });
+
   it('delivers text as string and binary as Uint8Array, and sends what it is given', () => {
     const { c, last } = client();
     const got: Message[] = [];

@@ -15,7 +15,7 @@ import { resolveBackoff, type BackoffConfig, type ResolvedBackoff } from '../ope
 import type { OutboundOptions } from '../socket/outbound-options';
 import type { QueueLimits } from '../socket/queue';
 import type { CloseInfo } from '../types';
-import { ensure, expectFunction, expectInteger, expectObject, orDefault } from '../validation';
+import { ensure, expectFunction, expectInteger, expectObject, expectScheduler, orDefault } from '../validation';
 
 /** What `shouldReconnect` is asked about: why the last connection ended, and which retry this would be. */
 export interface ReconnectInfo {
@@ -131,7 +131,8 @@ export function resolveCommon(
   options: CommonConnectOptions,
   defaults: Pick<ResolvedCommon, 'scheduler' | 'shouldReconnect'>,
 ): ResolvedCommon {
-  const { protocols, reconnect, shouldReconnect = defaults.shouldReconnect, offline, inboundHold, scheduler = defaults.scheduler } = options;
+  const { protocols, reconnect, shouldReconnect = defaults.shouldReconnect, offline, inboundHold } = options;
+  const scheduler = expectScheduler('scheduler', orDefault(options.scheduler, defaults.scheduler));
   expectFunction('shouldReconnect', shouldReconnect);
   const r = reconnect === false ? null : (expectObject('reconnect', reconnect) as ReconnectOptions);
   const o = expectObject('offline', offline);
