@@ -113,9 +113,9 @@ export const Defaults = {
   minFragmentBytes: 64,
   /**
    * Fragments of one message a server takes whatever their size; each
-   * `minFragmentBytes` of the message so far, and of the read being parsed,
-   * allows one more (up to `maxPayload / minFragmentBytes`, at most 65,536).
-   * Past that the peer is closed with 1008 at once: a message of 1-byte fragments would pin a
+   * `minFragmentBytes` the message has carried so far allows one more (up to
+   * `maxPayload / minFragmentBytes`, at most 65,536). Past that the peer is
+   * closed with 1008 at once: a message of 1-byte fragments would pin a
    * buffer view (~160 bytes) per byte sent, and cost far more to parse than
    * to send.
    */

@@ -23,6 +23,7 @@ describe("the ws internals rxws relies on", () => {
       '_receiver._bufferedBytes, _buffers, _totalPayloadLength, _fragments': true,
       "_receiver 'conclude'": true,
       '_receiver._maxFragments': true,
+      '_receiver.haveLength()': true,
       "_socket 'data' listener socketOnData": true,
       '_receiver._writableState.needDrain': true,
     };

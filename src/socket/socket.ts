@@ -62,8 +62,7 @@ export interface RxSocketOptions<A = undefined> {
   /**
    * @internal A message may come in `Defaults.freeFragments` fragments, plus
    * one per `Defaults.minFragmentBytes` bytes it carries; past that ws closes
-   * with 1008 "Too many message fragments" (`serve()` sets it, with
-   * `shareReads`, through which it works).
+   * with 1008 "Too many message fragments" (`serve()` sets it).
    */
   readonly limitFragments?: boolean;
   /** @internal Reads share each turn of the event loop with the server's other sockets (`serve()` sets it). */
@@ -145,6 +144,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #terminated = false;
   /** This socket's end is in the log already. */
   #endLogged = false;
+  /** A change is under way that tells writable$ once it is complete. */
+  #settling = false;
   /** Cut off (evicted, or a flood): closed with 1008 and no longer read. */
   #cut = false;
   /** The code this side ended the connection with, without a handshake (a cut-off). */
@@ -581,14 +582,21 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (this.#closeInfo !== null || this.#cut) return;
     this.#cut = true;
     this.#logEnd(`closed 1008 (${logged})`);
-    // Cut off and closing before anyone is told: a subscriber told below finds the socket closing.
-    const unsent = this.#out.takeUnsent();
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(CloseCode.POLICY_VIOLATION, reason);
+    // Cut off and closing before anyone is told (writable$ included): a subscriber told below finds the socket closing.
     this.#closing = true;
     this.#failedWith = { code: CloseCode.POLICY_VIOLATION, reason };
-    stopListening(this.#ws);
-    this.#stopDelivering();
+    this.#settling = true;
+    let unsent: Outbound[];
+    try {
+      unsent = this.#out.takeUnsent();
+      if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(CloseCode.POLICY_VIOLATION, reason);
+      stopListening(this.#ws);
+    } finally {
+      this.#settling = false;
+    }
+    // What it let go of is told first, before the frames read earlier: a subscriber handed one may end the socket.
     if (unsent.length > 0) this.#report(new FrameDroppedError('closed', unsent.length));
+    this.#stopDelivering();
     this.#notifyWritable();
   }
 
@@ -695,6 +703,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** Tells `writable$` the new value, once the state that makes it is settled. */
   #notifyWritable(): void {
+    if (this.#settling) return; // told once the change is complete
     const subject = this.#writableSubject;
     // Once closed, writable$ is told last, after close$ and messages$ (#finish).
     if (subject === null || (this.#closeInfo !== null && !this.#writableLast)) return;

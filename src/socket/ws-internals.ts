@@ -18,7 +18,7 @@ import { Defaults } from '../constants';
  *   ws._receiver 'conclude'
  *                       the peer's close frame arrived: ws is closing now, but says so
  *                       only with 'close', after the closing handshake
- *   ws._receiver._maxFragments, _totalPayloadLength, _bufferedBytes, _buffers, _fragments
+ *   ws._receiver._maxFragments, haveLength(), _totalPayloadLength, _bufferedBytes, _buffers, _fragments
  *                       the fragment limit, and what the receiver holds
  *   ws._receiver._writableState.needDrain
  *                       the receiver asked for the TCP socket to be paused
@@ -117,34 +117,41 @@ export function receiverCost(ws: WebSocket): number {
 }
 
 /**
- * Bounds the fragments of each message by what they carry: before ws parses a
- * read, its fragment limit is set to `Defaults.freeFragments`, plus one per
- * `Defaults.minFragmentBytes` bytes of the message so far and of what waits
- * to be parsed (the read included), never past the limit ws was configured
- * with. ws closes with 1008 "Too many message fragments" at once past it: a
- * peer sending 1-byte fragments (7 bytes each on the wire) is stopped within
- * the read that carries its 33rd plus one per 64 bytes of that read, while
- * fragments carrying 64 bytes on average (Autobahn's 4 MiB message in
- * 64-byte pieces) never reach it.
+ * Bounds the fragments of each message by what they carry: once ws has read a
+ * frame's length (its own `haveLength()`, which adds a data frame's length to
+ * the message's total), its fragment limit becomes `Defaults.freeFragments`
+ * plus one per `Defaults.minFragmentBytes` bytes the message carries so far,
+ * that frame included, never past the limit ws was configured with. ws
+ * checks the limit as it takes the frame, and closes with 1008 "Too many
+ * message fragments" at once past it: a peer sending 1-byte fragments is
+ * stopped at its 33rd, while fragments carrying 64 bytes on average
+ * (Autobahn's 4 MiB message in 64-byte pieces) never reach it.
  *
- * It works through `shareReads()`, whose listener sets the limit before each
- * read it hands to ws (a server's sockets have both): no listener or property
- * of its own, so an idle socket costs nothing more.
+ * The receiver keeps `_maxFragments` a plain number (an accessor there would
+ * turn every receiver into a slow dictionary object); the step is an own
+ * `haveLength` that calls ws's, one function for every receiver.
  */
 export function limitFragments(ws: WebSocket): void {
-  const raw = rawSocket(ws) as SharedSocket | null;
-  const r = (ws as unknown as WsPrivate)._receiver as ReceiverPrivate | null | undefined;
-  if (raw === null || r == null || typeof r._maxFragments !== 'number' || typeof r._totalPayloadLength !== 'number') return;
-  raw[kCap] = r._maxFragments;
+  const r = (ws as unknown as WsPrivate)._receiver as CappedReceiver | null | undefined;
+  if (r == null || typeof r._maxFragments !== 'number' || typeof r._totalPayloadLength !== 'number') return;
+  const own = (Object.getPrototypeOf(r) as { haveLength?: unknown }).haveLength as typeof haveLength;
+  if (typeof own !== 'function') return;
+  if (haveLength === undefined) haveLength = own;
+  else if (haveLength !== own) return; // another copy of ws: left as it is
+  r[kCap] = r._maxFragments;
+  r.haveLength = cappedHaveLength;
 }
 
-/** Sets the fragment limit of `ws`'s receiver for a read of `bytes` (see `limitFragments()`). */
-function allowFragments(ws: WebSocket, cap: number, bytes: number): void {
-  const r = (ws as unknown as WsPrivate)._receiver as ReceiverPrivate | null | undefined;
-  if (r == null) return;
-  const upcoming = (r._totalPayloadLength ?? 0) + (r._bufferedBytes ?? 0) + bytes;
-  const allowance = Defaults.freeFragments + Math.floor(upcoming / Defaults.minFragmentBytes);
-  r._maxFragments = cap > 0 && cap < allowance ? cap : allowance;
+const kCap = Symbol('rxws.fragmentCap');
+type CappedReceiver = ReceiverPrivate & { [kCap]?: number; haveLength?: typeof cappedHaveLength };
+/** ws's own `Receiver.prototype.haveLength`. */
+let haveLength: ((this: CappedReceiver, cb: unknown) => void) | undefined;
+
+function cappedHaveLength(this: CappedReceiver, cb: unknown): void {
+  haveLength!.call(this, cb);
+  const allowance = Defaults.freeFragments + Math.floor((this._totalPayloadLength ?? 0) / Defaults.minFragmentBytes);
+  const cap = this[kCap] ?? 0;
+  this._maxFragments = cap > 0 && cap < allowance ? cap : allowance;
 }
 
 interface ReceiverPrivate {
@@ -232,8 +239,7 @@ const kShared = Symbol('rxws.sharedReads');
 const kParked = Symbol('rxws.parked');
 const kCost = Symbol('rxws.readCost');
 const kTurn = Symbol('rxws.turn');
-const kCap = Symbol('rxws.fragmentCap');
-type SharedSocket = Socket & { [kShared]?: WebSocket | undefined; [kParked]?: boolean; [kCost]?: number; [kTurn]?: number; [kCap]?: number };
+type SharedSocket = Socket & { [kShared]?: WebSocket | undefined; [kParked]?: boolean; [kCost]?: number; [kTurn]?: number };
 
 /** ws's own 'data' listener, which feeds the receiver: one function for every socket. */
 let feed: ((this: Socket, chunk: Buffer) => void) | undefined;
@@ -326,8 +332,6 @@ function sharedRead(this: SharedSocket, chunk: Buffer): void {
     }
     return;
   }
-  const cap = this[kCap];
-  if (cap !== undefined) allowFragments(this[kShared]!, cap, chunk.length);
   feed!.call(this, chunk);
   this[kCost] = performance.now() - start;
 }
@@ -392,6 +396,7 @@ export function wsInternalsPresent(ws: WebSocket): Record<string, boolean> {
       w._receiver as ReceiverPrivate | null | undefined,
     ),
     '_receiver._maxFragments': typeof (w._receiver as ReceiverPrivate | null | undefined)?._maxFragments === 'number',
+    '_receiver.haveLength()': typeof (w._receiver as { haveLength?: unknown } | null | undefined)?.haveLength === 'function',
     // ws's own, or shareReads() in its place (standing for it as its `listener`).
     "_socket 'data' listener socketOnData":
       typeof w._socket?.rawListeners === 'function' &&
