@@ -100,7 +100,8 @@ export function pages(name: string, path: string, more?: (pathname: string, res:
     fail(`${file} is missing: run \`npm run build\` (npm start does)`);
   }
   if (!html.includes(PATH_META)) fail(`${file} has no ${PATH_META}: run \`npm run build\``);
-  const body = Buffer.from(html.replace(PATH_META, `<meta name="rxws-path" content="${escapeAttribute(path)}">`));
+  // A function, so that `$&` or `$'` in the path are not taken as replacement patterns.
+  const body = Buffer.from(html.replace(PATH_META, () => `<meta name="rxws-path" content="${escapeAttribute(path)}">`));
   return (req: IncomingMessage, res: ServerResponse): void => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     const head = req.method === 'HEAD';

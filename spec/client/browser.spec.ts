@@ -5,75 +5,12 @@
  * for a failed handshake, online/offline).
  */
 import { TestScheduler } from 'rxjs/testing';
-import { connect, type BrowserEnvironment, type BrowserWebSocket } from '../../src/client/browser';
+import { connect } from '../../src/client/browser';
+import { PageSocket, pageClient } from '../support/page';
 import { APP_PING, APP_PONG } from '../../src/constants';
 import { HandshakeError, HeartbeatTimeoutError, InvalidArgumentError, type RxwsError } from '../../src/errors';
 import type { ClientStatus } from '../../src/client/core';
 import type { CloseInfo, Message } from '../../src/types';
-
-/** A page's WebSocket, driven by the test. */
-class PageSocket implements BrowserWebSocket {
-  static made: PageSocket[] = [];
-  readyState = 0;
-  bufferedAmount = 0;
-  binaryType = 'blob';
-  onopen: ((event: unknown) => void) | null = null;
-  onmessage: ((event: { data: unknown }) => void) | null = null;
-  onclose: ((event: { code: number; reason: string; wasClean: boolean }) => void) | null = null;
-  onerror: ((event: unknown) => void) | null = null;
-  readonly sent: unknown[] = [];
-  closed: { code?: number; reason?: string } | null = null;
-
-  constructor(
-    readonly url: string,
-    readonly protocols?: string | string[],
-  ) {
-    PageSocket.made.push(this);
-  }
-
-  send(data: unknown): void {
-    if (this.readyState !== 1) throw new Error('InvalidStateError');
-    this.sent.push(data);
-  }
-
-  close(code?: number, reason?: string): void {
-    if (code !== undefined && code !== 1000 && (code < 3000 || code > 4999)) throw new Error('InvalidAccessError');
-    this.closed = { code, reason };
-    this.readyState = 2;
-  }
-
-  // driven by the test
-  open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  message(data: unknown): void {
-    this.onmessage?.({ data });
-  }
-  end(code: number, reason = '', wasClean = code !== 1006): void {
-    this.readyState = 3;
-    this.onclose?.({ code, reason, wasClean });
-  }
-}
-
-class Page implements BrowserEnvironment {
-  onLine = true;
-  hidden = false;
-  href = 'https://app.example/chat/';
-  readonly listeners = new Map<string, Set<() => void>>();
-  addEventListener(type: string, listener: () => void): void {
-    (this.listeners.get(type) ?? this.listeners.set(type, new Set()).get(type)!).add(listener);
-  }
-  removeEventListener(type: string, listener: () => void): void {
-    this.listeners.get(type)?.delete(listener);
-  }
-  fire(type: string): void {
-    for (const l of this.listeners.get(type) ?? []) l();
-  }
-  get count(): number {
-    return [...this.listeners.values()].reduce((n, s) => n + s.size, 0);
-  }
-}
 
 let scheduler: TestScheduler;
 beforeEach(() => {
@@ -81,12 +18,7 @@ beforeEach(() => {
   scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
 });
 
-function client(options: Parameters<typeof connect>[1] = {}, url = 'wss://api.example/ws') {
-  const page = new Page();
-  const c = connect(url, { WebSocket: PageSocket, environment: page, scheduler, reconnect: { initialDelay: 100, jitter: 'none' }, ...options });
-  const last = () => PageSocket.made[PageSocket.made.length - 1]!;
-  return { c, page, last };
-}
+const client = (options: Parameters<typeof connect>[1] = {}, url?: string) => pageClient(scheduler, options, url);
 
 describe('connect() in a browser', () => {
   it('resolves a relative URL against the page, and http(s) becomes ws(s)', () => {
@@ -193,7 +125,7 @@ describe('connect() in a browser', () => {
         expect(PageSocket.made).toHaveLength(2);
       }, 600);
       scheduler.flush();
-      expect(page.count).toBe(3);
+      expect(page.count).toBe(2); // online and offline: visibility only matters with pauseWhenHidden
       c.close();
       last().end(1000);
       expect(page.count).toBe(0);

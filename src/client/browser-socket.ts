@@ -1,6 +1,6 @@
-import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
+import { BehaviorSubject, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { CLOSE_ABNORMAL, CLOSE_NORMAL, type SocketState } from '../constants';
-import { HandshakeError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
+import { FrameDroppedError, HandshakeError, InvalidArgumentError, InvalidFrameError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
 import { HeartbeatState } from '../operators/heartbeat';
 import { invalidFrame } from '../socket/frames';
 import { endsWith } from '../socket/held';
@@ -60,12 +60,21 @@ export class BrowserConnection implements SocketLike {
   #opened = false;
   #received = 0;
   #sent = 0;
+  #dropped = 0;
+  /** Frames sent since the browser's buffer was last seen empty: some of them may still be in it. */
+  #unconfirmed = 0;
+  readonly #errors = new Subject<RxwsError>();
   /** Inbound frames, text as `string`, binary as `Uint8Array`; completes at the close. */
   readonly messages$ = this.#messages.asObservable();
   /** `true` while the browser's buffer takes frames (the client queues them otherwise); completes at the close. */
   readonly writable$ = this.#writable.asObservable();
-  /** A browser connection refuses nothing of its own: the client reports. */
-  readonly errors$ = new Observable<RxwsError>();
+  /**
+   * What a browser connection reports of its own: frames it handed to the
+   * browser that were still in its buffer when the connection ended abnormally
+   * (`FrameDroppedError('closed')`; a browser does not say how many: those sent
+   * since its buffer was last seen empty). Bad frames are the client's to report.
+   */
+  readonly errors$ = this.#errors.asObservable();
   /** Emits how it closed, once; replayed. */
   readonly close$ = endsWith(this.#closed, () => this.#closeInfo);
 
@@ -99,7 +108,7 @@ export class BrowserConnection implements SocketLike {
   }
 
   get stats(): SocketStats {
-    return { received: this.#received, sent: this.#sent, refused: 0, dropped: 0, discarded: 0 };
+    return { received: this.#received, sent: this.#sent, refused: 0, dropped: this.#dropped, discarded: 0 };
   }
 
   /** The browser's `WebSocket`, for what rxws does not cover. */
@@ -115,10 +124,12 @@ export class BrowserConnection implements SocketLike {
   /** Sends a frame, or throws `SocketClosedError` (closing) or `InvalidFrameError`. */
   send(frame: Outbound): void {
     if (this.#closing || this.#ws.readyState !== OPEN) throw new SocketClosedError(this.#closeInfo);
-    const invalid = invalidFrame(frame);
+    const invalid = invalidBrowserFrame(frame);
     if (invalid !== undefined) throw invalid;
+    if (this.#ws.bufferedAmount === 0) this.#unconfirmed = 0;
     this.#ws.send(frame as string | ArrayBufferLike | ArrayBufferView);
     this.#sent++;
+    this.#unconfirmed++;
     this.#update();
   }
 
@@ -184,6 +195,7 @@ export class BrowserConnection implements SocketLike {
 
   /** Says whether the browser's buffer takes more, and sets the timer for the next look or heartbeat step. */
   #update(): void {
+    if (this.#ws.bufferedAmount === 0) this.#unconfirmed = 0;
     const writable = this.#opened && !this.#closing && this.#ws.readyState === OPEN && this.#ws.bufferedAmount < HIGH_WATER;
     if (writable !== this.#writable.value) this.#writable.next(writable);
     if (this.#closeInfo !== null || !this.#opened) return;
@@ -204,7 +216,11 @@ export class BrowserConnection implements SocketLike {
     this.#beat = null;
     this.#closeInfo = info;
     this.#closing = true;
+    const lost = !info.wasClean && ws.bufferedAmount > 0 ? this.#unconfirmed : 0;
+    this.#dropped += lost;
     // Settled; now tell.
+    if (lost > 0) this.#errors.next(new FrameDroppedError('closed', lost));
+    this.#errors.complete();
     this.#closed.next(info);
     this.#closed.complete();
     this.#messages.complete();
@@ -219,4 +235,19 @@ export function validateBrowserClose(code: unknown, reason: unknown): void {
   if (code !== CLOSE_NORMAL && !((code as number) >= 3000 && (code as number) <= 4999)) {
     throw new InvalidArgumentError(`Expected \`code\` to be 1000 or 3000–4999 (all a browser may send), got ${code as number}`);
   }
+}
+
+/**
+ * The error for a value a browser cannot send as a frame, or `undefined`: as
+ * in Node, but shared memory (a `SharedArrayBuffer`, or a view over one) is
+ * refused too, since a browser's `send()` throws for it.
+ */
+export function invalidBrowserFrame(frame: unknown): InvalidFrameError | undefined {
+  const invalid = invalidFrame(frame);
+  if (invalid !== undefined) return invalid;
+  const buffer = ArrayBuffer.isView(frame) ? frame.buffer : frame;
+  if (typeof buffer === 'object' && buffer !== null && Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]') {
+    return new InvalidFrameError('Expected a string or binary data, got shared memory (a SharedArrayBuffer), which a browser cannot send');
+  }
+  return undefined;
 }

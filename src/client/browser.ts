@@ -1,6 +1,6 @@
 import { APP_PING, APP_PONG, CLOSE_NORMAL, MAX_TIMER_DELAY } from '../constants';
 import { ensure, expectBoolean, expectFunction, expectInteger, expectObject, orDefault } from '../validation';
-import { BrowserConnection, validateBrowserClose, type AppHeartbeat, type BrowserWebSocket } from './browser-socket';
+import { BrowserConnection, invalidBrowserFrame, validateBrowserClose, type AppHeartbeat, type BrowserWebSocket } from './browser-socket';
 import { defaultShouldReconnect, resolveCommon, resolveUrl, type CommonConnectOptions } from './common';
 import { RxClient, type Transport } from './core';
 import { timeouts } from './timeouts';
@@ -81,6 +81,7 @@ export function connect(url: string | URL, options: BrowserConnectOptions = {}):
   const transport: Transport<BrowserConnection> = {
     errorClose: { code: CLOSE_NORMAL, reason: 'Client error' },
     validateClose: validateBrowserClose,
+    invalidFrame: invalidBrowserFrame,
     // A browser cannot stop reading: the client listens at once and holds frames itself.
     holds: false,
     // What the connection was given and did not send went through the client's queue: nothing of its own to hand back.
@@ -132,8 +133,9 @@ function pageEnvironment(): BrowserEnvironment | undefined {
 /** Offline (or hidden, when asked): attempts wait. Back online (or visible): reconnect now. Returns the teardown. */
 function watchPage(env: BrowserEnvironment, client: RxClient<BrowserConnection>, pauseWhenHidden: boolean): () => void {
   const away = () => !env.onLine || (pauseWhenHidden && env.hidden);
+  // Waking cuts a reconnect delay short: only when the page comes back (online, or visible when hiding pauses).
   const update = () => (away() ? client.suspend() : client.wake());
-  const events = ['online', 'offline', 'visibilitychange'] as const;
+  const events = pauseWhenHidden ? (['online', 'offline', 'visibilitychange'] as const) : (['online', 'offline'] as const);
   for (const type of events) env.addEventListener(type, update);
   if (away()) client.suspend();
   return () => {

@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import { CloseCode } from '../constants';
 import { HandshakeError } from '../errors';
 import { validateClose } from '../validation';
+import { invalidFrame } from '../socket/frames';
 import { RxSocket, type RxSocketOptions } from '../socket/socket';
 import type { Outbound } from '../socket/types';
 import { RxClient, type DialHooks, type Dialed, type Transport } from './core';
@@ -37,6 +38,7 @@ class NodeTransport implements Transport<RxSocket> {
   readonly #config: ResolvedConnect;
   readonly errorClose = { code: CloseCode.INTERNAL_ERROR, reason: '' };
   readonly validateClose = validateClose;
+  readonly invalidFrame = invalidFrame;
   readonly holds = true;
 
   constructor(config: ResolvedConnect) {

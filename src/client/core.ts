@@ -3,7 +3,6 @@ import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS, CLOSE_NORMAL, type S
 import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
 import { current, endsWith, Held } from '../socket/held';
-import { invalidFrame } from '../socket/frames';
 import { FrameQueue } from '../socket/queue';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
 import type { ResolvedCommon } from './common';
@@ -62,6 +61,8 @@ export interface Transport<C extends SocketLike> {
   validateClose(code: unknown, reason: unknown): void;
   /** The close `error()` sends. */
   readonly errorClose: { readonly code: number; readonly reason: string };
+  /** The error for a value this side cannot send as a frame, or `undefined` when it can. */
+  invalidFrame(frame: unknown): RxwsError | undefined;
   /**
    * Whether a connection holds its frames until the client listens (Node:
    * it stops reading, and TCP slows the server). When not, the client
@@ -204,7 +205,11 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** Sends a frame, or queues it while no connection is open; never throws (refusals go to `errors$`). */
   next(frame: Outbound): void {
-    if (this.#writableNow()) return this.#socket!.next(frame);
+    if (this.#writableNow()) {
+      // Checked here: a connection hands a bad frame back by throwing (a browser's), and next() never throws.
+      const invalid = this.#transport.invalidFrame(frame);
+      return invalid === undefined ? this.#socket!.next(frame) : this.#report(invalid);
+    }
     const error = this.#enqueue(frame);
     if (error !== undefined) this.#report(error);
   }
@@ -275,7 +280,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   #enqueue(frame: Outbound): RxwsError | undefined {
     if (this.#closeRequest !== null || this.#closeInfo !== null) return new SocketClosedError(this.#closeInfo);
-    const invalid = invalidFrame(frame);
+    const invalid = this.#transport.invalidFrame(frame);
     if (invalid !== undefined) return invalid;
     const offered = this.#offline.offer(frame);
     this.#notifyWritable();

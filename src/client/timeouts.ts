@@ -8,7 +8,8 @@ import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
  * reschedules itself, so its action is no more than a cancellable timeout.
  */
 export const timeouts: SchedulerLike = {
-  now: () => Date.now(),
+  // Monotonic: a wall clock set back would push every delay out by as much.
+  now: () => performance.now(),
   schedule<T>(work: (this: SchedulerAction<T>, state?: T) => void, delay = 0, state?: T): Subscription {
     const action = {
       closed: false,
