@@ -36,7 +36,7 @@ export function describeMachine(m: Machine): string {
 
 type Unjudged = Omit<BenchResults, 'verdicts'>;
 
-/** The targets of issue 7, as ratios rxws / raw ws measured in the same run. */
+/** The benchmark's targets, as ratios rxws / raw ws measured in the same run. */
 export function judge(r: Unjudged): Verdict[] {
   const verdicts: Verdict[] = [];
   const add = (name: string, ratio: number | undefined, op: Verdict['op'], target: number) => {

@@ -21,8 +21,8 @@ export class InvalidArgumentError extends RxwsError {
 }
 
 /**
- * A frame was offered to a socket that is closing or closed (the seed's
- * "connection is closed"). The frame was not sent.
+ * A frame was offered to a socket that is closing or closed. The frame was
+ * not sent.
  */
 export class SocketClosedError extends RxwsError {
   readonly code = 'RXWS_SOCKET_CLOSED';

@@ -1,5 +1,5 @@
 /**
- * The seed's echo server, rebuilt on rxws: GET / serves the test page, /ws
+ * The echo server on rxws: GET / serves the test page, /ws
  * echoes every frame with its kind and sends `heart beat` every second.
  *
  *   npm start -- --port 8080 --heartbeat-ms 1000
@@ -57,7 +57,7 @@ server.connections$.subscribe((socket) => {
   // Echo: inbound piped into the sink; text stays text, binary stays binary.
   socket.messages$.subscribe(socket);
 
-  // The seed's "heart beat": an application message every second, until the socket closes.
+  // A "heart beat": an application message every second, until the socket closes.
   if (heartbeatMs > 0) {
     interval(heartbeatMs)
       .pipe(map(() => 'heart beat'), takeUntil(socket.close$))

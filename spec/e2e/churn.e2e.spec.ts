@@ -1,5 +1,5 @@
 /**
- * Churn (issue 8), end to end: 1,000 connect/echo/close cycles, half closed
+ * Churn, end to end: 1,000 connect/echo/close cycles, half closed
  * cleanly (1000) and half terminated, against an rxws echo server in its own
  * process (dist/bench/churn.js --serve, with --expose-gc), which is then asked
  * for its handles, listeners and RSS after GC. The full-size run (10,000

@@ -1,5 +1,5 @@
 /**
- * Hardening (issue 8), end to end: SIGTERM to the built echo example
+ * Hardening, end to end: SIGTERM to the built echo example
  * (dist/examples/echo/server.js) with 1,000 connected clients. Every client
  * gets 1001 after whatever the server had echoed to it (in order, nothing
  * missing in between), and the process exits 0 within its close deadline.

@@ -1,5 +1,5 @@
 /**
- * Property-based hardening (issue 8): random frame sequences and random bytes
+ * Property-based hardening: random frame sequences and random bytes
  * thrown at a real rxws echo server after a valid handshake.
  *
  * Properties, for every run:

@@ -1,6 +1,5 @@
 /**
- * Per-connection inbound rate limit (issue 8) — tests for the PLANNED API,
- * which does not exist yet; they fail until it is implemented:
+ * Per-connection inbound rate limit:
  *
  *   serve({ rateLimit: { messages?: number, bytes?: number, policy?: 'close' | 'pause' } })
  *

@@ -1,5 +1,5 @@
 /**
- * Hardening (issue 8) against the real server: bad frames and bad handshakes
+ * Hardening against the real server: bad frames and bad handshakes
  * from a raw TCP client, large fragmented messages and the fragment budget,
  * connection caps and authentication, and faults (a peer that vanishes
  * mid-frame, close() with 1,000 clients).

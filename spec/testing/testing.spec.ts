@@ -17,7 +17,7 @@ import { testSocket, type WireEvent } from 'rxws/testing';
 
 // ---- The README's "Testing your handlers" example, as it is written there ----
 
-// The handler under test: the seed's echo, plus a "heart beat" every second.
+// The handler under test: an echo, plus a "heart beat" every second.
 function echo(socket: RxSocket): void {
   socket.messages$.subscribe(socket);
   interval(1000)

@@ -6,7 +6,7 @@ import { describe, InvalidArgumentError, RxwsError } from '../errors';
 /**
  * Which browser origins may open a socket:
  * - `'same-origin'` (default): the `Origin` header's host must equal `Host`;
- * - `'any'`: every origin (the seed's `CheckOrigin: true`; only for public, cookie-less endpoints);
+ * - `'any'`: every origin (gorilla's `CheckOrigin: true`; only for public, cookie-less endpoints);
  * - a list of origins, e.g. `['https://app.example.com']`;
  * - a predicate over the origin and the request.
  * Requests without `Origin` (non-browser clients) are always allowed;
