@@ -125,7 +125,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   readonly #budget: MemoryAccount | undefined;
   readonly #limitFragments: boolean;
   readonly #shareReads: boolean;
-  readonly #appPing: { readonly ping: string; readonly pong: string; readonly bytes: number } | null;
+  readonly #appPing: AppPing | null;
   readonly #log: ((line: string) => void) | undefined;
   /** Time source of the socket's own budgets (pings). */
   readonly #scheduler: SchedulerLike;
@@ -197,7 +197,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#limitFragments = options.limitFragments ?? false;
     this.#shareReads = options.shareReads ?? false;
     const appPing = options.appPing;
-    this.#appPing = appPing ? { ping: appPing.ping, pong: appPing.pong, bytes: utf8Length(appPing.ping) } : null;
+    this.#appPing = appPing ? resolveAppPing(appPing) : null;
     this.#log = options.log;
     this.#ws = ws as Tagged;
     this.#in = new InboundChannel(this, hold);
@@ -294,7 +294,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       }
       // A subscriber told of that may have ended the socket.
       if (this.#closeInfo === null) {
-        return current((this.#writableSubject ??= new BehaviorSubject(this.#writable())), () => this.#writable()).subscribe(subscriber);
+        return current(this.#writableSubject ?? this.#watchWritable(), () => this.#writable()).subscribe(subscriber);
       }
       subscriber.next(false);
       subscriber.complete();
@@ -431,8 +431,18 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** @internal */
   outboundOverflow(report: FrameDroppedError): void {
     this.#logEnd(`closed 1013 (outbound queue full)`);
-    this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full');
+    // Closing before the drop is told, and the drop told before reading resumes or writable$ hears of it:
+    // frames read on resuming reach subscribers that may send (refused) and must not come first.
+    const settling = this.#settling;
+    this.#settling = true;
+    try {
+      this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full');
+    } finally {
+      this.#settling = settling;
+    }
     this.#report(report);
+    this.#updateReading();
+    this.#notifyWritable();
   }
 
   /** @internal */
@@ -585,6 +595,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     // Cut off and closing before anyone is told (writable$ included): a subscriber told below finds the socket closing.
     this.#closing = true;
     this.#failedWith = { code: CloseCode.POLICY_VIOLATION, reason };
+    const settling = this.#settling;
     this.#settling = true;
     let unsent: Outbound[];
     try {
@@ -592,7 +603,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(CloseCode.POLICY_VIOLATION, reason);
       stopListening(this.#ws);
     } finally {
-      this.#settling = false;
+      this.#settling = settling;
     }
     // What it let go of is told first, before the frames read earlier: a subscriber handed one may end the socket.
     if (unsent.length > 0) this.#report(new FrameDroppedError('closed', unsent.length));
@@ -660,7 +671,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (this.#opened || this.#closeInfo !== null) return;
     // Every part in place before anything can notify (the queued frames going out may).
     this.#opened = true;
-    watchPeerClose(this.#ws, this);
+    if (this.#writableSubject !== null) watchPeerClose(this.#ws, this); // else when writable$ is first watched
     if (this.#shareReads) shareReads(this.#ws); // first: it takes the place of ws's own 'data' listener
     watchTransport(this.#ws, this, this.#budget !== undefined);
     if (this.#limitFragments) limitFragments(this.#ws);
@@ -683,8 +694,10 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #write(frame: Outbound): RxwsError | undefined {
     // ws drops frames silently once CLOSING; refuse them here instead.
     if (this.#closing || this.#ws.readyState > WebSocket.OPEN) {
+      // The refusal says the state the frame met: a writable$ subscriber told below may end the socket.
+      const error = new SocketClosedError(this.#closeInfo);
       this.#notifyWritable(); // in case ws closed without telling us yet
-      return new SocketClosedError(this.#closeInfo);
+      return error;
     }
     const invalid = invalidFrame(frame);
     if (invalid !== undefined) return invalid;
@@ -699,6 +712,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   #writable(): boolean {
     return this.#opened && !this.#closing && !this.#out.congested && this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  /** The state behind `writable$`, made when it is first watched: only then does the peer's close frame need telling. */
+  #watchWritable(): BehaviorSubject<boolean> {
+    const subject = (this.#writableSubject = new BehaviorSubject(this.#writable()));
+    if (this.#opened) watchPeerClose(this.#ws, this);
+    return subject;
   }
 
   /** Tells `writable$` the new value, once the state that makes it is settled. */
@@ -726,7 +746,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** Reads or stops reading, from the state of every part; settled before anyone is told of the change that led here. */
   #updateReading(): void {
-    if (!this.#opened || this.#closeInfo !== null || this.#cut) return;
+    if (!this.#opened || this.#closeInfo !== null || this.#cut || this.#settling) return; // settling: re-derived when done
     const pause =
       this.#in.full || this.#backlogs > 0 || (this.#rate?.holding ?? false) || (this.#limits.pauseReading && this.#out.congested);
     if (pause !== this.#reading) return;
@@ -794,6 +814,19 @@ function onPing(this: Tagged, data: Buffer): void {
 }
 function onPong(this: Tagged, data: Buffer): void {
   this[kSocket]?.ponged(data);
+}
+
+type AppPing = { readonly ping: string; readonly pong: string; readonly bytes: number };
+/** One resolved form for every socket given the same option (a server's sockets): none per socket. */
+const appPings = new WeakMap<object, AppPing>();
+
+function resolveAppPing(option: { readonly ping: string; readonly pong: string }): AppPing {
+  let resolved = appPings.get(option);
+  if (resolved === undefined) {
+    resolved = Object.freeze({ ping: option.ping, pong: option.pong, bytes: utf8Length(option.ping) });
+    appPings.set(option, resolved);
+  }
+  return resolved;
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
