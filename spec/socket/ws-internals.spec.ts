@@ -25,6 +25,8 @@ describe("the ws internals rxws relies on", () => {
       '_receiver._maxFragments': true,
       '_receiver.haveLength()': true,
       "_socket 'data' listener socketOnData": true,
+      "_socket 'error' listener socketOnError": true,
+      "_socket[Symbol('websocket')]": true,
       '_receiver._writableState.needDrain': true,
     };
     expect(wsInternalsPresent(socket.ws)).toEqual(expected);
@@ -46,6 +48,39 @@ describe("the ws internals rxws relies on", () => {
     expect(original?.name).toBe('socketOnData');
     raw.removeListener('data', original!); // what ws does on an error, on the peer's close frame and on 'close'
     expect(raw.rawListeners('data')).not.toContain(standIn);
+  });
+
+  it("stand in for ws's 'error' listener, so that ws removing its own removes the stand-in, and the socket still hears the error", async () => {
+    const { server, url } = await listen({ heartbeat: false });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    await open(url());
+    const socket = await accepted;
+    const raw = rawSocket(socket.ws)!;
+    const errors = raw.rawListeners('error') as ((...args: unknown[]) => void)[];
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.name).toBe('onTransportError');
+    expect((errors[0] as { listener?: { name?: string } }).listener?.name).toBe('socketOnError');
+    const closed = new Promise((resolve) => socket.close$.subscribe(resolve));
+    // What a reset connection does: the TCP socket errors; ws's own listener (through the stand-in) destroys it.
+    raw.emit('error', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+    expect(raw.rawListeners('error')).not.toContain(errors[0]);
+    expect(await closed).toMatchObject({ code: 1006, wasClean: false, error: { message: 'read ECONNRESET' } });
+  });
+
+  it('add no listener arrays of their own to an idle server socket (each costs memory per socket)', async () => {
+    const { server, url } = await listen();
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    await open(url());
+    const socket = await accepted;
+    socket.messages$.subscribe(socket);
+    const raw = rawSocket(socket.ws)!;
+    const receiver = (socket.ws as unknown as { _receiver: import('node:events').EventEmitter })._receiver;
+    expect(raw.listenerCount('data')).toBe(1);
+    expect(raw.listenerCount('error')).toBe(1);
+    expect(receiver.listenerCount('conclude')).toBe(1);
+    // Watching writable$ needs the peer's close frame told: one more listener, then.
+    socket.writable$.subscribe();
+    expect(receiver.listenerCount('conclude')).toBe(2);
   });
 
   it("tell when the peer's close frame arrives, before the closing handshake ends", async () => {

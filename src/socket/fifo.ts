@@ -1,27 +1,33 @@
 /**
  * @internal A first-in, first-out list. `shift()` moves a start index and
  * compacts now and then, so it stays cheap at any length (`Array#shift`
- * copies the whole array once it is long: quadratic over a big queue).
+ * copies the whole array once it is long: quadratic over a big queue). An
+ * empty list holds no array: most lists (a socket's hold) are empty nearly
+ * always.
  */
 export class Fifo<T> {
-  #items: T[] = [];
+  #items: T[] | null = null;
   #head = 0;
 
   get length(): number {
-    return this.#items.length - this.#head;
+    return this.#items === null ? 0 : this.#items.length - this.#head;
   }
 
   push(item: T): void {
-    this.#items.push(item);
+    if (this.#items === null) this.#items = [item];
+    else this.#items.push(item);
   }
 
   /** Takes the oldest item; the list must not be empty. */
   shift(): T {
-    const items = this.#items;
+    const items = this.#items!;
     const item = items[this.#head]!;
     items[this.#head++] = undefined as T;
-    // Drained, or half of it is spent start: start a new array.
-    if (this.#head === items.length || (this.#head >= 1024 && this.#head * 2 >= items.length)) {
+    if (this.#head === items.length) {
+      this.#items = null;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= items.length) {
+      // Half of it is spent start: start a new array.
       this.#items = items.slice(this.#head);
       this.#head = 0;
     }
@@ -30,15 +36,22 @@ export class Fifo<T> {
 
   /** Removes the oldest occurrence of `item`; says whether there was one. */
   remove(item: T): boolean {
-    const at = this.#items.indexOf(item, this.#head);
-    if (at >= 0) this.#items.splice(at, 1);
-    return at >= 0;
+    const items = this.#items;
+    if (items === null) return false;
+    const at = items.indexOf(item, this.#head);
+    if (at < 0) return false;
+    items.splice(at, 1);
+    if (this.#head === items.length) {
+      this.#items = null;
+      this.#head = 0;
+    }
+    return true;
   }
 
   /** Empties the list and returns its items, oldest first. */
   clear(): T[] {
-    const items = this.#items.slice(this.#head);
-    this.#items = [];
+    const items = this.#items === null ? [] : this.#items.slice(this.#head);
+    this.#items = null;
     this.#head = 0;
     return items;
   }

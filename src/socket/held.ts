@@ -1,4 +1,4 @@
-import { Observable, Subject, type BehaviorSubject } from 'rxjs';
+import { Observable, Subject, type BehaviorSubject, type Subscriber } from 'rxjs';
 import { Fifo } from './fifo';
 
 /**
@@ -19,21 +19,25 @@ import { Fifo } from './fifo';
  */
 export class Held<T> {
   readonly #subject = new Subject<T>();
-  readonly #queue = new Fifo<T>();
+  // Made on the first value held: most holds stay empty.
+  #queue: Fifo<T> | null = null;
   #delivering = false;
   #ended = false;
   #failure: unknown;
 
   /** The stream. */
-  readonly stream: Observable<T> = new Observable<T>((subscriber) => {
+  readonly stream: Observable<T> = new HeldStream(this);
+
+  /** A new subscriber: it gets what is held. */
+  subscribed(subscriber: Subscriber<T>): void {
     this.#subject.subscribe(subscriber);
     // Inside a delivery (a subscriber subscribing from its next), the delivery in progress hands over the rest.
     if (!this.#delivering) this.#flush();
-  });
+  }
 
   /** Values waiting for a subscriber. */
   get length(): number {
-    return this.#queue.length;
+    return this.#queue?.length ?? 0;
   }
 
   /** Delivers `value` to the subscribers, or holds it for the next one. Ignored after `end()`. */
@@ -51,7 +55,7 @@ export class Held<T> {
       if (this.length > 0 || this.#ended) this.#flush();
       return;
     }
-    this.#queue.push(value);
+    (this.#queue ??= new Fifo<T>()).push(value);
     this.held(value);
     if (!this.#delivering && subject.observed) this.#flush();
   }
@@ -66,12 +70,12 @@ export class Held<T> {
 
   /** Forgets a held value (one that no longer matters, e.g. a socket that closed before anyone took it). */
   forget(value: T): void {
-    if (this.#queue.remove(value)) this.released(value);
+    if (this.#queue?.remove(value) === true) this.released(value);
   }
 
   /** Drops the oldest held value (given to `released()`), if any. */
   protected forgetOldest(): void {
-    if (this.length > 0) this.released(this.#queue.shift());
+    if (this.length > 0) this.released(this.#queue!.shift());
   }
 
   /** Called after `value` joined the queue. */
@@ -86,7 +90,7 @@ export class Held<T> {
     this.#delivering = true;
     try {
       while (this.length > 0 && subject.observed) {
-        const value = this.#queue.shift();
+        const value = this.#queue!.shift();
         this.released(value);
         subject.next(value);
       }
@@ -96,6 +100,20 @@ export class Held<T> {
     if (!this.#ended || this.length > 0) return;
     if (this.#failure !== undefined) subject.error(this.#failure);
     else subject.complete();
+  }
+}
+
+/** A held stream: one function for all of them, with no closure per stream (a socket's `messages$`). */
+class HeldStream<T> extends Observable<T> {
+  readonly #held: Held<T>;
+
+  constructor(held: Held<T>) {
+    super(HeldStream.#subscribe);
+    this.#held = held;
+  }
+
+  static #subscribe(this: Observable<unknown>, subscriber: Subscriber<unknown>): void {
+    (this as HeldStream<unknown>).#held.subscribed(subscriber);
   }
 }
 

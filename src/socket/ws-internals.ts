@@ -24,6 +24,10 @@ import { Defaults } from '../constants';
  *                       the receiver asked for the TCP socket to be paused
  *   the TCP socket's 'data' listener socketOnData
  *                       what feeds the receiver: shareReads() stands in its place
+ *   the TCP socket's 'error' listener socketOnError
+ *                       watchTransport() stands in its place
+ *   the TCP socket's Symbol('websocket')
+ *                       the ws of a TCP socket, for shareReads()
  */
 
 interface WsPrivate {
@@ -71,26 +75,55 @@ export interface TransportWatcher {
 const kTransport = Symbol('rxws.transport');
 type Watched = Socket & { [kTransport]?: TransportWatcher | undefined };
 
-/** Tells `watcher` of the TCP socket's first error, and of each read with `reads` (one listener function each for every socket). */
+/** ws's own 'error' listener on the TCP socket: one function for every socket. */
+let wsOnError: ((this: Socket, error: Error) => void) | undefined;
+
+/**
+ * Tells `watcher` of the TCP socket's first error, and of each read with
+ * `reads`. No listener of its own where it can help it (every array of
+ * listeners costs each idle socket): the error is heard by standing in ws's
+ * own 'error' listener (with it as its `listener`, as `once()` does, so ws's
+ * `removeListener('error', socketOnError)` removes it), and reads by
+ * `shareReads()` when it reads for the socket.
+ */
 export function watchTransport(ws: WebSocket, watcher: TransportWatcher, reads: boolean): void {
   const raw = rawSocket(ws) as Watched | null;
-  if (raw === null || typeof raw.on !== 'function') return;
+  if (raw === null || typeof raw.rawListeners !== 'function') return;
   raw[kTransport] = watcher;
-  raw.on('error', onTransportError);
+  const original = raw.rawListeners('error').find((listener) => listener.name === 'socketOnError') as typeof wsOnError;
+  if (original !== undefined && wsOnError === undefined) {
+    wsOnError = original;
+    (onTransportError as { listener?: unknown }).listener = original;
+  }
+  if (original !== undefined && original === wsOnError) {
+    raw.removeListener('error', original);
+    raw.on('error', onTransportError);
+  } else {
+    raw.on('error', onTransportErrorAlone);
+  }
   // After ws's own 'data' listener: the receiver has taken the chunk in by then.
-  if (reads) raw.on('data', onTransportRead);
+  if (reads && !raw.rawListeners('data').includes(sharedRead)) raw.on('data', onTransportRead);
 }
 
-/** Stops telling (at the socket's end). */
+/** Stops telling (at the socket's end); ws's own 'error' listener is back in place. */
 export function unwatchTransport(ws: WebSocket): void {
   const raw = rawSocket(ws) as Watched | null;
   if (raw === null || raw[kTransport] === undefined) return;
   raw[kTransport] = undefined;
-  raw.removeListener('error', onTransportError);
+  if (raw.rawListeners('error').includes(onTransportError)) {
+    raw.removeListener('error', onTransportError);
+    raw.on('error', wsOnError!);
+  }
+  raw.removeListener('error', onTransportErrorAlone);
   raw.removeListener('data', onTransportRead);
 }
 
 function onTransportError(this: Watched, error: Error): void {
+  this[kTransport]?.transportFailed(error);
+  wsOnError!.call(this, error);
+}
+
+function onTransportErrorAlone(this: Watched, error: Error): void {
   this[kTransport]?.transportFailed(error);
 }
 
@@ -235,11 +268,13 @@ export function peerOf(ws: WebSocket): { address: string | undefined; port: numb
   return { address: raw?.remoteAddress, port: raw?.remotePort };
 }
 
-const kShared = Symbol('rxws.sharedReads');
 const kParked = Symbol('rxws.parked');
+/** What the last read cost, in whole microseconds (a small integer: no number box per socket). */
 const kCost = Symbol('rxws.readCost');
 const kTurn = Symbol('rxws.turn');
-type SharedSocket = Socket & { [kShared]?: WebSocket | undefined; [kParked]?: boolean; [kCost]?: number; [kTurn]?: number };
+type SharedSocket = Watched & { [kParked]?: boolean; [kCost]?: number; [kTurn]?: number };
+/** ws's own key for the ws of a TCP socket (ws clears it when the socket closes). */
+let kWebSocket: symbol | undefined;
 
 /** ws's own 'data' listener, which feeds the receiver: one function for every socket. */
 let feed: ((this: Socket, chunk: Buffer) => void) | undefined;
@@ -304,7 +339,8 @@ export function shareReads(ws: WebSocket): void {
   } else if (feed !== original) {
     return; // another copy of ws: left as it is
   }
-  raw[kShared] = ws;
+  kWebSocket ??= Object.getOwnPropertySymbols(raw).find((key) => key.description === 'websocket' && (raw as unknown as Record<symbol, unknown>)[key] === ws);
+  if (kWebSocket === undefined || (raw as unknown as Record<symbol, unknown>)[kWebSocket] !== ws) return;
   raw.removeListener('data', original);
   raw.prependListener('data', sharedRead);
 }
@@ -327,13 +363,14 @@ function sharedRead(this: SharedSocket, chunk: Buffer): void {
     if (this[kParked] !== true) {
       this[kParked] = true;
       const cost = this[kCost];
-      (cost !== undefined && cost < Defaults.lightReadMs ? light : heavy).push(this);
+      (cost !== undefined && cost < Defaults.lightReadMs * 1000 ? light : heavy).push(this);
       scheduleTurn();
     }
     return;
   }
   feed!.call(this, chunk);
-  this[kCost] = performance.now() - start;
+  this[kCost] = Math.round((performance.now() - start) * 1000);
+  this[kTransport]?.transportRead();
 }
 
 function newTurn(): void {
@@ -358,7 +395,7 @@ function nextTurn(): void {
     const raw = (heavy.length === 0 || (fromLight && light.length > 0) ? light : heavy).shift()!;
     fromLight = !fromLight;
     raw[kParked] = false;
-    const ws = raw[kShared];
+    const ws = (raw as unknown as Record<symbol, WebSocket | undefined>)[kWebSocket!];
     if (ws === undefined || raw.destroyed || !raw.rawListeners('data').includes(sharedRead)) continue; // closed, or no longer read
     raw.read(); // emits its data as 'data', to sharedRead first
     if (!isParked(raw) && !ws.isPaused && !receiverNeedsDrain(ws)) raw.resume();
@@ -401,6 +438,11 @@ export function wsInternalsPresent(ws: WebSocket): Record<string, boolean> {
     "_socket 'data' listener socketOnData":
       typeof w._socket?.rawListeners === 'function' &&
       w._socket.rawListeners('data').some((l) => l.name === 'socketOnData' || (l as { listener?: { name?: string } }).listener?.name === 'socketOnData'),
+    "_socket 'error' listener socketOnError":
+      typeof w._socket?.rawListeners === 'function' &&
+      w._socket.rawListeners('error').some((l) => l.name === 'socketOnError' || (l as { listener?: { name?: string } }).listener?.name === 'socketOnError'),
+    "_socket[Symbol('websocket')]":
+      w._socket != null && Object.getOwnPropertySymbols(w._socket).some((key) => key.description === 'websocket' && (w._socket as unknown as Record<symbol, unknown>)[key] === ws),
     '_receiver._writableState.needDrain': typeof (w._receiver as { _writableState?: { needDrain?: unknown } } | null | undefined)?._writableState?.needDrain === 'boolean',
     "_receiver 'conclude'": typeof w._receiver?.on === 'function' && (w._receiver as unknown as { listenerCount(e: string): number }).listenerCount('conclude') > 0,
   };
