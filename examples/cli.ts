@@ -83,7 +83,7 @@ export function originFlag(value: string): 'same-origin' | 'any' | string[] {
 }
 
 /** The page's meta tag that tells its script the WebSocket path (the default URL is the page's host on it). */
-const PATH_META = '<meta name="rxws-path" content="/ws">';
+const PATH_META = '<meta name="rxjs-ws-path" content="/ws">';
 
 /**
  * Plain HTTP for an example: GET/HEAD `/` (and `/index.html`) serves the
@@ -101,7 +101,7 @@ export function pages(name: string, path: string, more?: (pathname: string, res:
   }
   if (!html.includes(PATH_META)) fail(`${file} has no ${PATH_META}: run \`npm run build\``);
   // A function, so that `$&` or `$'` in the path are not taken as replacement patterns.
-  const body = Buffer.from(html.replace(PATH_META, () => `<meta name="rxws-path" content="${escapeAttribute(path)}">`));
+  const body = Buffer.from(html.replace(PATH_META, () => `<meta name="rxjs-ws-path" content="${escapeAttribute(path)}">`));
   return (req: IncomingMessage, res: ServerResponse): void => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     const head = req.method === 'HEAD';

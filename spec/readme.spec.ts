@@ -1,6 +1,6 @@
 /** The examples the README shows, run as they are written there. */
 import { TestScheduler } from 'rxjs/testing';
-import { heartbeat, HeartbeatTimeoutError } from 'rxws';
+import { heartbeat, HeartbeatTimeoutError } from 'rxjs-ws';
 
 describe('README: marble-test your heartbeat logic', () => {
   it('pings after 10 ms of quiet and gives up 5 ms after an unanswered ping', () => {

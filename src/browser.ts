@@ -14,7 +14,7 @@ export {
   HeartbeatTimeoutError,
   InvalidArgumentError,
   InvalidFrameError,
-  RxwsError,
+  RxjsWsError,
   SocketCloseError,
   SocketClosedError,
 } from './errors';

@@ -10,7 +10,7 @@ export {
   InvalidArgumentError,
   InvalidFrameError,
   MissingDependencyError,
-  RxwsError,
+  RxjsWsError,
   SocketCloseError,
   SocketClosedError,
 } from './errors';

@@ -1,5 +1,5 @@
 /**
- * gorilla/websocket's chat example on rxws, across processes: GET / serves
+ * gorilla/websocket's chat example on rxjs-ws, across processes: GET / serves
  * the chat page; every text frame a client sends on /ws goes to every client
  * of every process sharing the Redis server, with the sender's name, and
  * every client hears how many are online. Without --redis, this process only.
@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { auditTime } from 'rxjs';
-import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxws';
+import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxjs-ws';
 import { closeOnSignals, fail, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen } from '../cli';
 
 const ROOM = 'chat';
@@ -38,7 +38,7 @@ const flags = parseFlags(
     { name: 'redis', env: 'REDIS_URL', default: '', help: 'Redis URL shared by every chat process, e.g. redis://127.0.0.1:6379; empty: this process only' },
     { name: 'max-bytes', default: '4096', help: 'largest message a client may send; a bigger one closes it with 1009' },
   ],
-  'Usage: npm run chat -- [options]\n\nThe rxws chat server: GET / serves the chat page; every text frame sent on the WebSocket path goes to every client.',
+  'Usage: npm run chat -- [options]\n\nThe rxjs-ws chat server: GET / serves the chat page; every text frame sent on the WebSocket path goes to every client.',
 );
 const port = intFlag(flags, 'port', 0, 65535);
 const maxBytes = intFlag(flags, 'max-bytes', 1, 1 << 20);

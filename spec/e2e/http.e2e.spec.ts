@@ -159,6 +159,6 @@ describe('echo example over HTTP (e2e)', () => {
     expect(reply.body).not.toMatch(/<script[^>]*\bsrc=|<link[^>]*\bstylesheet/i);
     expect(reply.body).not.toMatch(/\b(?:src|href)=["']?(?:https?:)?\/\//i);
     // Told the server's WebSocket path.
-    expect(reply.body).toContain('<meta name="rxws-path" content="/ws">');
+    expect(reply.body).toContain('<meta name="rxjs-ws-path" content="/ws">');
   });
 });

@@ -3,7 +3,7 @@
  * RxSocket, each pinned by the smallest scenario that showed it.
  */
 import { TestScheduler } from 'rxjs/testing';
-import { SocketClosedError, type CloseInfo, type RxwsError } from '../../src';
+import { SocketClosedError, type CloseInfo, type RxjsWsError } from '../../src';
 import { fakeSocket } from '../support/fake';
 
 /** The 101st ping of one second: over the control budget (`Defaults.controlFramesPerSecond`). */
@@ -22,7 +22,7 @@ describe('review: what the model found', () => {
   describe('a peer cut off for a ping flood is cut off before anyone is told', () => {
     it('an errors$ subscriber told of the queue the cut-off let go of finds the socket closing: a frame it sends is refused', () => {
       const { socket, fake } = fakeSocket();
-      const errors: RxwsError[] = [];
+      const errors: RxjsWsError[] = [];
       const states: string[] = [];
       let thrown: unknown = null;
       socket.errors$.subscribe((e) => {

@@ -1,5 +1,5 @@
 /**
- * rxws/testing, proven twice: the kit itself, and the library's heartbeat,
+ * rxjs-ws/testing, proven twice: the kit itself, and the library's heartbeat,
  * close and flow-control logic re-proved through it, as users would.
  */
 import { count, filter, interval, map, takeUntil } from 'rxjs';
@@ -12,8 +12,8 @@ import {
   InvalidArgumentError,
   SocketClosedError,
   type RxSocket,
-} from 'rxws';
-import { testSocket, type WireEvent } from 'rxws/testing';
+} from 'rxjs-ws';
+import { testSocket, type WireEvent } from 'rxjs-ws/testing';
 
 // ---- The README's "Testing your handlers" example, as it is written there ----
 

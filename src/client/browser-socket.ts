@@ -1,6 +1,6 @@
 import { BehaviorSubject, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { CLOSE_ABNORMAL, CLOSE_NORMAL, type SocketState } from '../constants';
-import { FrameDroppedError, HandshakeError, InvalidArgumentError, InvalidFrameError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
+import { FrameDroppedError, HandshakeError, InvalidArgumentError, InvalidFrameError, SocketClosedError, type HeartbeatTimeoutError, type RxjsWsError } from '../errors';
 import { HeartbeatState } from '../operators/heartbeat';
 import { invalidFrame } from '../socket/frames';
 import { endsWith } from '../socket/held';
@@ -25,7 +25,7 @@ export interface BrowserWebSocket {
 export interface AppHeartbeat {
   readonly interval: number;
   readonly timeout: number;
-  /** The text frame sent as a ping; an rxws server answers it with `pong` and keeps both from the app. */
+  /** The text frame sent as a ping; an rxjs-ws server answers it with `pong` and keeps both from the app. */
   readonly ping: string;
   /** The text frame the server answers with; it never reaches `messages$`. */
   readonly pong: string;
@@ -63,7 +63,7 @@ export class BrowserConnection implements SocketLike {
   #dropped = 0;
   /** Frames sent since the browser's buffer was last seen empty: some of them may still be in it. */
   #unconfirmed = 0;
-  readonly #errors = new Subject<RxwsError>();
+  readonly #errors = new Subject<RxjsWsError>();
   /** Inbound frames, text as `string`, binary as `Uint8Array`; completes at the close. */
   readonly messages$ = this.#messages.asObservable();
   /** `true` while the browser's buffer takes frames (the client queues them otherwise); completes at the close. */
@@ -111,7 +111,7 @@ export class BrowserConnection implements SocketLike {
     return { received: this.#received, sent: this.#sent, refused: 0, dropped: this.#dropped, discarded: 0 };
   }
 
-  /** The browser's `WebSocket`, for what rxws does not cover. */
+  /** The browser's `WebSocket`, for what rxjs-ws does not cover. */
   get ws(): BrowserWebSocket {
     return this.#ws;
   }

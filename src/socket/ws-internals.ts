@@ -68,7 +68,7 @@ export interface TransportWatcher {
   transportRead(): void;
 }
 
-const kTransport = Symbol('rxws.transport');
+const kTransport = Symbol('rxjs-ws.transport');
 type Watched = Socket & { [kTransport]?: TransportWatcher | undefined };
 
 /** Tells `watcher` of the TCP socket's first error, and of each read with `reads` (one listener function each for every socket). */
@@ -142,7 +142,7 @@ export function limitFragments(ws: WebSocket): void {
   r.haveLength = cappedHaveLength;
 }
 
-const kCap = Symbol('rxws.fragmentCap');
+const kCap = Symbol('rxjs-ws.fragmentCap');
 type CappedReceiver = ReceiverPrivate & { [kCap]?: number; haveLength?: typeof cappedHaveLength };
 /** ws's own `Receiver.prototype.haveLength`. */
 let haveLength: ((this: CappedReceiver, cb: unknown) => void) | undefined;
@@ -202,7 +202,7 @@ export interface PeerCloseWatcher {
   peerClosing(): void;
 }
 
-const kWatcher = Symbol('rxws.peerClose');
+const kWatcher = Symbol('rxjs-ws.peerClose');
 type Receiver = NonNullable<WsPrivate['_receiver']> & { [kWatcher]?: PeerCloseWatcher | undefined };
 
 /**
@@ -235,10 +235,10 @@ export function peerOf(ws: WebSocket): { address: string | undefined; port: numb
   return { address: raw?.remoteAddress, port: raw?.remotePort };
 }
 
-const kShared = Symbol('rxws.sharedReads');
-const kParked = Symbol('rxws.parked');
-const kCost = Symbol('rxws.readCost');
-const kTurn = Symbol('rxws.turn');
+const kShared = Symbol('rxjs-ws.sharedReads');
+const kParked = Symbol('rxjs-ws.parked');
+const kCost = Symbol('rxjs-ws.readCost');
+const kTurn = Symbol('rxjs-ws.turn');
 type SharedSocket = Socket & { [kShared]?: WebSocket | undefined; [kParked]?: boolean; [kCost]?: number; [kTurn]?: number };
 
 /** ws's own 'data' listener, which feeds the receiver: one function for every socket. */

@@ -19,7 +19,7 @@ export type WireEvent =
   | { readonly close: number; readonly reason?: string }
   | { readonly terminate: true };
 
-/** The part of a TCP socket rxws's outbound channel uses, with switchable backpressure. */
+/** The part of a TCP socket rxjs-ws's outbound channel uses, with switchable backpressure. */
 export class FakeRawSocket extends EventEmitter {
   /** Set to `true` to make the next frames queue, as if the peer read slowly. */
   writableNeedDrain = false;

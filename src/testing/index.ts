@@ -1,5 +1,5 @@
 /**
- * `rxws/testing`: marble-test your socket handlers in virtual time, with a
+ * `rxjs-ws/testing`: marble-test your socket handlers in virtual time, with a
  * real `RxSocket` over a fake connection.
  */
 export { testSocket } from './test-socket';
