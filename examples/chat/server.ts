@@ -10,9 +10,9 @@
  * and {"type":"online","count":3}.
  */
 import { randomBytes } from 'node:crypto';
-import { auditTime } from 'rxjs';
 import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxjs-ws';
 import { closeOnSignals, fail, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen } from '../cli';
+import { OnlineCount } from './online';
 
 const ROOM = 'chat';
 /** How often, at most, clients hear the online count: a thousand joins make one update, not a thousand. */
@@ -69,11 +69,15 @@ const server = serve({
   }),
 });
 
+// Each process tells its own clients the total it knows of.
+const online = new OnlineCount(hub, ROOM, PRESENCE_MS);
+
 server.connections$.subscribe((socket) => {
   const name = nameOf(socket);
   const peer = socket.remoteAddress || 'unknown';
   log(`open ${peer} as ${JSON.stringify(name)}`);
   hub.join(socket, ROOM); // and it leaves when it closes
+  online.joined(socket);
 
   socket.messages$.subscribe({
     next: (frame) => {
@@ -85,11 +89,6 @@ server.connections$.subscribe((socket) => {
   socket.close$.subscribe(({ code, reason }) => log(`close ${peer} ${JSON.stringify(name)} code=${code} reason=${JSON.stringify(reason)}`));
 });
 
-// Each process tells its own clients the total it knows of.
-const presence = hub
-  .members$(ROOM)
-  .pipe(auditTime(PRESENCE_MS))
-  .subscribe((count) => hub.publish(ROOM, JSON.stringify({ type: 'online', count }), { local: true }));
 
 if (redisUrl) {
   // A publish Redis refused, a topic it would not subscribe, or its queue overflowing (Redis unreachable or frozen).
@@ -118,10 +117,10 @@ server.listening.then(
 );
 
 // Sockets first, so the hub's goodbye tells other processes they left; no more
-// counts then (auditTime would still emit its last one into the closed hub).
+// counts then (the count would still emit its last one into the closed hub).
 closeOnSignals(
   () => `1001 to ${server.sockets.size} client(s)`,
-  () => server.close().then(() => (presence.unsubscribe(), hub.close())),
+  () => server.close().then(() => (online.stop(), hub.close())),
   { left: () => `${stillOpen(server)}; ${hub.stats.adapter.queued} message(s) not yet taken by Redis`, deadlineMs: shutdownMs },
 );
 
