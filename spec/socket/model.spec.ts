@@ -50,7 +50,6 @@ import { TestScheduler } from 'rxjs/testing';
 import { WebSocket } from 'ws';
 import {
   BackpressureError,
-  Defaults,
   FrameDroppedError,
   InvalidFrameError,
   RxSocket,
@@ -60,7 +59,7 @@ import {
   type OutboundPolicy,
   type RxSocketOptions,
 } from '../../src';
-import { APP_PING, APP_PONG } from '../../src/constants';
+import { APP_PING, APP_PONG, Defaults } from '../../src/constants';
 import { HeartbeatMonitor } from '../../src/socket/heartbeat';
 import { FakeWebSocket } from '../../src/testing/fake-ws';
 import { listenerCounts } from '../support/fake';

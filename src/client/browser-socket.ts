@@ -10,14 +10,23 @@ import type { SocketLike } from './core';
 
 /** The part of a browser's `WebSocket` a connection uses (tests pass a double). */
 export interface BrowserWebSocket {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
+  /** Bytes handed to `send()` and not yet sent. */
   readonly bufferedAmount: number;
+  /** Set to `'arraybuffer'` by the client. */
   binaryType: string;
+  /** Called once the handshake is done. */
   onopen: ((event: unknown) => void) | null;
+  /** Called with each frame: `data` is a string or an `ArrayBuffer`. */
   onmessage: ((event: { data: unknown }) => void) | null;
+  /** Called once, when the connection has ended. */
   onclose: ((event: { code: number; reason: string; wasClean: boolean }) => void) | null;
+  /** Called when the connection fails (a close follows). */
   onerror: ((event: unknown) => void) | null;
+  /** Sends a frame: a string as text, binary data as binary. */
   send(data: string | ArrayBufferLike | ArrayBufferView): void;
+  /** Starts the closing handshake. */
   close(code?: number, reason?: string): void;
 }
 
@@ -92,12 +101,14 @@ export class BrowserConnection implements SocketLike {
     ws.onerror = () => {}; // always followed by 'close', which says what there is to say
   }
 
+  /** Where the connection is in its life. */
   get state(): SocketState {
     if (this.#closeInfo !== null) return 'closed';
     if (this.#closing || this.#ws.readyState > OPEN) return 'closing';
     return this.#opened ? 'open' : 'connecting';
   }
 
+  /** How it closed, or `null` until it has. */
   get closeInfo(): CloseInfo | null {
     return this.#closeInfo;
   }
@@ -107,6 +118,7 @@ export class BrowserConnection implements SocketLike {
     return this.#ws.bufferedAmount;
   }
 
+  /** Frame counters of this connection. */
   get stats(): SocketStats {
     return { received: this.#received, sent: this.#sent, refused: 0, dropped: this.#dropped, discarded: 0 };
   }
@@ -138,6 +150,7 @@ export class BrowserConnection implements SocketLike {
     this.close(CLOSE_NORMAL, 'Client error');
   }
 
+  /** Closes with 1000. */
   complete(): void {
     this.close();
   }

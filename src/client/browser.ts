@@ -13,7 +13,9 @@ export type BrowserWebSocketConstructor = new (url: string, protocols?: string |
 
 /** The page around the client: online/offline events and visibility (tests pass a double). */
 export interface BrowserEnvironment {
+  /** Listens to `online`/`offline` (on `window`) and `visibilitychange` (on `document`). */
   addEventListener(type: 'online' | 'offline' | 'visibilitychange', listener: () => void): void;
+  /** Stops listening. */
   removeEventListener(type: 'online' | 'offline' | 'visibilitychange', listener: () => void): void;
   /** `navigator.onLine`. */
   readonly onLine: boolean;

@@ -10,16 +10,33 @@ import type { ResolvedCommon } from './common';
 
 /** The surface sockets and clients share, so an app can take either. */
 export interface SocketLike extends Observer<Outbound> {
+  /** Inbound frames: text as `string`, binary as `Buffer` (`Uint8Array` in browsers). */
   readonly messages$: Observable<Message>;
+  /** How it closed, once; replayed to late subscribers. */
   readonly close$: Observable<CloseInfo>;
+  /** Frames refused or dropped, as they happen. */
   readonly errors$: Observable<RxjsWsError>;
+  /** `true` while frames go straight to the network, `false` while they queue. */
   readonly writable$: Observable<boolean>;
+  /** Where it is in its life. */
   readonly state: SocketState;
+  /** The `close$` value, or `null` while open. */
   readonly closeInfo: CloseInfo | null;
+  /** Bytes accepted but not yet written. */
   readonly bufferedAmount: number;
+  /** Frame counters. */
   readonly stats: SocketStats;
+  /** Sends (or queues) a frame; never throws. */
+  next(frame: Outbound): void;
+  /** Closes with 1011 (1000 with the reason `Client error` from a browser); the error is not sent. */
+  error(err: unknown): void;
+  /** Closes with 1000. */
+  complete(): void;
+  /** Like `next()`, but throws `SocketClosedError`, `BackpressureError` or `InvalidFrameError`. */
   send(frame: Outbound): void;
+  /** Sends what is queued, then the close frame. Throws `InvalidArgumentError` for a code an endpoint may not send or a reason over 123 bytes. */
   close(code?: number, reason?: string): void;
+  /** Ends the connection at once, without a closing handshake. */
   terminate(): void;
 }
 

@@ -10,10 +10,21 @@ import { expectObject, expectOneOf } from '../validation';
  * close. `RxSocket` has it, and so does any class with these members (a client).
  */
 export interface FrameSocket extends Observer<Outbound> {
+  /** Inbound frames. */
   readonly messages$: Observable<Message>;
+  /** Frames refused or dropped. */
   readonly errors$: Observable<RxjsWsError>;
+  /** How it closed, once. */
   readonly close$: Observable<CloseInfo>;
+  /** Sends a frame; never throws. */
+  next(frame: Outbound): void;
+  /** Closes with 1011. */
+  error(err: unknown): void;
+  /** Closes with 1000. */
+  complete(): void;
+  /** Sends a frame, and throws what stops it. */
   send(frame: Outbound): void;
+  /** Closes the socket. */
   close(code?: number, reason?: string): void;
 }
 

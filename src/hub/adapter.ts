@@ -134,5 +134,6 @@ export interface AdapterLink {
  * once per hub.
  */
 export interface HubAdapter {
+  /** Called once by the hub it is given to: connects, and returns the link the hub publishes through. */
   open(host: AdapterHost): AdapterLink;
 }

@@ -145,6 +145,7 @@ export class Hub {
     return [...this.#members.keys()];
   }
 
+  /** Counters of this hub and its adapter (a snapshot). */
   get stats(): HubStats {
     return {
       topics: this.#members.size,
