@@ -19,7 +19,7 @@ beforeEach(() => {
 });
 afterEach(() => (config.onUnhandledError = null));
 
-/** A sensor reading in 12 bytes: u32 sensor id, f64 value (the README's custom codec). */
+/** A sensor reading in 12 bytes: u32 sensor id, f64 value (the custom codec of docs/codecs.md). */
 interface Reading {
   readonly sensor: number;
   readonly value: number;
@@ -422,7 +422,7 @@ describe('decode() and encode() operators', () => {
   });
 });
 
-describe('README: operators, as written there', () => {
+describe('docs/codecs.md: operators, as written there', () => {
   interface ChatIn {
     readonly text: string;
   }
@@ -446,7 +446,7 @@ describe('README: operators, as written there', () => {
           .pipe(decode(json<ChatIn>({ guard: isChatIn }), { onInvalid: (e) => socket.close(CloseCode.INVALID_PAYLOAD, e.message) }))
           .subscribe({
             next: render,
-            error: () => {}, // the socket closed abnormally: see close$
+            error: (e) => console.error('messages failed:', e), // only if onInvalid throws
           });
 
         updates$
