@@ -46,7 +46,7 @@ const USAGE = `Usage: npm run bench -- [--only=small,large,handshakes,scaling,id
                            [--client-threads=N] [--cpu-prof=rxjs-ws|raw|raw,rxjs-ws]
 
   --only            run these scenarios (default: all)
-  --quick           one short round of each (a smoke test; the figures are not for the README)
+  --quick           one short round of each (a smoke test; the figures are not for docs/performance.md)
   --unbatched       small messages also against rxjs-ws with outbound.batchWrites false (what batching buys)
   --client-threads  worker threads of the load client (default: 2, or 1 on a 2-core machine)
   --cpu-prof        run these servers under node --cpu-prof and print their top functions`;

@@ -53,7 +53,7 @@ export function judge(r: Unjudged): Verdict[] {
   return verdicts;
 }
 
-/** The results as Markdown tables (readable as text, pasteable into the README). */
+/** The results as Markdown tables (readable as text, pasteable into docs/performance.md). */
 export function formatResults(r: BenchResults): string {
   const out: string[] = [
     `rxjs-ws bench, ${r.date}: \`${r.command}\` (${(r.durationMs / 1000).toFixed(0)} s), rxjs-ws ${r.revision}`,

@@ -1,8 +1,8 @@
 /**
  * Every ```ts block of README.md and docs/*.md, compiled and run as it is
  * written there. Each block becomes a module under .tmp/snippets: its imports
- * stay on top (`rxjs-ws` pointed at spec/support/snippets, which runs servers
- * on free ports and clients against an echo server), the rest becomes the
+ * stay on top (`rxjs-ws` and `ws` pointed at spec/support/snippets, which
+ * runs servers on free ports and clients against an echo server), the rest becomes the
  * body of a function, and the few names a block uses without declaring them
  * (`socket`, `url`, `render`...) are declared before it (PRELUDE). A block
  * right after `<!-- snippet: browser -->` gets the browser build.
@@ -25,6 +25,7 @@ const SPECIFIERS: Record<string, string> = {
   '@angular/core': join(SUPPORT, 'angular'),
   '@angular/common': join(SUPPORT, 'angular'),
   'rxjs-ws/testing': join(ROOT, 'src', 'testing'),
+  ws: join(SUPPORT, 'ws'),
 };
 
 /** Names blocks use without declaring them, in the order they are declared; `needs` pulls in another. */

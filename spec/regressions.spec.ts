@@ -186,7 +186,7 @@ describe('a close of any kind completes messages$ (a handler without an error ca
     expect(ends).toEqual(['complete']);
   });
 
-  it('a peer that vanishes, and a bad JSON frame, with the operators of the README and no error callback', async () => {
+  it('a peer that vanishes, and a bad JSON frame, with the operators of docs/codecs.md and no error callback', async () => {
     const { server, url } = await listen({ heartbeat: false });
     const rendered: unknown[] = [];
     const sockets: RxSocket[] = [];

@@ -89,7 +89,7 @@ export const DEFAULT_QUEUE_BYTES = 1_048_576; // 1 MiB
 export const DEFAULT_QUEUE_MESSAGES = 1_024;
 
 /**
- * Defaults, in one place so that the README and the code cannot drift. Sizes
+ * Defaults, in one place so that the docs and the code cannot drift. Sizes
  * are literals: a bundler keeps an unused table whose values are products
  * such as `1024 * 1024`, not knowing they are pure.
  */

@@ -569,7 +569,7 @@ describe('offline queue', () => {
 });
 
 describe('lifetime', () => {
-  it('closes with 1000 when the last messages$ subscriber unsubscribes (not 1005, rxjs #7353)', () => {
+  it('closes with 1000 when the last messages$ subscriber unsubscribes (not 1005, as RxJS webSocket() sends)', () => {
     const { client, made } = fakeClient();
     made[0]!.open();
     const a = client.messages$.subscribe();

@@ -51,7 +51,7 @@ describe("RxJS's webSocket() against an rxjs-ws server (e2e)", () => {
     expect(await closes(1)).toEqual([{ code: 1000, reason: 'rxjs done', wasClean: true }]);
   });
 
-  it('complete() and unsubscribing send a close frame without a code: the server sees 1005 (rxjs #7353)', async () => {
+  it('complete() and unsubscribing send a close frame without a code: the server sees 1005', async () => {
     const { url, closes } = await echoServer();
     const completed = subject(url);
     const echoed = firstValueFrom(completed.pipe(take(1)), { defaultValue: null });

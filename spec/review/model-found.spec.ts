@@ -88,7 +88,7 @@ describe('review: what the model found', () => {
     expect(fake.closeSent).toEqual({ code: 1013, reason: 'Outbound queue full' });
     for (let i = 0; i < FLOOD; i++) fake.receivePong(); // the peer floods while we wait for its close frame
     fake.drop();
-    // "One log line for how this socket ended, said once (by the first that knows why)"; the README: one line
+    // "One log line for how this socket ended, said once (by the first that knows why)"; the docs: one line
     // for each abnormal close.
     expect(lines).toEqual(['socket from unknown closed 1013 (outbound queue full)']);
   });

@@ -109,7 +109,7 @@ describe('outbound flow control', () => {
       const seen: [boolean, boolean][] = [];
       socket.writable$.subscribe((w) => {
         seen.push([w, fake.isPaused]);
-        // The README's recipe: write the next chunk as soon as it is writable; this congests it again.
+        // The recipe of docs/flow-control.md: write the next chunk as soon as it is writable; this congests it again.
         if (w) {
           fake._socket.writableNeedDrain = true;
           socket.next('next chunk');
