@@ -1,6 +1,6 @@
 /**
  * `npm run bench:bundle` (and part of `npm run bench`): how many bytes
- * `connect()` costs a page, gzipped, with what is rxws's own and what rxjs's.
+ * `connect()` costs a page, gzipped, with what is rxjs-ws's own and what rxjs's.
  */
 import { bundleConnect, splitBytes } from './bundle';
 
@@ -11,9 +11,9 @@ export async function bundleSizeReport(): Promise<string> {
   return [
     '## Browser bundle',
     '',
-    '`import { connect } from \'rxws\'` alone, bundled for a page (esbuild, minified, rxjs included):',
+    '`import { connect } from \'rxjs-ws\'` alone, bundled for a page (esbuild, minified, rxjs included):',
     '',
-    '| gzip -9 | minified | rxws\'s own code | rxjs |',
+    '| gzip -9 | minified | rxjs-ws\'s own code | rxjs |',
     '|---:|---:|---:|---:|',
     `| ${bundle.gzip} B | ${bundle.minified} B | ${own} B | ${dependencies} B |`,
   ].join('\n');

@@ -11,11 +11,11 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
-/** The repository: the nearest folder up from here with rxws's package.json (this file runs from bench/ and from dist/bench/). */
+/** The repository: the nearest folder up from here with rxjs-ws's package.json (this file runs from bench/ and from dist/bench/). */
 export const ROOT = findRoot(__dirname);
 
 /** Where the bundled package's own files are, among the bundle's inputs. */
-export const PACKAGE_DIR = 'node_modules/rxws/';
+export const PACKAGE_DIR = 'node_modules/rxjs-ws/';
 
 export interface BrowserBundle {
   /** The minified code. */
@@ -30,13 +30,13 @@ export interface BrowserBundle {
 
 /**
  * Builds the browser entry (`tsc -p tsconfig.browser.json`) into a package in
- * a temporary `node_modules/rxws`, then bundles `import { connect } from
- * 'rxws'` with esbuild for the browser: default conditions (rxjs resolves to
+ * a temporary `node_modules/rxjs-ws`, then bundles `import { connect } from
+ * 'rxjs-ws'` with esbuild for the browser: default conditions (rxjs resolves to
  * its esm5 build), ESM, minified. Rejects if the bundle needs a Node
  * built-in, which esbuild cannot resolve for a browser.
  */
 export async function bundleConnect(): Promise<BrowserBundle> {
-  const work = mkdtempSync(join(tmpdir(), 'rxws-bundle-'));
+  const work = mkdtempSync(join(tmpdir(), 'rxjs-ws-bundle-'));
   try {
     const pkg = join(work, PACKAGE_DIR);
     mkdirSync(pkg, { recursive: true });
@@ -44,7 +44,7 @@ export async function bundleConnect(): Promise<BrowserBundle> {
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     execFileSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.browser.json'), '--outDir', join(pkg, 'dist', 'browser')], { stdio: 'pipe' });
     const entry = join(work, 'entry.js');
-    writeFileSync(entry, "import { connect } from 'rxws';\nglobalThis.connect = connect;\n");
+    writeFileSync(entry, "import { connect } from 'rxjs-ws';\nglobalThis.connect = connect;\n");
     const result = await build({
       entryPoints: [entry],
       absWorkingDir: work,
@@ -81,7 +81,7 @@ export function splitBytes(bundle: BrowserBundle): { readonly own: number; reado
 function findRoot(from: string): string {
   for (let dir = from; ; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'rxws') return dir;
-    if (dirname(dir) === dir) throw new Error(`No rxws package.json above ${from}`);
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'rxjs-ws') return dir;
+    if (dirname(dir) === dir) throw new Error(`No rxjs-ws package.json above ${from}`);
   }
 }

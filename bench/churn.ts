@@ -1,5 +1,5 @@
 /**
- * Churn: connect/close cycles against an rxws echo server in a child process
+ * Churn: connect/close cycles against an rxjs-ws echo server in a child process
  * (started with --expose-gc), then compare the server's handles, listeners
  * and RSS after GC with where they were before the cycles.
  *

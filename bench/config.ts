@@ -23,7 +23,7 @@ export interface BenchConfig {
   readonly only: ReadonlySet<ScenarioName>;
   /** Worker threads of the load client. */
   readonly clientThreads: number;
-  /** Also run the small-message scenario against rxws with `batchWrites: false`. */
+  /** Also run the small-message scenario against rxjs-ws with `batchWrites: false`. */
   readonly unbatched: boolean;
   /** Servers to run under `node --cpu-prof`. */
   readonly cpuProf: readonly ServerKind[];
@@ -43,11 +43,11 @@ export interface BenchConfig {
 }
 
 const USAGE = `Usage: npm run bench -- [--only=small,large,handshakes,scaling,idle] [--quick] [--unbatched]
-                           [--client-threads=N] [--cpu-prof=rxws|raw|raw,rxws]
+                           [--client-threads=N] [--cpu-prof=rxjs-ws|raw|raw,rxjs-ws]
 
   --only            run these scenarios (default: all)
-  --quick           one short round of each (a smoke test; the figures are not for the README)
-  --unbatched       small messages also against rxws with outbound.batchWrites false (what batching buys)
+  --quick           one short round of each (a smoke test; the figures are not for docs/performance.md)
+  --unbatched       small messages also against rxjs-ws with outbound.batchWrites false (what batching buys)
   --client-threads  worker threads of the load client (default: 2, or 1 on a 2-core machine)
   --cpu-prof        run these servers under node --cpu-prof and print their top functions`;
 
@@ -74,7 +74,7 @@ export function parseArgs(argv: readonly string[], resultsDir: string): BenchCon
     } else if (name === '--only' && value !== undefined) {
       only = new Set(value.split(',').map((s) => oneOf(s, SCENARIOS, '--only')));
     } else if (name === '--cpu-prof' && value !== undefined) {
-      cpuProf = value.split(',').map((s) => oneOf(s, ['raw', 'rxws'] as const, '--cpu-prof'));
+      cpuProf = value.split(',').map((s) => oneOf(s, ['raw', 'rxjs-ws'] as const, '--cpu-prof'));
     } else {
       throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
     }

@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { createHub, serve } from 'rxws';
+import { createHub, serve } from 'rxjs-ws';
 import { Connection, type ConnectionEvents } from './client/connection';
 import { median } from './stats';
 

@@ -4,13 +4,13 @@
  *
  *   npm run bench:flood            (after npm run build; about 10 s)
  *
- * The plain ws echo keeps reading and queues every echo it cannot send; rxws's
+ * The plain ws echo keeps reading and queues every echo it cannot send; rxjs-ws's
  * echo (`pauseReading`, as the example) stops reading while its outbound queue
  * is not empty, so TCP holds the client back.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { RAW, RXWS, ServerProcess, type ServerSpec } from './server-process';
+import { RAW, RXJS_WS, ServerProcess, type ServerSpec } from './server-process';
 
 const SECONDS = Number(process.env.FLOOD_SECONDS ?? 4);
 const FRAME_BYTES = 16 * 1024;
@@ -83,7 +83,7 @@ function maskedBinaryFrame(payload: Buffer): Buffer {
 
 (async () => {
   process.stdout.write(`A client writes ${FRAME_BYTES / 1024} KiB frames for ${SECONDS} s and never reads:\n`);
-  for (const spec of [RAW, RXWS]) {
+  for (const spec of [RAW, RXJS_WS]) {
     const { before, peak, frames } = await flood(spec);
     process.stdout.write(
       `  ${spec.label.padEnd(8)} RSS ${(before / MiB).toFixed(0)} MiB -> peak ${(peak / MiB).toFixed(0)} MiB (+${((peak - before) / MiB).toFixed(0)} MiB); the client got ${frames.toLocaleString('en-US')} frames out\n`,

@@ -1,6 +1,6 @@
 /**
  * Summary of a V8 CPU profile (`node --cpu-prof`): the functions with the most
- * self time, and self time by where the code lives (rxws, ws, rxjs, Node).
+ * self time, and self time by where the code lives (rxjs-ws, ws, rxjs, Node).
  */
 import { readFileSync } from 'node:fs';
 
@@ -78,7 +78,7 @@ function areaOf(url: string, functionName: string): string {
   if (url.startsWith('node:')) return 'node core';
   if (url.includes('node_modules/ws/')) return 'ws';
   if (url.includes('node_modules/rxjs/')) return 'rxjs';
-  if (url.includes('/dist/src/')) return 'rxws';
+  if (url.includes('/dist/src/')) return 'rxjs-ws';
   if (url.includes('/dist/bench/')) return 'bench server';
   return url;
 }

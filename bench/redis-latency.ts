@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { filter, firstValueFrom } from 'rxjs';
-import { createHub, redisAdapter, serve } from 'rxws';
+import { createHub, redisAdapter, serve } from 'rxjs-ws';
 import { Connection } from './client/connection';
 import { median, percentile } from './stats';
 

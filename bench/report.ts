@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { BenchResults, EchoScenario, IdleVariant, Machine, Verdict } from './results';
-import { RAW, RXWS, RXWS_UNBATCHED } from './server-process';
+import { RAW, RXJS_WS, RXJS_WS_UNBATCHED } from './server-process';
 
 export function machine(): Machine {
   const version = (name: string) => (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
@@ -36,7 +36,7 @@ export function describeMachine(m: Machine): string {
 
 type Unjudged = Omit<BenchResults, 'verdicts'>;
 
-/** The benchmark's targets, as ratios rxws / raw ws measured in the same run. */
+/** The benchmark's targets, as ratios rxjs-ws / raw ws measured in the same run. */
 export function judge(r: Unjudged): Verdict[] {
   const verdicts: Verdict[] = [];
   const add = (name: string, ratio: number | undefined, op: Verdict['op'], target: number) => {
@@ -48,15 +48,15 @@ export function judge(r: Unjudged): Verdict[] {
   add('large-message echo throughput', echoRatio(r.large, (m) => m.rate), '>=', 0.95);
   if (r.handshakes) add('handshakes per second', r.handshakes.pairedRatio, '>=', 0.95);
   const raw = idle(r.idle, RAW.label)?.levels.at(-1);
-  const rx = idle(r.idle, RXWS.label)?.levels.at(-1);
+  const rx = idle(r.idle, RXJS_WS.label)?.levels.at(-1);
   if (raw && rx) add(`memory per idle connection at ${rx.connections} (heartbeat on)`, rx.rssPerConnection / raw.rssPerConnection, '<=', 1.25);
   return verdicts;
 }
 
-/** The results as Markdown tables (readable as text, pasteable into the README). */
+/** The results as Markdown tables (readable as text, pasteable into docs/performance.md). */
 export function formatResults(r: BenchResults): string {
   const out: string[] = [
-    `rxws bench, ${r.date}: \`${r.command}\` (${(r.durationMs / 1000).toFixed(0)} s), rxws ${r.revision}`,
+    `rxjs-ws bench, ${r.date}: \`${r.command}\` (${(r.durationMs / 1000).toFixed(0)} s), rxjs-ws ${r.revision}`,
     `Machine: ${describeMachine(r.machine)}; load average ${r.machine.loadAverage.join(' ')} at the start; load client: ${r.clientThreads} worker thread${r.clientThreads === 1 ? '' : 's'}`,
     '',
   ];
@@ -71,11 +71,11 @@ export function formatResults(r: BenchResults): string {
     rows.push([title, 'echoes/s', ...pair(s, (m) => m.rate, int), ...verdict('small-message echo throughput')]);
     rows.push(['', 'p99 latency', ...pair(s, (m) => m.p99, ms), ...verdict('small-message p99 latency')]);
     rows.push(['', 'p50 / p90 latency', ...both(s, (m) => `${ms(m.p50)} / ${ms(m.p90)}`), '', '', '']);
-    const unbatched = s.medians[RXWS_UNBATCHED.label];
+    const unbatched = s.medians[RXJS_WS_UNBATCHED.label];
     if (unbatched !== undefined) {
       const raw = s.medians[RAW.label]!;
-      rows.push(['', `echoes/s, ${RXWS_UNBATCHED.label}`, '', int(unbatched.rate), ratio(unbatched.rate / raw.rate), '', '']);
-      rows.push(['', `p99 latency, ${RXWS_UNBATCHED.label}`, '', ms(unbatched.p99), ratio(unbatched.p99 / raw.p99), '', '']);
+      rows.push(['', `echoes/s, ${RXJS_WS_UNBATCHED.label}`, '', int(unbatched.rate), ratio(unbatched.rate / raw.rate), '', '']);
+      rows.push(['', `p99 latency, ${RXJS_WS_UNBATCHED.label}`, '', ms(unbatched.p99), ratio(unbatched.p99 / raw.p99), '', '']);
     }
     rows.push(['', 'CPU: server / client / other', ...both(s, (m) => `${pct(m.serverCpu)} / ${pct(m.clientCpu)} / ${pct(m.otherCpu)}`), '', '', '']);
   }
@@ -87,7 +87,7 @@ export function formatResults(r: BenchResults): string {
   }
   if (r.handshakes) {
     const h = r.handshakes;
-    const [raw, rx] = [h.medians[RAW.label]!, h.medians[RXWS.label]!];
+    const [raw, rx] = [h.medians[RAW.label]!, h.medians[RXJS_WS.label]!];
     const title = `handshakes: ${h.connections} opened and closed, ${h.parallel} in parallel (median of ${h.rounds})`;
     rows.push([title, 'opens/s (ratio: median of paired rounds)', int(raw.rate), int(rx.rate), ratio(h.pairedRatio), ...verdict('handshakes per second')]);
     const perConnection = (n: number) => `${n.toFixed(0)} µs`;
@@ -95,7 +95,7 @@ export function formatResults(r: BenchResults): string {
     rows.push(['', 'server CPU', pct(raw.serverCpu), pct(rx.serverCpu), '', '', '']);
   }
   const raw = idle(r.idle, RAW.label);
-  const rx = idle(r.idle, RXWS.label);
+  const rx = idle(r.idle, RXJS_WS.label);
   if (raw && rx) {
     raw.levels.forEach((level, i) => {
       const other = rx.levels[i]!;
@@ -110,7 +110,7 @@ export function formatResults(r: BenchResults): string {
     const title = i === 0 ? `scaling: window ${s.window} × ${s.size} B (median of ${s.rounds} × ${s.durationMs / 1000} s)` : '';
     rows.push([title, `echoes/s at ${s.connections.toLocaleString('en-US')} conns`, ...pair(s, (m) => m.rate, int), '', '']);
   }
-  out.push(table(['scenario', 'metric', RAW.label, RXWS.label, 'rxws/raw', 'target', 'verdict'], rows, 'llrrrll'));
+  out.push(table(['scenario', 'metric', RAW.label, RXJS_WS.label, 'rxjs-ws/raw', 'target', 'verdict'], rows, 'llrrrll'));
   if (r.idle && r.idle.length > 0) out.push('', heartbeatTable(r.idle));
   const busy = busiest(r);
   if (busy > OTHER_CPU_WARNING) {
@@ -148,17 +148,17 @@ export function writeResults(dir: string, results: BenchResults): string {
 
 function echoRatio(s: EchoScenario | undefined, pick: (m: EchoScenario['medians'][string]) => number): number | undefined {
   const raw = s?.medians[RAW.label];
-  const rx = s?.medians[RXWS.label];
+  const rx = s?.medians[RXJS_WS.label];
   return raw && rx ? pick(rx) / pick(raw) : undefined;
 }
 
 function pair(s: EchoScenario, pick: (m: EchoScenario['medians'][string]) => number, format: (n: number) => string): string[] {
-  const [raw, rx] = [pick(s.medians[RAW.label]!), pick(s.medians[RXWS.label]!)];
+  const [raw, rx] = [pick(s.medians[RAW.label]!), pick(s.medians[RXJS_WS.label]!)];
   return [format(raw), format(rx), ratio(rx / raw)];
 }
 
 function both(s: EchoScenario, format: (m: EchoScenario['medians'][string]) => string): string[] {
-  return [format(s.medians[RAW.label]!), format(s.medians[RXWS.label]!)];
+  return [format(s.medians[RAW.label]!), format(s.medians[RXJS_WS.label]!)];
 }
 
 function idle(variants: readonly IdleVariant[] | undefined, label: string): IdleVariant | undefined {

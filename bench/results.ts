@@ -47,7 +47,7 @@ export interface HandshakeScenario {
   readonly samples: Readonly<Record<string, readonly HandshakeSample[]>>;
   readonly medians: Readonly<Record<string, HandshakeSample>>;
   /**
-   * Median over rounds of rxws's rate / raw's rate in the same round: pairs
+   * Median over rounds of rxjs-ws's rate / raw's rate in the same round: pairs
    * measurements taken seconds apart, so slow drift of the machine cancels.
    */
   readonly pairedRatio: number;
@@ -96,7 +96,7 @@ export interface Verdict {
 
 export interface BenchResults {
   readonly command: string;
-  /** The rxws revision measured: the git commit, `+dirty` when src/ has uncommitted changes. */
+  /** The rxjs-ws revision measured: the git commit, `+dirty` when src/ has uncommitted changes. */
   readonly revision: string;
   readonly date: string;
   readonly machine: Machine;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the rxws echo server against the plainest `ws` echo
+ * `npm run bench`: the rxjs-ws echo server against the plainest `ws` echo
  * server, both as child processes, measured by the same load client (worker
  * threads) in the same run. Prints Markdown tables on stdout (progress goes
  * to stderr), writes bench/results/latest.json, and exits non-zero on an
@@ -16,7 +16,7 @@ import type { BenchResults, EchoScenario, IdleVariant } from './results';
 import { compareEcho } from './scenarios/echo';
 import { compareHandshakes } from './scenarios/handshakes';
 import { measureIdle } from './scenarios/idle';
-import { RAW, RXWS, RXWS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
+import { RAW, RXJS_WS, RXJS_WS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -28,10 +28,10 @@ function log(line: string): void {
 }
 
 async function runScenarios(config: BenchConfig, client: LoadClient, profile: ProfileOptions | undefined, into: Collected): Promise<void> {
-  const pair = [RAW, RXWS];
+  const pair = [RAW, RXJS_WS];
   if (config.only.has('small')) {
     log('small messages');
-    const specs = config.unbatched ? [...pair, RXWS_UNBATCHED] : pair;
+    const specs = config.unbatched ? [...pair, RXJS_WS_UNBATCHED] : pair;
     into.small = await withServers(specs, profile, (servers) => compareEcho(client, servers, config.small, log));
   }
   if (config.only.has('large')) {
@@ -55,9 +55,9 @@ async function runScenarios(config: BenchConfig, client: LoadClient, profile: Pr
   if (config.only.has('idle')) {
     const variants: ServerSpec[] = [
       RAW,
-      RXWS,
-      { kind: 'rxws', label: 'rxws heartbeat off', args: ['--heartbeat=off'] },
-      { kind: 'rxws', label: `rxws heartbeat ${config.idle.shortIntervalMs} ms`, args: [`--heartbeat=${config.idle.shortIntervalMs}`] },
+      RXJS_WS,
+      { kind: 'rxjs-ws', label: 'rxjs-ws heartbeat off', args: ['--heartbeat=off'] },
+      { kind: 'rxjs-ws', label: `rxjs-ws heartbeat ${config.idle.shortIntervalMs} ms`, args: [`--heartbeat=${config.idle.shortIntervalMs}`] },
     ];
     const idle: IdleVariant[] = (into.idle = []);
     for (const spec of variants) {

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { ServerStats } from './servers/control';
 
 /** The servers under test, by the name the report uses. */
-export type ServerKind = 'raw' | 'rxws';
+export type ServerKind = 'raw' | 'rxjs-ws';
 
 /** A variant of a server: its kind, the label in the report, and its flags. */
 export interface ServerSpec {
@@ -19,10 +19,10 @@ export interface ServerSpec {
 }
 
 export const RAW: ServerSpec = { kind: 'raw', label: 'raw ws' };
-export const RXWS: ServerSpec = { kind: 'rxws', label: 'rxws' };
-export const RXWS_UNBATCHED: ServerSpec = { kind: 'rxws', label: 'rxws batchWrites off', args: ['--batch-writes=off'] };
+export const RXJS_WS: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws' };
+export const RXJS_WS_UNBATCHED: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws batchWrites off', args: ['--batch-writes=off'] };
 
-const SCRIPTS: Record<ServerKind, string> = { raw: 'raw-ws.js', rxws: 'rxws.js' };
+const SCRIPTS: Record<ServerKind, string> = { raw: 'raw-ws.js', 'rxjs-ws': 'rxjs-ws.js' };
 const START_TIMEOUT_MS = 10_000;
 const REPLY_TIMEOUT_MS = 30_000;
 const EXIT_TIMEOUT_MS = 3_000;

@@ -2,7 +2,7 @@
  * Builds the example pages; `npm run build` runs it after tsc (the page
  * scripts import the browser build, dist/browser).
  *
- * For each page, examples/<name>/page.ts (an ES module that imports `rxws`)
+ * For each page, examples/<name>/page.ts (an ES module that imports `rxjs-ws`)
  * is bundled by esbuild for the browser, as an app's bundler would: the
  * package's `browser` export condition picks dist/browser. The bundle and
  * examples/page.css are inlined into examples/<name>/index.html, written to
@@ -34,18 +34,18 @@ async function bundle(name: string): Promise<string> {
     absWorkingDir: ROOT,
     bundle: true,
     format: 'esm',
-    platform: 'browser', // with the `browser` condition: `rxws` resolves to dist/browser through the package's exports
+    platform: 'browser', // with the `browser` condition: `rxjs-ws` resolves to dist/browser through the package's exports
     target: 'es2022',
     minify: true,
     legalComments: 'none',
     write: false,
     metafile: true,
     logLevel: 'silent',
-    tsconfigRaw: {}, // not tsconfig.json's `paths`, which point `rxws` at the Node sources
+    tsconfigRaw: {}, // not tsconfig.json's `paths`, which point `rxjs-ws` at the Node sources
   });
   const inputs = Object.keys(result.metafile.inputs);
   if (!inputs.includes('dist/browser/browser.js') || inputs.some((file) => file.startsWith('src/'))) {
-    throw new Error(`${relative(ROOT, entry)} must take rxws from its browser build (dist/browser), not from:\n${inputs.join('\n')}`);
+    throw new Error(`${relative(ROOT, entry)} must take rxjs-ws from its browser build (dist/browser), not from:\n${inputs.join('\n')}`);
   }
   const code = result.outputFiles[0]!.text;
   // Inlined into a <script>: these would end it early, or change how the browser reads it.

@@ -16,11 +16,7 @@ export function parseFlags(argv: readonly string[], flags: readonly Flag[], usag
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
-      const width = Math.max(...flags.map((f) => f.name.length)) + 4;
-      const lines = flags.map(
-        (f) => `  --${f.name.padEnd(width)}${f.help} (default ${f.default || '""'}${f.env ? `; env ${f.env}` : ''})`,
-      );
-      process.stdout.write(`${usage}\n\nOptions:\n${lines.join('\n')}\n  --help${' '.repeat(width - 2)}this text\n`);
+      process.stdout.write(helpText(flags, usage));
       process.exit(0);
     }
     const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
@@ -31,6 +27,16 @@ export function parseFlags(argv: readonly string[], flags: readonly Flag[], usag
     values[flag.name] = value;
   }
   return values;
+}
+
+/** The `--help` text: the usage, then one line per flag (and `--help` itself), their descriptions in one column. */
+export function helpText(flags: readonly Flag[], usage: string): string {
+  const rows = [
+    ...flags.map((f) => [f.name, `${f.help} (default ${f.default || '""'}${f.env ? `; env ${f.env}` : ''})`] as const),
+    ['help', 'this text'] as const,
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length)) + 4;
+  return `${usage}\n\nOptions:\n${rows.map(([name, help]) => `  --${name.padEnd(width)}${help}`).join('\n')}\n`;
 }
 
 /** Reads a flag as an integer in [min, max] or exits with a clear message. */
@@ -61,7 +67,7 @@ export const serverFlags: readonly Flag[] = [
   {
     name: 'origin',
     default: 'same-origin',
-    help: 'browser origins allowed: same-origin, any (e.g. the page opened from a file), or a comma-separated list',
+    help: 'browser origins allowed: same-origin, any (e.g. the page opened from a file), or a comma-separated list of origins allowed besides the server\'s own',
   },
   {
     name: 'shutdown-timeout-ms',
@@ -77,13 +83,48 @@ export function stillOpen(server: { readonly sockets: ReadonlySet<{ readonly buf
   return `${server.sockets.size} client(s) still open, ${queued} byte(s) queued for them`;
 }
 
-/** `--origin` as serve()'s `origin` option. */
-export function originFlag(value: string): 'same-origin' | 'any' | string[] {
-  return value === 'same-origin' || value === 'any' ? value : value.split(',');
+/**
+ * `--origin` as serve()'s `origin` option. A list adds origins to the
+ * server's own: the page it serves itself always connects.
+ */
+export function originFlag(value: string): 'same-origin' | 'any' | ((origin: string, request: IncomingMessage) => boolean) {
+  if (value === 'same-origin' || value === 'any') return value;
+  const allowed = new Set(
+    value.split(',').map((given) => {
+      const origin = originOf(given.trim());
+      if (origin === null) fail(`--origin takes same-origin, any, or origins like https://example.com, got ${JSON.stringify(given)}`);
+      return origin;
+    }),
+  );
+  return (origin, request) => {
+    const normal = originOf(origin);
+    return normal !== null && (allowed.has(normal) || isOwnOrigin(normal, request.headers.host));
+  };
+}
+
+/** An origin (`scheme://host[:port]`) in its normal form, or null for `null` and what is not one. */
+function originOf(text: string): string | null {
+  try {
+    const { origin } = new URL(text);
+    return origin === 'null' ? null : origin;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a browser origin is this server's own: its host and port are the request's `Host`, default ports compared as such. */
+function isOwnOrigin(origin: string, host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const url = new URL(origin);
+  try {
+    return new URL(`${url.protocol}//${host}`).host === url.host;
+  } catch {
+    return false;
+  }
 }
 
 /** The page's meta tag that tells its script the WebSocket path (the default URL is the page's host on it). */
-const PATH_META = '<meta name="rxws-path" content="/ws">';
+const PATH_META = '<meta name="rxjs-ws-path" content="/ws">';
 
 /**
  * Plain HTTP for an example: GET/HEAD `/` (and `/index.html`) serves the
@@ -101,7 +142,7 @@ export function pages(name: string, path: string, more?: (pathname: string, res:
   }
   if (!html.includes(PATH_META)) fail(`${file} has no ${PATH_META}: run \`npm run build\``);
   // A function, so that `$&` or `$'` in the path are not taken as replacement patterns.
-  const body = Buffer.from(html.replace(PATH_META, () => `<meta name="rxws-path" content="${escapeAttribute(path)}">`));
+  const body = Buffer.from(html.replace(PATH_META, () => `<meta name="rxjs-ws-path" content="${escapeAttribute(path)}">`));
   return (req: IncomingMessage, res: ServerResponse): void => {
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     const head = req.method === 'HEAD';

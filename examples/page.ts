@@ -3,14 +3,14 @@
  * each): the log, the client's status with the countdown to its next
  * attempt, its offline queue, the default socket URL, and how frames are shown.
  */
-import { connect, HandshakeError, SocketCloseError, type BrowserConnection, type ClientStatus, type CloseInfo, type Message, type RxClient } from 'rxws';
+import { connect, HandshakeError, SocketCloseError, type BrowserConnection, type ClientStatus, type CloseInfo, type Message, type RxClient } from 'rxjs-ws';
 
 /** The pages' reconnect schedule: 0.5 s doubling up to 5 s, with full jitter, for as long as it takes. */
 const RECONNECT = { initialDelay: 500, maxDelay: 5_000 };
 /**
  * The pages' heartbeat (when its box is ticked): a ping after 1 s without a
  * frame from the server, and the connection given up when the answer has not
- * come 1 s later. An rxws server answers; other servers would see the pings.
+ * come 1 s later. An rxjs-ws server answers; other servers would see the pings.
  */
 const HEARTBEAT = { interval: 1_000, timeout: 1_000 };
 
@@ -54,11 +54,11 @@ function logLine(logEl: HTMLElement, classes: string, label: string, text: strin
 
 /**
  * The socket URL to offer: the page's own host on the server's WebSocket path
- * (the server writes it into the page's `rxws-path` meta tag), or, for a page
+ * (the server writes it into the page's `rxjs-ws-path` meta tag), or, for a page
  * opened from a file, ws://127.0.0.1:8080 (where `npm start` listens).
  */
 function defaultUrl(): string {
-  const path = document.querySelector<HTMLMetaElement>('meta[name="rxws-path"]')?.content || '/ws';
+  const path = document.querySelector<HTMLMetaElement>('meta[name="rxjs-ws-path"]')?.content || '/ws';
   if (location.protocol === 'http:' || location.protocol === 'https:') {
     return `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`;
   }
@@ -68,7 +68,7 @@ function defaultUrl(): string {
 /** What a page opened from a file should know; `undefined` when it was served. */
 function fileNote(start: string): string | undefined {
   if (location.protocol !== 'file:') return undefined;
-  return `Opened from a file: the browser sends "Origin: null", which the rxws examples refuse (HTTP 403) unless started with --origin any (${start} -- --origin any).`;
+  return `Opened from a file: the browser sends "Origin: null", which the rxjs-ws examples refuse (HTTP 403) unless started with --origin any (${start} -- --origin any).`;
 }
 
 /** `code=1000 (normal closure) reason="…" wasClean=true`; `names` adds or overrides code names. */

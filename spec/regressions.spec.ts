@@ -18,7 +18,7 @@ import {
   type Inbound,
   type Message,
   type RxClient,
-  type RxwsError,
+  type RxjsWsError,
 } from '../src';
 import { fakeSocket } from './support/fake';
 import { closed, delay, frame, listen, open, opened, rawClient } from './support/net';
@@ -46,7 +46,7 @@ function stream(sink: { next(frame: string): void; writable$: Observable<boolean
 const numbers = (frames: Message[], label: string) => frames.map(String).filter((f) => f.startsWith(label)).map((f) => Number(f.slice(label.length, f.indexOf(':'))));
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-describe('reading never waits on writing: two rxws peers cannot stall each other', () => {
+describe('reading never waits on writing: two rxjs-ws peers cannot stall each other', () => {
   it('server subscribing late while both stream (default options)', async () => {
     const { server, url } = await listen({ heartbeat: false });
     const serverGot: Inbound[] = [];
@@ -186,7 +186,7 @@ describe('a close of any kind completes messages$ (a handler without an error ca
     expect(ends).toEqual(['complete']);
   });
 
-  it('a peer that vanishes, and a bad JSON frame, with the operators of the README and no error callback', async () => {
+  it('a peer that vanishes, and a bad JSON frame, with the operators of docs/codecs.md and no error callback', async () => {
     const { server, url } = await listen({ heartbeat: false });
     const rendered: unknown[] = [];
     const sockets: RxSocket[] = [];
@@ -253,7 +253,7 @@ describe('a client puts back what a connection never sent: no loss, no gap', () 
       reconnect: { initialDelay: 10, maxDelay: 10 },
       shouldReconnect: () => true,
     });
-    const errors: RxwsError[] = [];
+    const errors: RxjsWsError[] = [];
     client.errors$.subscribe((e) => errors.push(e));
     await until(() => client.state === 'open', 'open');
     let sent = 0;
@@ -321,7 +321,7 @@ describe('a socket wrapped while still connecting', () => {
     const ws = new WebSocket('ws://127.0.0.1:9/nobody');
     ws.on('error', () => {});
     const socket = new RxSocket(ws, { outbound: { pauseReading: true } });
-    const errors: RxwsError[] = [];
+    const errors: RxjsWsError[] = [];
     socket.errors$.subscribe((e) => errors.push(e));
     socket.next('never');
     socket.close();
@@ -346,7 +346,7 @@ describe('a frame larger than the outbound bound is never refused outright', () 
 describe('a frame offered after the close is reported on errors$, which is still open', () => {
   it('next() after the close', () => {
     const { socket, fake } = fakeSocket();
-    const errors: RxwsError[] = [];
+    const errors: RxjsWsError[] = [];
     socket.errors$.subscribe((e) => errors.push(e));
     fake.receiveClose(1000);
     socket.next('late');

@@ -2,6 +2,8 @@
  * The browser build: the client (`connect()` on the page's own WebSocket),
  * codecs, operators, errors and constants. Bundlers pick it through the
  * package's `browser` export condition; it has no Node built-in and no `ws`.
+ *
+ * @module rxjs-ws (browser)
  */
 export { APP_PING, APP_PONG, CloseCode, MAX_CLOSE_REASON_BYTES } from './constants';
 export type { CloseCodeName, SocketState } from './constants';
@@ -14,7 +16,7 @@ export {
   HeartbeatTimeoutError,
   InvalidArgumentError,
   InvalidFrameError,
-  RxwsError,
+  RxjsWsError,
   SocketCloseError,
   SocketClosedError,
 } from './errors';

@@ -63,16 +63,16 @@ export type SocketState = 'connecting' | 'open' | 'closing' | 'closed';
 
 /**
  * The text frame a browser client sends as its heartbeat's ping (browsers
- * cannot send protocol pings). An rxws server answers it with `APP_PONG` and
+ * cannot send protocol pings). An rxjs-ws server answers it with `APP_PONG` and
  * keeps both from the app. The leading NUL keeps it apart from any text a
  * person would send.
  */
-export const APP_PING = '\u0000rxws:ping';
+export const APP_PING = '\u0000rxjs-ws:ping';
 /** The answer to `APP_PING`. */
-export const APP_PONG = '\u0000rxws:pong';
+export const APP_PONG = '\u0000rxjs-ws:pong';
 
 /** The brand of a prepared frame (see `prepare()`), for code that cannot import its class (browsers). */
-export const PREPARED: unique symbol = Symbol.for('rxws.prepared') as never;
+export const PREPARED: unique symbol = Symbol.for('rxjs-ws.prepared') as never;
 
 /** Longest delay a Node timer honours (2^31 - 1 ms, ~24.8 days); longer ones fire after 1 ms. */
 export const MAX_TIMER_DELAY = 2_147_483_647;
@@ -89,7 +89,7 @@ export const DEFAULT_QUEUE_BYTES = 1_048_576; // 1 MiB
 export const DEFAULT_QUEUE_MESSAGES = 1_024;
 
 /**
- * Defaults, in one place so that the README and the code cannot drift. Sizes
+ * Defaults, in one place so that the docs and the code cannot drift. Sizes
  * are literals: a bundler keeps an unused table whose values are products
  * such as `1024 * 1024`, not knowing they are pure.
  */

@@ -2,11 +2,11 @@ import type { CloseInfo, Message } from './types';
 import { utf8Length } from './utf8';
 
 /**
- * Base class of every error rxws raises. `code` is stable across releases and
+ * Base class of every error rxjs-ws raises. `code` is stable across releases and
  * safe to branch on; `message` is for people and may change.
  */
-export abstract class RxwsError extends Error {
-  /** Stable machine-readable code, e.g. `RXWS_SOCKET_CLOSED`. */
+export abstract class RxjsWsError extends Error {
+  /** Stable machine-readable code, e.g. `RXJS_WS_SOCKET_CLOSED`. */
   abstract readonly code: string;
 
   constructor(message: string, options?: { cause?: unknown }) {
@@ -16,16 +16,16 @@ export abstract class RxwsError extends Error {
 }
 
 /** A bad argument or option, reported when it is given (not when it is first used). */
-export class InvalidArgumentError extends RxwsError {
-  readonly code = 'RXWS_INVALID_ARGUMENT';
+export class InvalidArgumentError extends RxjsWsError {
+  readonly code = 'RXJS_WS_INVALID_ARGUMENT';
 }
 
 /**
  * A frame was offered to a socket that is closing or closed. The frame was
  * not sent.
  */
-export class SocketClosedError extends RxwsError {
-  readonly code = 'RXWS_SOCKET_CLOSED';
+export class SocketClosedError extends RxjsWsError {
+  readonly code = 'RXJS_WS_SOCKET_CLOSED';
   constructor(
     /** How the socket closed, when it has. */
     readonly close: CloseInfo | null,
@@ -39,8 +39,8 @@ export class SocketClosedError extends RxwsError {
 }
 
 /** A value offered to the sink that is neither a string nor binary data. */
-export class InvalidFrameError extends RxwsError {
-  readonly code = 'RXWS_INVALID_FRAME';
+export class InvalidFrameError extends RxjsWsError {
+  readonly code = 'RXJS_WS_INVALID_FRAME';
 }
 
 /**
@@ -50,8 +50,8 @@ export class InvalidFrameError extends RxwsError {
  * `shouldReconnect` sees it; `info` is what that connection's `close$`
  * emitted (its `error`, if any, is the `cause`).
  */
-export class SocketCloseError extends RxwsError {
-  readonly code = 'RXWS_CLOSED_ABNORMALLY';
+export class SocketCloseError extends RxjsWsError {
+  readonly code = 'RXJS_WS_CLOSED_ABNORMALLY';
   constructor(
     readonly info: CloseInfo,
     options?: { cause?: unknown },
@@ -88,8 +88,8 @@ export type OutboundPolicy = 'error' | 'drop-oldest' | 'drop-newest' | 'close';
  * The outbound queue was full (policy `error`): this frame was not accepted.
  * Wait for `socket.writable$` before offering more.
  */
-export class BackpressureError extends RxwsError {
-  readonly code = 'RXWS_OUTBOUND_FULL';
+export class BackpressureError extends RxjsWsError {
+  readonly code = 'RXJS_WS_OUTBOUND_FULL';
   constructor(
     readonly policy: OutboundPolicy,
     /** Bytes and frames waiting when the frame was refused. */
@@ -107,8 +107,8 @@ export class BackpressureError extends RxwsError {
  * on a client, received from connections that ended while nobody subscribed
  * to `messages$`, past `inboundHold` (`unread`). Reported on `errors$`.
  */
-export class FrameDroppedError extends RxwsError {
-  readonly code = 'RXWS_FRAME_DROPPED';
+export class FrameDroppedError extends RxjsWsError {
+  readonly code = 'RXJS_WS_FRAME_DROPPED';
   constructor(
     /** Why: the policy that dropped them, `'closed'` if the connection ended first, `'unread'` for inbound frames nobody took. */
     readonly why: 'drop-oldest' | 'drop-newest' | 'close' | 'closed' | 'unread',
@@ -136,16 +136,16 @@ export interface HeartbeatTimeoutInfo {
 }
 
 /** No pong (or other sign of life) arrived within `timeout` after a ping: the peer is gone. */
-export class HeartbeatTimeoutError extends RxwsError {
-  readonly code = 'RXWS_HEARTBEAT_TIMEOUT';
+export class HeartbeatTimeoutError extends RxjsWsError {
+  readonly code = 'RXJS_WS_HEARTBEAT_TIMEOUT';
   constructor(readonly info: HeartbeatTimeoutInfo) {
     super(`Heartbeat timeout: no pong within ${info.timeout} ms (${info.missed} ping(s) unanswered)`);
   }
 }
 
 /** The server answered the client's upgrade with an HTTP status instead of 101. Not retried by default for 4xx. */
-export class HandshakeError extends RxwsError {
-  readonly code = 'RXWS_HANDSHAKE_REFUSED';
+export class HandshakeError extends RxjsWsError {
+  readonly code = 'RXJS_WS_HANDSHAKE_REFUSED';
   constructor(
     /** The HTTP status the server sent (401, 403, 404, 503 …). */
     readonly status: number,
@@ -157,8 +157,8 @@ export class HandshakeError extends RxwsError {
 }
 
 /** A frame that the codec could not decode. With the `skip` policy it is reported on `errors$`; with `close`, the socket closes with 1007. */
-export class DecodeError extends RxwsError {
-  readonly code = 'RXWS_DECODE_FAILED';
+export class DecodeError extends RxjsWsError {
+  readonly code = 'RXJS_WS_DECODE_FAILED';
   constructor(
     /** The frame that failed (a string or a Buffer). */
     readonly frame: Message,
@@ -169,16 +169,16 @@ export class DecodeError extends RxwsError {
 }
 
 /** A value that the codec could not encode (e.g. a circular object). Nothing was sent; the socket stays open. */
-export class EncodeError extends RxwsError {
-  readonly code = 'RXWS_ENCODE_FAILED';
+export class EncodeError extends RxjsWsError {
+  readonly code = 'RXJS_WS_ENCODE_FAILED';
   constructor(options?: { cause?: unknown }) {
     super(`Could not encode the value${options?.cause instanceof Error ? `: ${options.cause.message}` : ''}`, options);
   }
 }
 
 /** A feature needs an optional package that is not installed (e.g. `ioredis` for `redisAdapter()`). */
-export class MissingDependencyError extends RxwsError {
-  readonly code = 'RXWS_MISSING_DEPENDENCY';
+export class MissingDependencyError extends RxjsWsError {
+  readonly code = 'RXJS_WS_MISSING_DEPENDENCY';
   constructor(
     /** The npm package to install. */
     readonly dependency: string,

@@ -1,4 +1,11 @@
-export { CloseCode, Defaults, MAX_CLOSE_REASON_BYTES } from './constants';
+/**
+ * WebSockets as RxJS streams, for Node: `serve()`, `connect()`, the hub,
+ * codecs and operators. Bundlers that build for browsers take the browser
+ * entry instead (same import, under the `browser` export condition).
+ *
+ * @module rxjs-ws
+ */
+export { CloseCode, MAX_CLOSE_REASON_BYTES } from './constants';
 export type { CloseCodeName, SocketState } from './constants';
 export {
   BackpressureError,
@@ -10,7 +17,7 @@ export {
   InvalidArgumentError,
   InvalidFrameError,
   MissingDependencyError,
-  RxwsError,
+  RxjsWsError,
   SocketCloseError,
   SocketClosedError,
 } from './errors';
@@ -21,8 +28,7 @@ export type { ProcessOptions } from './operators/process';
 export { coalesce } from './operators/coalesce';
 export type { CoalesceConfig } from './operators/coalesce';
 export type { HeartbeatConfig } from './operators/heartbeat';
-export { backoffDelay, resolveBackoff } from './operators/backoff';
-export type { BackoffConfig, ResolvedBackoff } from './operators/backoff';
+export type { BackoffConfig } from './operators/backoff';
 export { retryWithBackoff } from './operators/retry';
 export type { RetryBackoffConfig } from './operators/retry';
 export type { OutboundOptions } from './socket/outbound';

@@ -13,7 +13,7 @@ export interface CloseInfo {
   /** True when both close frames were exchanged (the closing handshake finished). */
   readonly wasClean: boolean;
   /**
-   * What ended the connection, when it was not a closing handshake and rxws
+   * What ended the connection, when it was not a closing handshake and rxjs-ws
    * knows: `HeartbeatTimeoutError`, the protocol error `ws` failed the
    * connection with (`code` `WS_ERR_*`), or the network error (`ECONNRESET` …).
    * Absent otherwise.

@@ -1,5 +1,5 @@
 /**
- * The chat page's script, on rxws's browser `connect()`: it reconnects by
+ * The chat page's script, on rxjs-ws's browser `connect()`: it reconnects by
  * itself, and what you say while it cannot waits in the offline queue.
  * examples/build-pages.ts bundles it into the page.
  *
@@ -8,7 +8,7 @@
  */
 import { $, ExamplePage, setText } from '../page';
 
-const NAME_KEY = 'rxws-chat-name';
+const NAME_KEY = 'rxjs-ws-chat-name';
 
 const nameInput = $<HTMLInputElement>('name');
 const messageInput = $<HTMLInputElement>('message');

@@ -1,5 +1,5 @@
 /**
- * gorilla/websocket's chat example on rxws, across processes: GET / serves
+ * gorilla/websocket's chat example on rxjs-ws, across processes: GET / serves
  * the chat page; every text frame a client sends on /ws goes to every client
  * of every process sharing the Redis server, with the sender's name, and
  * every client hears how many are online. Without --redis, this process only.
@@ -10,9 +10,9 @@
  * and {"type":"online","count":3}.
  */
 import { randomBytes } from 'node:crypto';
-import { auditTime } from 'rxjs';
-import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxws';
+import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxjs-ws';
 import { closeOnSignals, fail, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen } from '../cli';
+import { OnlineCount } from './online';
 
 const ROOM = 'chat';
 /** How often, at most, clients hear the online count: a thousand joins make one update, not a thousand. */
@@ -38,7 +38,7 @@ const flags = parseFlags(
     { name: 'redis', env: 'REDIS_URL', default: '', help: 'Redis URL shared by every chat process, e.g. redis://127.0.0.1:6379; empty: this process only' },
     { name: 'max-bytes', default: '4096', help: 'largest message a client may send; a bigger one closes it with 1009' },
   ],
-  'Usage: npm run chat -- [options]\n\nThe rxws chat server: GET / serves the chat page; every text frame sent on the WebSocket path goes to every client.',
+  'Usage: npm run chat -- [options]\n\nThe rxjs-ws chat server: GET / serves the chat page; every text frame sent on the WebSocket path goes to every client.',
 );
 const port = intFlag(flags, 'port', 0, 65535);
 const maxBytes = intFlag(flags, 'max-bytes', 1, 1 << 20);
@@ -69,11 +69,15 @@ const server = serve({
   }),
 });
 
+// Each process tells its own clients the total it knows of.
+const online = new OnlineCount(hub, ROOM, PRESENCE_MS);
+
 server.connections$.subscribe((socket) => {
   const name = nameOf(socket);
   const peer = socket.remoteAddress || 'unknown';
   log(`open ${peer} as ${JSON.stringify(name)}`);
   hub.join(socket, ROOM); // and it leaves when it closes
+  online.joined(socket);
 
   socket.messages$.subscribe({
     next: (frame) => {
@@ -85,11 +89,6 @@ server.connections$.subscribe((socket) => {
   socket.close$.subscribe(({ code, reason }) => log(`close ${peer} ${JSON.stringify(name)} code=${code} reason=${JSON.stringify(reason)}`));
 });
 
-// Each process tells its own clients the total it knows of.
-const presence = hub
-  .members$(ROOM)
-  .pipe(auditTime(PRESENCE_MS))
-  .subscribe((count) => hub.publish(ROOM, JSON.stringify({ type: 'online', count }), { local: true }));
 
 if (redisUrl) {
   // A publish Redis refused, a topic it would not subscribe, or its queue overflowing (Redis unreachable or frozen).
@@ -118,10 +117,10 @@ server.listening.then(
 );
 
 // Sockets first, so the hub's goodbye tells other processes they left; no more
-// counts then (auditTime would still emit its last one into the closed hub).
+// counts then (the count would still emit its last one into the closed hub).
 closeOnSignals(
   () => `1001 to ${server.sockets.size} client(s)`,
-  () => server.close().then(() => (presence.unsubscribe(), hub.close())),
+  () => server.close().then(() => (online.stop(), hub.close())),
   { left: () => `${stillOpen(server)}; ${hub.stats.adapter.queued} message(s) not yet taken by Redis`, deadlineMs: shutdownMs },
 );
 

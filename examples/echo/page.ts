@@ -1,5 +1,5 @@
 /**
- * The echo page's script, on rxws's browser `connect()`: the client
+ * The echo page's script, on rxjs-ws's browser `connect()`: the client
  * reconnects by itself, queues what you send while it cannot, and says where
  * it stands on `status$`. examples/build-pages.ts bundles it into the page.
  */

@@ -1,11 +1,11 @@
 /**
- * The echo server on rxws: GET / serves the test page, /ws
+ * The echo server on rxjs-ws: GET / serves the test page, /ws
  * echoes every frame with its kind and sends `heart beat` every second.
  *
  *   npm start -- --port 8080 --heartbeat-ms 1000
  */
 import { interval, map, takeUntil } from 'rxjs';
-import { serve } from 'rxws';
+import { serve } from 'rxjs-ws';
 import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen } from '../cli';
 
 const flags = parseFlags(
@@ -19,7 +19,7 @@ const flags = parseFlags(
     { name: 'max-per-address', default: '256', help: 'open sockets per client address at most (HTTP 503 past it)' },
     { name: 'handshakes-per-address', default: '100', help: 'handshakes a client address may start per second (HTTP 429 past it)' },
   ],
-  'Usage: npm start -- [options]\n\nThe rxws echo server: GET / serves a test page; the WebSocket path echoes every frame.',
+  'Usage: npm start -- [options]\n\nThe rxjs-ws echo server: GET / serves a test page; the WebSocket path echoes every frame.',
 );
 const port = intFlag(flags, 'port', 0, 65535);
 const heartbeatMs = intFlag(flags, 'heartbeat-ms', 0);

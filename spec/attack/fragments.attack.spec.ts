@@ -32,7 +32,7 @@ const P99_BOUND = 100;
  * 100 ms; on 2 cores, where the attackers, the server and the probe take
  * turns on the CPU, the server serves each attacker in ~0.3 ms of its own
  * time, yet the probe measured 83–540 ms in runs alone on the machine, and
- * 707 ms with a test run beside it (see the README): over the goal, so this
+ * 707 ms with a test run beside it (see docs/security.md): over the goal, so this
  * bound says only that the server keeps serving (it was 3.2–6.1 s).
  */
 const P99_BOUND_1000 = 1000;

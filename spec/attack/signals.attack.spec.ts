@@ -8,6 +8,7 @@
  * queued without saying so.
  */
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { Attacker } from './support/attacker';
@@ -41,6 +42,15 @@ function children(pid: number): number[] {
 /** Its children, theirs, and so on. */
 function descendants(pid: number): number[] {
   return children(pid).flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** Whether a TCP connection to the port is refused (nothing listens there). */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(false)));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
 }
 
 /** An upgraded raw client that sent one text message and then neither reads nor answers a close. */
@@ -82,6 +92,7 @@ it('`npm start` stopped with kill -TERM <npm pid>: the server hears it, closes i
   expect(clientSaw).toBe(1001);
   expect(npm.lines.filter((l) => / (SIGTERM: closing|closed)/.test(l)).map((l) => l.slice(25))).toEqual(['SIGTERM: closing (1001 to 1 client(s))', 'closed']);
   expect(alive(server!)).toBe(false);
+  expect(await refused(port)).toBe(true); // the port is free again
   expect(npm.stderr()).toBe('');
   expect(child).toBe(server); // exec'd: no shell in between to swallow the signal
 }, 30_000);

@@ -8,7 +8,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { connect } from '../../src/client/browser';
 import { PageSocket, pageClient } from '../support/page';
 import { APP_PING, APP_PONG } from '../../src/constants';
-import { HandshakeError, HeartbeatTimeoutError, InvalidArgumentError, type RxwsError } from '../../src/errors';
+import { HandshakeError, HeartbeatTimeoutError, InvalidArgumentError, type RxjsWsError } from '../../src/errors';
 import type { ClientStatus } from '../../src/client/core';
 import type { CloseInfo, Message } from '../../src/types';
 
@@ -53,14 +53,14 @@ describe('connect() in a browser', () => {
 
   it('holds messages nobody reads yet (a browser cannot stop reading), dropping the oldest past inboundHold, reported', () => {
     const { c, last } = client({ inboundHold: 2 });
-    const errors: RxwsError[] = [];
+    const errors: RxjsWsError[] = [];
     c.errors$.subscribe((e) => errors.push(e));
     last().open();
     for (const m of ['a', 'b', 'c']) last().message(m);
     const got: Message[] = [];
     c.messages$.subscribe((m) => got.push(m));
     expect(got).toEqual(['b', 'c']);
-    expect(errors.map((e) => e.code)).toEqual(['RXWS_FRAME_DROPPED']);
+    expect(errors.map((e) => e.code)).toEqual(['RXJS_WS_FRAME_DROPPED']);
     expect(c.stats.discarded).toBe(1);
     c.close();
   });

@@ -25,7 +25,7 @@ import {
   SocketClosedError,
   type CloseInfo,
   type Message,
-  type RxwsError,
+  type RxjsWsError,
 } from '../../src';
 import { refuse as refuseWith, serve, type RxServer, type RxSocket as ServerSocket } from '../../src';
 import { FakeWebSocket } from '../../src/testing/fake-ws';
@@ -144,7 +144,7 @@ describe('connect() options', () => {
     expect(made).toHaveLength(0);
   });
 
-  it('passes ws options through, with rxws defaults (16 MiB, no deflate, 10 s handshake)', () => {
+  it('passes ws options through, with rxjs-ws defaults (16 MiB, no deflate, 10 s handshake)', () => {
     const { client, made } = fakeClient({ protocols: 'chat.v1', headers: { Authorization: 'Bearer t' }, rejectUnauthorized: false, servername: 'api.test' });
     const ws = made[0]!;
     expect(ws.url).toBe('ws://fake.test/ws');
@@ -446,7 +446,7 @@ describe('offline queue', () => {
   it('switches to the queue as soon as the connection is closing (the server close frame arrived), never handing frames to it', () => {
     const { client, scheduler, made } = fakeClient();
     made[0]!.open();
-    const errors = collect<RxwsError>(client.errors$);
+    const errors = collect<RxjsWsError>(client.errors$);
     made[0]!.readyState = WebSocket.CLOSING; // the peer's 1001 is in, ws answers it
     client.next('while closing');
     expect(client.state).toBe('connecting');
@@ -477,7 +477,7 @@ describe('offline queue', () => {
 
   it('refuses and drops by policy, like RxSocket: BackpressureError to send(), errors$ for next()', () => {
     const buffer = fakeClient({ offline: { maxMessages: 2 } });
-    const errors = collect<RxwsError>(buffer.client.errors$);
+    const errors = collect<RxjsWsError>(buffer.client.errors$);
     buffer.client.send('1');
     buffer.client.send('2');
     expect(() => buffer.client.send('3')).toThrow(BackpressureError);
@@ -490,7 +490,7 @@ describe('offline queue', () => {
     buffer.client.terminate();
 
     const oldest = fakeClient({ offline: { policy: 'drop-oldest', maxMessages: 3 } });
-    const dropped = collect<RxwsError>(oldest.client.errors$);
+    const dropped = collect<RxjsWsError>(oldest.client.errors$);
     for (const m of ['1', '2', '3', '4', '5']) oldest.client.next(m);
     expect(dropped.values.map((e) => [(e as FrameDroppedError).why, (e as FrameDroppedError).count])).toEqual([
       ['drop-oldest', 1],
@@ -510,7 +510,7 @@ describe('offline queue', () => {
 
   it('refuses values that are not frames, and everything after close()', () => {
     const { client, made } = fakeClient();
-    const errors = collect<RxwsError>(client.errors$);
+    const errors = collect<RxjsWsError>(client.errors$);
     expect(() => client.send(42 as never)).toThrow(InvalidFrameError);
     client.next({} as never);
     client.close();
@@ -523,7 +523,7 @@ describe('offline queue', () => {
 
   it('reports the frames still queued at the end as FrameDroppedError("closed")', () => {
     const { client, scheduler } = fakeClient({ reconnect: { initialDelay: 10, maxAttempts: 0 } }, [[[0, refuse]]]);
-    const errors = collect<RxwsError>(client.errors$);
+    const errors = collect<RxjsWsError>(client.errors$);
     client.next('a');
     client.next('b');
     scheduler.flush();
@@ -539,7 +539,7 @@ describe('offline queue', () => {
   it('keeps frames in its offline queue, under its policy, while the connection is congested; they follow in order', () => {
     const { client, made } = fakeClient({ offline: { maxMessages: 2 } });
     made[0]!.open();
-    const errors = collect<RxwsError>(client.errors$);
+    const errors = collect<RxjsWsError>(client.errors$);
     made[0]!._socket.writableNeedDrain = true;
     client.next('1'); // taken by the connection, which queues it: it is congested now
     client.next('2');
@@ -555,7 +555,7 @@ describe('offline queue', () => {
   it('puts the frames a dying connection never sent back in the offline queue, ahead of later ones: no gap, no loss', () => {
     const { client, made, scheduler } = fakeClient({ offline: { policy: 'error' } });
     made[0]!.open();
-    const errors = collect<RxwsError>(client.errors$);
+    const errors = collect<RxjsWsError>(client.errors$);
     made[0]!._socket.writableNeedDrain = true;
     for (const m of ['1', '2', '3']) client.next(m); // handed to the connection, stuck in its own queue
     made[0]!.receiveClose(1001); // the server shuts down gracefully
@@ -569,7 +569,7 @@ describe('offline queue', () => {
 });
 
 describe('lifetime', () => {
-  it('closes with 1000 when the last messages$ subscriber unsubscribes (not 1005, rxjs #7353)', () => {
+  it('closes with 1000 when the last messages$ subscriber unsubscribes (not 1005, as RxJS webSocket() sends)', () => {
     const { client, made } = fakeClient();
     made[0]!.open();
     const a = client.messages$.subscribe();
@@ -684,7 +684,7 @@ describe('teardown', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Real sockets: rxws servers on 127.0.0.1, port 0 (or the port a stopped server freed).
+// Real sockets: rxjs-ws servers on 127.0.0.1, port 0 (or the port a stopped server freed).
 
 const clients = new Set<RxClient>();
 afterEach(() => {
@@ -701,7 +701,7 @@ function dial(url: string, options: ConnectOptions = {}): RxClient {
 const until = (client: RxClient, state: ClientStatus['state']) =>
   firstValueFrom(client.status$.pipe(filter((s) => s.state === state)));
 
-/** An rxws server on `port` (0: a free one), cleaned up after the test. */
+/** An rxjs-ws server on `port` (0: a free one), cleaned up after the test. */
 async function serverOn<A = undefined>(port: number, options: Omit<Parameters<typeof serve<A>>[0], 'port'> = {}) {
   const server = serve<A>({ port, path: '/ws', ...options });
   opened.servers.add(server as RxServer<never>);
@@ -792,7 +792,7 @@ describe('connect() over real sockets', () => {
     client.messages$.subscribe({ error: (e) => errors.push(e) });
     await firstValueFrom(client.close$);
     expect(errors).toEqual([new HandshakeError(status, `no (${status})\n`)]);
-    expect(errors[0]).toMatchObject({ status, body: `no (${status})\n`, code: 'RXWS_HANDSHAKE_REFUSED' });
+    expect(errors[0]).toMatchObject({ status, body: `no (${status})\n`, code: 'RXJS_WS_HANDSHAKE_REFUSED' });
     expect(client.status).toMatchObject({ state: 'closed', attempt: 0, error: { status } });
     expect(upgrades).toBe(1);
     expect(made).toHaveLength(1);
@@ -902,7 +902,7 @@ describe('connect() over real sockets', () => {
     it('error: holds up to its limits, then BackpressureError to send() (errors$ for next())', async () => {
       const down = await downServer();
       const client = dial(down.url, { offline: { maxMessages: 3, maxBytes: 100 } });
-      const errors = collect<RxwsError>(client.errors$);
+      const errors = collect<RxjsWsError>(client.errors$);
       await until(client, 'reconnecting');
       for (const m of ['1', '2', '3']) client.send(m);
       expect(() => client.send('4')).toThrow(BackpressureError);
@@ -919,7 +919,7 @@ describe('connect() over real sockets', () => {
     it('drop-oldest keeps the newest N', async () => {
       const down = await downServer();
       const client = dial(down.url, { offline: { policy: 'drop-oldest', maxMessages: 3 } });
-      const errors = collect<RxwsError>(client.errors$);
+      const errors = collect<RxjsWsError>(client.errors$);
       for (let i = 1; i <= 10; i++) client.next(String(i));
       expect(errors.values.reduce((sum, e) => sum + (e as FrameDroppedError).count, 0)).toBe(7);
       await down.start();

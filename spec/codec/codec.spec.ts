@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { config, map, Observable, Subject, take, takeUntil, type Subscriber } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { CloseCode, DecodeError, EncodeError, InvalidArgumentError, SocketClosedError, type CloseInfo, type Inbound, type Outbound, type RxwsError } from 'rxws';
-import { testSocket } from 'rxws/testing';
+import { CloseCode, DecodeError, EncodeError, InvalidArgumentError, SocketClosedError, type CloseInfo, type Inbound, type Outbound, type RxjsWsError } from 'rxjs-ws';
+import { testSocket } from 'rxjs-ws/testing';
 import { json, type BinaryCodec, type Codec } from '../../src/codec/codec';
 import { typed, type FrameSocket } from '../../src/codec/typed';
 import { decode, encode } from '../../src/codec/operators';
@@ -19,7 +19,7 @@ beforeEach(() => {
 });
 afterEach(() => (config.onUnhandledError = null));
 
-/** A sensor reading in 12 bytes: u32 sensor id, f64 value (the README's custom codec). */
+/** A sensor reading in 12 bytes: u32 sensor id, f64 value (the custom codec of docs/codecs.md). */
 interface Reading {
   readonly sensor: number;
   readonly value: number;
@@ -126,7 +126,7 @@ describe('typed()', () => {
       t.expectSent('---(c|)', { c: { close: info.code, reason: info.reason } });
       expectObservable(chat.messages$).toBe('-a-|', { a: 1 });
       expectObservable(chat.close$).toBe('---(c|)', { c: info });
-      expectObservable(chat.errors$.pipe(map((e) => [e.code, (e as DecodeError).frame]))).toBe('---e', { e: ['RXWS_DECODE_FAILED', 'not json'] });
+      expectObservable(chat.errors$.pipe(map((e) => [e.code, (e as DecodeError).frame]))).toBe('---e', { e: ['RXJS_WS_DECODE_FAILED', 'not json'] });
     });
   });
 
@@ -207,10 +207,10 @@ describe('typed()', () => {
 
   it("errors$ lets go of the socket's errors$ when its subscriber leaves, though that never completes", () => {
     let watching = 0;
-    const socketErrors = new Subject<RxwsError>();
+    const socketErrors = new Subject<RxjsWsError>();
     const like: FrameSocket = {
       messages$: new Subject<Inbound>(),
-      errors$: new Observable<RxwsError>((s) => {
+      errors$: new Observable<RxjsWsError>((s) => {
         watching++;
         const sub = socketErrors.subscribe(s);
         return () => (watching--, sub.unsubscribe());
@@ -233,13 +233,13 @@ describe('typed()', () => {
     expect(watching).toBe(0);
     chat.next(1n);
     socketErrors.next(new SocketClosedError(null));
-    expect(codes).toEqual(['RXWS_ENCODE_FAILED']);
+    expect(codes).toEqual(['RXJS_WS_ENCODE_FAILED']);
   });
 
   it('reports an encode failure to the sender and keeps the socket open', () => {
     const t = testSocket(scheduler);
     const chat = typed(t.socket, json<unknown>());
-    const errors: RxwsError[] = [];
+    const errors: RxjsWsError[] = [];
     chat.errors$.subscribe((e) => errors.push(e));
     chat.next(circular());
     chat.next(1n);
@@ -271,12 +271,12 @@ describe('typed()', () => {
       cold('----x').subscribe(() => chat.next('late')); // refused, and reported: errors$ outlives the close
       t.expectSent('-a-(c|)', { a: '"a"', c: { close: 1000 } });
       expectObservable(chat.close$).toBe('---(c|)', { c: { code: 1000, reason: '', wasClean: true } });
-      expectObservable(chat.errors$.pipe(map((e) => e.code))).toBe('----e', { e: 'RXWS_SOCKET_CLOSED' });
+      expectObservable(chat.errors$.pipe(map((e) => e.code))).toBe('----e', { e: 'RXJS_WS_SOCKET_CLOSED' });
       expect(chat.socket).toBe(t.socket);
     });
     const t = testSocket(scheduler, { answerClose: false });
     const chat = typed(t.socket, json());
-    const errors: RxwsError[] = [];
+    const errors: RxjsWsError[] = [];
     chat.errors$.subscribe((e) => errors.push(e));
     chat.close(4000, 'bye');
     chat.next('refused');
@@ -297,7 +297,7 @@ describe('typed()', () => {
         const sub = frames.subscribe(s);
         return () => (subscribed--, sub.unsubscribe());
       }),
-      errors$: new Subject<RxwsError>(),
+      errors$: new Subject<RxjsWsError>(),
       close$: new Subject<CloseInfo>(),
       next: (frame) => sent.push(frame),
       send: (frame) => sent.push(frame),
@@ -361,9 +361,9 @@ describe('decode() and encode() operators', () => {
       expectObservable(frames.pipe(decode(json({ guard: positive }), { onInvalid: (e) => skipped.push(e) }))).toBe('-a-------b|', { a: 1, b: 2 });
     });
     expect(skipped.map((e) => [e.constructor, e.code, e.frame, (e.cause as Error).name])).toEqual([
-      [DecodeError, 'RXWS_DECODE_FAILED', '{', 'SyntaxError'],
-      [DecodeError, 'RXWS_DECODE_FAILED', '-1', 'TypeError'],
-      [DecodeError, 'RXWS_DECODE_FAILED', '0', 'RangeError'],
+      [DecodeError, 'RXJS_WS_DECODE_FAILED', '{', 'SyntaxError'],
+      [DecodeError, 'RXJS_WS_DECODE_FAILED', '-1', 'TypeError'],
+      [DecodeError, 'RXJS_WS_DECODE_FAILED', '0', 'RangeError'],
     ]);
   });
 
@@ -422,7 +422,7 @@ describe('decode() and encode() operators', () => {
   });
 });
 
-describe('README: operators, as written there', () => {
+describe('docs/codecs.md: operators, as written there', () => {
   interface ChatIn {
     readonly text: string;
   }
@@ -446,7 +446,7 @@ describe('README: operators, as written there', () => {
           .pipe(decode(json<ChatIn>({ guard: isChatIn }), { onInvalid: (e) => socket.close(CloseCode.INVALID_PAYLOAD, e.message) }))
           .subscribe({
             next: render,
-            error: () => {}, // the socket closed abnormally: see close$
+            error: (e) => console.error('messages failed:', e), // only if onInvalid throws
           });
 
         updates$

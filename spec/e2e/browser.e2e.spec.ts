@@ -1,6 +1,6 @@
 /**
  * The echo example's page in a real browser: Debian's Chromium driven by
- * playwright-core (no downloaded browser). The page runs rxws's browser
+ * playwright-core (no downloaded browser). The page runs rxjs-ws's browser
  * `connect()`, bundled into dist/examples/echo/index.html by `npm run build`.
  * Also takes the README's screenshot: into .tmp/echo-page.png, or
  * docs/echo-page.png with UPDATE_SCREENSHOTS=1 (so CI leaves the tree clean).
@@ -69,7 +69,7 @@ describe('echo page in Chromium (e2e)', () => {
   it('serves one self-contained page with the socket URL of its own host and only Connect enabled', async () => {
     const response = await page.goto(`${echo.origin}/`);
     expect(response?.status()).toBe(200);
-    expect(await page.title()).toBe('rxws echo');
+    expect(await page.title()).toBe('rxjs-ws echo');
     expect(await page.inputValue('#url')).toBe(echo.wsUrl);
     expect(await page.textContent('#status')).toBe('CLOSED');
     expect(await page.textContent('#queued')).toBe('0');
@@ -106,7 +106,7 @@ describe('echo page in Chromium (e2e)', () => {
   });
 
   it('sends binary and gets binary back', async () => {
-    const text = 'bytes ✓ rxws';
+    const text = 'bytes ✓ rxjs-ws';
     await page.check('#binary');
     await send(page, text, 'sent', binaryLine(text));
     await logLine(page, 'received', binaryLine(text)).waitFor();
@@ -123,8 +123,8 @@ describe('echo page in Chromium (e2e)', () => {
   });
 
   it('takes a screenshot for the README', async () => {
-    await send(page, 'rxws: WebSockets as RxJS streams');
-    await logLine(page, 'received', 'rxws: WebSockets as RxJS streams').waitFor();
+    await send(page, 'rxjs-ws: WebSockets as RxJS streams');
+    await logLine(page, 'received', 'rxjs-ws: WebSockets as RxJS streams').waitFor();
     // Let the view settle on a state that shows all kinds of traffic, with a heart beat after the last echo.
     const beats = page.locator('#log .line.heartbeat');
     await beats.nth(await beats.count()).waitFor({ timeout: 5_000 });
@@ -305,7 +305,7 @@ describe('echo page opened from a file (e2e)', () => {
     expect(errors).toEqual([]);
   });
 
-  it("echoes text and binary with Python's websockets server (heartbeat off: its pings are rxws's)", async () => {
+  it("echoes text and binary with Python's websockets server (heartbeat off: its pings are rxjs-ws's)", async () => {
     const python = await startPython();
     const page = await openFile();
     await page.uncheck('#app-heartbeat');

@@ -36,7 +36,7 @@ describe('the browser bundle of connect()', () => {
 
   it(`is at most ${BUDGET} bytes gzipped`, () => {
     const { own, dependencies } = splitBytes(bundle);
-    process.stdout.write(`connect() for browsers: ${bundle.gzip} bytes gzip -9, ${bundle.minified} minified (rxws ${own}, rxjs ${dependencies})\n`);
+    process.stdout.write(`connect() for browsers: ${bundle.gzip} bytes gzip -9, ${bundle.minified} minified (rxjs-ws ${own}, rxjs ${dependencies})\n`);
     expect(bundle.gzip).toBeLessThanOrEqual(BUDGET);
   });
 });

@@ -18,7 +18,7 @@ const ARGS = [
 
 /** A browser with a fresh profile; `close()` ends it and removes the profile. */
 export async function launchChromium(viewport = { width: 900, height: 700 }): Promise<{ context: BrowserContext; close(): Promise<void> }> {
-  const profile = mkdtempSync(join(tmpdir(), 'rxws-chromium-'));
+  const profile = mkdtempSync(join(tmpdir(), 'rxjs-ws-chromium-'));
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport, timeout: 30_000 });
   return {
     context,

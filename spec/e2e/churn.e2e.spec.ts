@@ -1,6 +1,6 @@
 /**
  * Churn, end to end: 1,000 connect/echo/close cycles, half closed
- * cleanly (1000) and half terminated, against an rxws echo server in its own
+ * cleanly (1000) and half terminated, against an rxjs-ws echo server in its own
  * process (dist/bench/churn.js --serve, with --expose-gc), which is then asked
  * for its handles, listeners and RSS after GC. The full-size run (10,000
  * cycles) is `node dist/bench/churn.js`.

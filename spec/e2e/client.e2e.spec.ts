@@ -1,7 +1,7 @@
 /**
  * Interop of the client side, with peers no one here wrote:
- * - RxJS's own `webSocket()` (with `WebSocketCtor` from ws) against an rxws server;
- * - rxws's `connect()` against Python's websockets server (Debian's
+ * - RxJS's own `webSocket()` (with `WebSocketCtor` from ws) against an rxjs-ws server;
+ * - rxjs-ws's `connect()` against Python's websockets server (Debian's
  *   python3-websockets, run with /usr/bin/python3): spec/e2e/peers/python_echo_server.py.
  */
 import { filter, firstValueFrom, ReplaySubject, take, toArray } from 'rxjs';
@@ -12,8 +12,8 @@ import type { CloseInfo, Message } from '../../src';
 import { listen } from '../support/net';
 import { killPythonServers, startPython } from './peers/python-process';
 
-describe("RxJS's webSocket() against an rxws server (e2e)", () => {
-  /** An rxws echo server; `closes(n)` resolves with how its first `n` sockets closed, as the server saw it. */
+describe("RxJS's webSocket() against an rxjs-ws server (e2e)", () => {
+  /** An rxjs-ws echo server; `closes(n)` resolves with how its first `n` sockets closed, as the server saw it. */
   async function echoServer() {
     const { server, url } = await listen({ path: '/ws' });
     const closes$ = new ReplaySubject<CloseInfo>();
@@ -51,7 +51,7 @@ describe("RxJS's webSocket() against an rxws server (e2e)", () => {
     expect(await closes(1)).toEqual([{ code: 1000, reason: 'rxjs done', wasClean: true }]);
   });
 
-  it('complete() and unsubscribing send a close frame without a code: the server sees 1005 (rxjs #7353)', async () => {
+  it('complete() and unsubscribing send a close frame without a code: the server sees 1005', async () => {
     const { url, closes } = await echoServer();
     const completed = subject(url);
     const echoed = firstValueFrom(completed.pipe(take(1)), { defaultValue: null });
@@ -72,7 +72,7 @@ describe("RxJS's webSocket() against an rxws server (e2e)", () => {
 
 afterEach(killPythonServers);
 
-describe("rxws's connect() against Python's websockets server (e2e)", () => {
+describe("rxjs-ws's connect() against Python's websockets server (e2e)", () => {
   const clients = new Set<RxClient>();
   afterEach(() => {
     for (const c of clients) c.terminate();
@@ -89,11 +89,11 @@ describe("rxws's connect() against Python's websockets server (e2e)", () => {
     const python = await startPython();
     const client = dial(python.url);
     const echoes = firstValueFrom(client.messages$.pipe(take(3), toArray()));
-    client.next('hello from rxws \u2713');
+    client.next('hello from rxjs-ws \u2713');
     client.next(Buffer.from([0, 1, 2, 0xfe, 0xff]));
     client.next('x'.repeat(70_000)); // a 64-bit length frame
     const got: Message[] = await echoes; // take(3) leaves: the refcount closes the client with 1000
-    expect(got[0]).toBe('hello from rxws \u2713');
+    expect(got[0]).toBe('hello from rxjs-ws \u2713');
     expect(got[1]).toEqual(Buffer.from([0, 1, 2, 0xfe, 0xff]));
     expect(got[2]).toBe('x'.repeat(70_000));
     expect(await firstValueFrom(client.close$)).toEqual({ code: 1000, reason: '', wasClean: true });

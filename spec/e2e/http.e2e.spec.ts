@@ -2,9 +2,10 @@
  * The built echo example over plain HTTP and the `ws` client: origin check on
  * upgrade, 400 for a plain GET on the socket path, 404 elsewhere, the page on /.
  */
+import { spawnSync } from 'node:child_process';
 import { get, type IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
-import { startEcho, type EchoProcess } from './echo-process';
+import { SERVER_JS, startEcho, type EchoProcess } from './echo-process';
 
 interface Reply {
   readonly status: number;
@@ -159,6 +160,38 @@ describe('echo example over HTTP (e2e)', () => {
     expect(reply.body).not.toMatch(/<script[^>]*\bsrc=|<link[^>]*\bstylesheet/i);
     expect(reply.body).not.toMatch(/\b(?:src|href)=["']?(?:https?:)?\/\//i);
     // Told the server's WebSocket path.
-    expect(reply.body).toContain('<meta name="rxws-path" content="/ws">');
+    expect(reply.body).toContain('<meta name="rxjs-ws-path" content="/ws">');
+  });
+});
+
+describe('echo example started with --origin <list> (e2e)', () => {
+  let echo: EchoProcess;
+
+  beforeAll(async () => {
+    echo = await startEcho(['--heartbeat-ms', '0', '--origin', 'https://app.example.com,http://localhost:3000']);
+  });
+
+  afterAll(async () => {
+    expect(await echo?.stop()).toBe(0);
+  });
+
+  it('allows the listed origins and the page the server serves itself, and refuses the rest with 403', async () => {
+    for (const origin of ['https://app.example.com', 'http://localhost:3000', echo.origin]) {
+      const outcome = await tryUpgrade(echo.wsUrl, origin);
+      if (outcome.kind !== 'open') throw new Error(`${origin} refused with ${outcome.status}: ${outcome.body}`);
+      const done = closed(outcome.ws);
+      outcome.ws.close(1000);
+      expect((await done).code).toBe(1000);
+    }
+    const outcome = await tryUpgrade(echo.wsUrl, 'http://evil.example');
+    expect(outcome).toMatchObject({ kind: 'refused', status: 403 });
+  });
+
+  it('prints --help with every description in one column, --help included', () => {
+    const help = spawnSync(process.execPath, [SERVER_JS, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    const columns = help.stdout.split('\n').filter((l) => l.startsWith('  --')).map((l) => l.match(/^ {2}--\S+ +/)![0].length);
+    expect(new Set(columns).size).toBe(1);
+    expect(help.stdout).toMatch(/\n {2}--help +this text\n$/);
   });
 });

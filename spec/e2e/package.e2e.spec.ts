@@ -18,16 +18,16 @@ let app: string;
 let entries: string[];
 
 beforeAll(() => {
-  work = mkdtempSync(join(tmpdir(), 'rxws-package-'));
+  work = mkdtempSync(join(tmpdir(), 'rxjs-ws-package-'));
   run(NPM, ['pack', '--pack-destination', work], ROOT, 240_000); // prepack builds first
   const tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz'))!);
   entries = run('tar', ['-tzf', tarball], work).split('\n').filter(Boolean).map((e) => e.replace(/^package\//, ''));
 
-  // A fresh project. rxws's dependencies are copied in from this repo, so the
+  // A fresh project. rxjs-ws's dependencies are copied in from this repo, so the
   // install needs neither the network nor the npm cache.
   app = join(work, 'app');
   mkdirSync(app);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'rxws-consumer', version: '1.0.0', private: true }));
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'rxjs-ws-consumer', version: '1.0.0', private: true }));
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
   copyModules(Object.keys(manifest.dependencies ?? {}));
   run(NPM, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error', tarball], app, 120_000);
@@ -51,11 +51,11 @@ describe('npm pack', () => {
 describe('the installed package', () => {
   it('require() loads both entry points, and a server on port 0 echoes a frame', () => {
     write('echo.cjs', `
-      const { serve, CloseCode } = require('rxws');
-      const { testSocket } = require('rxws/testing');
+      const { serve, CloseCode } = require('rxjs-ws');
+      const { testSocket } = require('rxjs-ws/testing');
       const { WebSocket } = require('ws');
       let deep;
-      try { require('rxws/dist/src/socket/socket.js'); } catch (e) { deep = e.code; }
+      try { require('rxjs-ws/dist/src/socket/socket.js'); } catch (e) { deep = e.code; }
       (async () => {
         const server = serve({ port: 0 });
         server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
@@ -78,17 +78,17 @@ describe('the installed package', () => {
 
   it('import gets every export by name from both entry points (ESM over the CommonJS build)', () => {
     write('names.mjs', `
-      import { serve, RxSocket, CloseCode } from 'rxws';
-      import { testSocket, FakeWebSocket } from 'rxws/testing';
-      import * as main from 'rxws';
-      import * as testing from 'rxws/testing';
+      import { serve, RxSocket, CloseCode } from 'rxjs-ws';
+      import { testSocket, FakeWebSocket } from 'rxjs-ws/testing';
+      import * as main from 'rxjs-ws';
+      import * as testing from 'rxjs-ws/testing';
       import { createRequire } from 'node:module';
       const require = createRequire(import.meta.url);
       // Node finds named exports in CommonJS with cjs-module-lexer: each one must be visible.
       const missing = (ns, cjs) => Object.keys(cjs).filter((k) => !(k in ns));
       console.log(JSON.stringify({
         kinds: [typeof serve, typeof RxSocket, CloseCode.NORMAL, typeof testSocket, typeof FakeWebSocket],
-        missing: [...missing(main, require('rxws')), ...missing(testing, require('rxws/testing'))],
+        missing: [...missing(main, require('rxjs-ws')), ...missing(testing, require('rxjs-ws/testing'))],
         count: Object.keys(main).length,
       }));
     `);
@@ -132,8 +132,8 @@ describe('the installed package', () => {
 /** Uses the public types; the `@ts-expect-error` lines fail if they were `any`. */
 const CONSUMER = `
 import { TestScheduler } from 'rxjs/testing';
-import { CloseCode, RxSocket, serve, type CloseInfo, type Inbound } from 'rxws';
-import { testSocket, type WireEvent } from 'rxws/testing';
+import { CloseCode, RxSocket, serve, type CloseInfo, type Inbound } from 'rxjs-ws';
+import { testSocket, type WireEvent } from 'rxjs-ws/testing';
 
 const server = serve({ port: 0, heartbeat: { interval: 1000, timeout: 500 } });
 server.connections$.subscribe((socket: RxSocket) => {
@@ -158,7 +158,7 @@ scheduler.run(() => {
 
 /** A page's use of the browser build; the `@ts-expect-error` lines fail if the types were `any` or Node's. */
 const BROWSER_CONSUMER = `
-import { connect, json, CloseCode, type ClientStatus, type Message } from 'rxws';
+import { connect, json, CloseCode, type ClientStatus, type Message } from 'rxjs-ws';
 
 const client = connect('wss://example.test/ws', { reconnect: { maxAttempts: 3 } });
 client.status$.subscribe((status: ClientStatus) => status.state === 'reconnecting');

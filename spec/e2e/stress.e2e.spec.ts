@@ -1,5 +1,5 @@
 /**
- * Stress: an rxws server and an rxws client stream 10,000 frames each way over
+ * Stress: an rxjs-ws server and an rxjs-ws client stream 10,000 frames each way over
  * a real socket, under a configuration drawn from a seed: subscription delays
  * (0–300 ms), slow consumers (process() with async handlers, synchronous busy
  * work, a server consumer that leaves and comes back), frame sizes (1 B –
@@ -17,9 +17,9 @@
  * close comes after the last frame); both sides complete and let go of
  * everything (no socket on the server, no listener on either ws).
  *
- * Replay one run: RXWS_STRESS_SEED=<seed> npx jest -c jest.e2e.config.js spec/e2e/stress
+ * Replay one run: RXJS_WS_STRESS_SEED=<seed> npx jest -c jest.e2e.config.js spec/e2e/stress
  * (the seed is in the test's name and in every failure message). Add
- * RXWS_STRESS_VERBOSE=1 to print each run's time, configuration and coverage.
+ * RXJS_WS_STRESS_VERBOSE=1 to print each run's time, configuration and coverage.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -34,7 +34,7 @@ import {
   type ProcessOptions,
   type RxClient,
   type RxSocket,
-  type RxwsError,
+  type RxjsWsError,
 } from '../../src';
 import { HeartbeatMonitor } from '../../src/socket/heartbeat';
 import { frame, listen, opened, rawClient } from '../support/net';
@@ -258,7 +258,7 @@ class Side {
   pausedPolls = 0;
   subscribed = false;
   completed = false;
-  readonly errors: RxwsError[] = [];
+  readonly errors: RxjsWsError[] = [];
   readonly subscriptions: Subscription[] = [];
   close: CloseInfo | null = null;
   failure: string | null = null;
@@ -455,7 +455,7 @@ async function run(config: RunConfig): Promise<{ ms: number; coverage: string }>
 
   const fail = (why: string): never => {
     throw new Error(
-      `stress run failed (seed ${seed}; replay: RXWS_STRESS_SEED=${seed} npx jest -c jest.e2e.config.js spec/e2e/stress): ${why}\n` +
+      `stress run failed (seed ${seed}; replay: RXJS_WS_STRESS_SEED=${seed} npx jest -c jest.e2e.config.js spec/e2e/stress): ${why}\n` +
         `${server.report()}\n${client.report(rx)}\nconfig: ${JSON.stringify(config)}`,
     );
   };
@@ -628,11 +628,11 @@ async function run(config: RunConfig): Promise<{ ms: number; coverage: string }>
 
 // ---- the suite ----
 
-const replay = process.env.RXWS_STRESS_SEED;
+const replay = process.env.RXJS_WS_STRESS_SEED;
 const base = replay !== undefined ? Number(replay) : Math.floor(Math.random() * 2 ** 31);
 const seeds = replay !== undefined ? [base] : Array.from({ length: RUNS }, (_, i) => (base + i * 0x9e3779b1) >>> 0);
 
-describe(`stress: ${FRAMES} frames each way between an rxws server and client, ${seeds.length} seeded runs`, () => {
+describe(`stress: ${FRAMES} frames each way between an rxjs-ws server and client, ${seeds.length} seeded runs`, () => {
   const times: number[] = [];
   afterAll(() => {
     if (times.length > 0) {
@@ -647,7 +647,7 @@ describe(`stress: ${FRAMES} frames each way between an rxws server and client, $
       const config = runConfig(seed);
       const { ms, coverage } = await run(config);
       times.push(ms);
-      if (process.env.RXWS_STRESS_VERBOSE !== undefined) process.stdout.write(`seed ${seed}: ${Math.round(ms)} ms; ${coverage}; ${JSON.stringify(config)}\n`);
+      if (process.env.RXJS_WS_STRESS_VERBOSE !== undefined) process.stdout.write(`seed ${seed}: ${Math.round(ms)} ms; ${coverage}; ${JSON.stringify(config)}\n`);
     },
     DEADLINE_MS + 15_000,
   );
@@ -661,7 +661,7 @@ describe('what the producers of these runs rely on, on its own', () => {
     const socket = await accepted;
     let writable = false;
     socket.writable$.subscribe((w) => (writable = w));
-    const errors: RxwsError[] = [];
+    const errors: RxjsWsError[] = [];
     socket.errors$.subscribe((e) => errors.push(e));
     // The peer's close frame; the peer then keeps the TCP connection open, so the socket stays closing.
     peer.write(frame(0x8, Buffer.from([0x03, 0xe8])));

@@ -289,7 +289,7 @@ async function room(fast: number, outbound: { policy: 'close' | 'drop-oldest'; m
   const sockets = await accepted;
   for (const socket of sockets) hub.join(socket, 'all');
   const slowSocket = sockets.find((s) => s.url === '/slow')!;
-  // More than the kernel's buffers take: what follows queues in rxws, under the policy.
+  // More than the kernel's buffers take: what follows queues in rxjs-ws, under the policy.
   slowSocket.next(Buffer.alloc(8 << 20));
   return { hub, clients, sockets: sockets.filter((s) => s !== slowSocket), slow, slowSocket };
 }

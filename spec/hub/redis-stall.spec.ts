@@ -8,7 +8,7 @@
  */
 import Redis from 'ioredis';
 import { filter, firstValueFrom } from 'rxjs';
-import type { RxwsError } from '../../src';
+import type { RxjsWsError } from '../../src';
 import { AdapterOverflowError, createHub, type Hub } from '../../src/hub/hub';
 import { redisAdapter, type RedisAdapterOptions } from '../../src/hub/redis';
 import { startRedis, type RedisServer } from '../e2e/peers/redis-server';
@@ -59,8 +59,8 @@ describe('hubs on a redis-server frozen with SIGSTOP', () => {
   const roomSpy = async () => {
     const spy = new Redis(redis.url, { maxRetriesPerRequest: 0 });
     let count = 0;
-    spy.on('message', (channel: string) => channel === 'rxws:room' && count++);
-    await spy.subscribe('rxws:room');
+    spy.on('message', (channel: string) => channel === 'rxjs-ws:room' && count++);
+    await spy.subscribe('rxjs-ws:room');
     return {
       /** Once `expected` have come, and a moment for any more: how many came. */
       settled: async (expected: number) => {
@@ -80,7 +80,7 @@ describe('hubs on a redis-server frozen with SIGSTOP', () => {
     await waitFor(() => a.members('room').size === 1 && b.stats.topics === 1);
     a.publish('room', 'before');
     await waitFor(() => onB().includes('before'));
-    const errors: RxwsError[] = [];
+    const errors: RxjsWsError[] = [];
     a.errors$.subscribe((error) => errors.push(error));
     const spy = await roomSpy();
 
@@ -97,7 +97,7 @@ describe('hubs on a redis-server frozen with SIGSTOP', () => {
     expect(statuses).toEqual(['connected']); // nothing told the hub
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(AdapterOverflowError);
-    expect(errors[0]).toMatchObject({ code: 'RXWS_ADAPTER_OVERFLOW', dropped: 1, limits: { maxMessages: 200, maxBytes: 8 << 20 } });
+    expect(errors[0]).toMatchObject({ code: 'RXJS_WS_ADAPTER_OVERFLOW', dropped: 1, limits: { maxMessages: 200, maxBytes: 8 << 20 } });
 
     process.kill(pid, 'SIGCONT');
     await waitFor(() => a.stats.adapter.queued === 0);

@@ -6,7 +6,7 @@
  */
 import Redis from 'ioredis';
 import { filter, firstValueFrom, type Observable } from 'rxjs';
-import { InvalidArgumentError, type RxwsError } from '../../src';
+import { InvalidArgumentError, type RxjsWsError } from '../../src';
 import { AdapterRefusedError, createHub, type Hub } from '../../src/hub/hub';
 import type { HubStatus } from '../../src/hub/adapter';
 import { redisAdapter, type RedisAdapterOptions } from '../../src/hub/redis';
@@ -137,7 +137,7 @@ describe('hubs on a real redis-server', () => {
 
   describe('when Redis answers with an error', () => {
     it('counts a publish Redis refuses (NOPERM) as dropped, and does not hold back what Redis took after it', async () => {
-      await client().call('ACL', 'SETUSER', 'default', 'resetchannels', '&rxws:room*'); // any other channel: NOPERM
+      await client().call('ACL', 'SETUSER', 'default', 'resetchannels', '&rxjs-ws:room*'); // any other channel: NOPERM
       const [a, b] = [hub(), hub()];
       await Promise.all([a, b].map(connected));
       const onB = member(b);
@@ -151,7 +151,7 @@ describe('hubs on a real redis-server', () => {
       expect(a.stats.adapter).toMatchObject({ queued: 0, dropped: 1, refused: 1 });
       expect(errors).toHaveLength(1);
       expect(errors[0]).toBeInstanceOf(AdapterRefusedError);
-      expect(errors[0]).toMatchObject({ code: 'RXWS_ADAPTER_REFUSED', operation: 'publish', topic: 'secret' });
+      expect(errors[0]).toMatchObject({ code: 'RXJS_WS_ADAPTER_REFUSED', operation: 'publish', topic: 'secret' });
       expect(String((errors[0]!.cause as Error).message)).toMatch(/^NOPERM/);
 
       await a.close();
@@ -201,12 +201,12 @@ describe('hubs on a real redis-server', () => {
     });
 
     it('keeps receiving every other topic when Redis refuses to subscribe one, also after a reconnect', async () => {
-      await client().call('ACL', 'SETUSER', 'default', 'resetchannels', '&rxws:room*');
+      await client().call('ACL', 'SETUSER', 'default', 'resetchannels', '&rxjs-ws:room*');
       const [a, b] = [hub(), hub()];
       await Promise.all([a, b].map(connected));
       const errors = collectErrors(b);
       const onB = member(b);
-      member(b, 'secret'); // Redis refuses to subscribe rxws:secret
+      member(b, 'secret'); // Redis refuses to subscribe rxjs-ws:secret
       await until(a.members$('room'), (n) => n === 1);
       // (b's presence announcements on "secret" are refused too: publishes, counted.)
       const subscribes = () => errors.filter((e) => (e as AdapterRefusedError).operation === 'subscribe');
@@ -221,7 +221,7 @@ describe('hubs on a real redis-server', () => {
       await waitFor(() => onB().includes('after the reconnect'), 3000);
       // Refused on the first subscribe and again on the reconnect.
       expect(subscribes()).toEqual([
-        expect.objectContaining({ code: 'RXWS_ADAPTER_REFUSED', operation: 'subscribe', topic: 'secret' }),
+        expect.objectContaining({ code: 'RXJS_WS_ADAPTER_REFUSED', operation: 'subscribe', topic: 'secret' }),
         expect.objectContaining({ operation: 'subscribe', topic: 'secret' }),
       ]);
     });
@@ -262,8 +262,8 @@ describe('hubs on a real redis-server', () => {
   });
 });
 
-function collectErrors(hub: Hub): RxwsError[] {
-  const errors: RxwsError[] = [];
+function collectErrors(hub: Hub): RxjsWsError[] {
+  const errors: RxjsWsError[] = [];
   hub.errors$.subscribe((error) => errors.push(error));
   return errors;
 }

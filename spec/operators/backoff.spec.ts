@@ -303,7 +303,7 @@ describe('backoff', () => {
       const source = new Observable(subscribe);
       const error = thrown(() => source.pipe(retryWithBackoff(config as RetryBackoffConfig)));
       expect(error).toBeInstanceOf(InvalidArgumentError);
-      expect(error).toMatchObject({ code: 'RXWS_INVALID_ARGUMENT', message });
+      expect(error).toMatchObject({ code: 'RXJS_WS_INVALID_ARGUMENT', message });
       expect(subscribe).not.toHaveBeenCalled();
     });
 

@@ -1,17 +1,17 @@
 import { asyncScheduler, NEVER, Subject, VirtualTimeScheduler } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { HeartbeatTimeoutError, InvalidArgumentError, RxwsError } from '../../src/errors';
+import { HeartbeatTimeoutError, InvalidArgumentError, RxjsWsError } from '../../src/errors';
 import { heartbeat, type HeartbeatConfig } from '../../src/operators/heartbeat';
 
 /**
  * jest's `toEqual` compares errors by message only, and the message leaves out
- * `lastPongAt`: compare an RxwsError by class, code and info as well.
+ * `lastPongAt`: compare an RxjsWsError by class, code and info as well.
  */
 function comparable(value: unknown): unknown {
   if (!Array.isArray(value)) return value;
   return value.map((m: { notification?: { kind: string; error?: unknown } }) => {
     const error = m.notification?.kind === 'E' ? m.notification.error : undefined;
-    if (!(error instanceof RxwsError)) return m;
+    if (!(error instanceof RxjsWsError)) return m;
     const { name, code, message } = error;
     return { ...m, notification: { ...m.notification, error: { name, code, message, info: (error as HeartbeatTimeoutError).info } } };
   });
@@ -72,10 +72,10 @@ describe('heartbeat', () => {
         pongs.pipe(heartbeat({ interval: 10, timeout: 5 })).subscribe({ error: (e: unknown) => (error = e) });
       });
       expect(error).toBeInstanceOf(HeartbeatTimeoutError);
-      expect(error).toBeInstanceOf(RxwsError);
+      expect(error).toBeInstanceOf(RxjsWsError);
       expect(error).toBeInstanceOf(Error);
       const e = error as HeartbeatTimeoutError;
-      expect(e.code).toBe('RXWS_HEARTBEAT_TIMEOUT');
+      expect(e.code).toBe('RXJS_WS_HEARTBEAT_TIMEOUT');
       expect(e.name).toBe('HeartbeatTimeoutError');
       expect(e.info).toEqual({ lastPongAt: 12, missed: 1, timeout: 5 });
     });

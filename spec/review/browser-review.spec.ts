@@ -280,7 +280,7 @@ describe('review: example pages', () => {
     const res = { writeHead: () => res, end: (chunk?: Buffer) => void (body = chunk?.toString('utf8') ?? '') };
     handler({ url: '/', method: 'GET' } as never, res as never);
     // The page's script reads this meta tag for its default socket URL.
-    expect(body).toContain(`<meta name="rxws-path" content="${path}">`);
+    expect(body).toContain(`<meta name="rxjs-ws-path" content="${path}">`);
   });
 
   it('pages insert received and typed text as text, never as HTML (static check)', () => {

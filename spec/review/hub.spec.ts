@@ -3,7 +3,7 @@
  * of the close: a handler of its messages$ completion (the usual "X left"
  * broadcast) must not find it still a member.
  */
-import { createHub, type RxwsError } from '../../src';
+import { createHub, type RxjsWsError } from '../../src';
 import { fakeSocket } from '../support/fake';
 
 describe('review: hub membership at the close', () => {
@@ -13,7 +13,7 @@ describe('review: hub membership at the close', () => {
     const bob = fakeSocket();
     hub.join(alice.socket, 'room');
     hub.join(bob.socket, 'room');
-    const bobErrors: RxwsError[] = [];
+    const bobErrors: RxjsWsError[] = [];
     bob.socket.errors$.subscribe((e) => bobErrors.push(e));
     let handedTo = -1;
     let stillMember: boolean | undefined;

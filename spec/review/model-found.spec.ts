@@ -3,7 +3,7 @@
  * RxSocket, each pinned by the smallest scenario that showed it.
  */
 import { TestScheduler } from 'rxjs/testing';
-import { SocketClosedError, type CloseInfo, type RxwsError } from '../../src';
+import { SocketClosedError, type CloseInfo, type RxjsWsError } from '../../src';
 import { fakeSocket } from '../support/fake';
 
 /** The 101st ping of one second: over the control budget (`Defaults.controlFramesPerSecond`). */
@@ -22,7 +22,7 @@ describe('review: what the model found', () => {
   describe('a peer cut off for a ping flood is cut off before anyone is told', () => {
     it('an errors$ subscriber told of the queue the cut-off let go of finds the socket closing: a frame it sends is refused', () => {
       const { socket, fake } = fakeSocket();
-      const errors: RxwsError[] = [];
+      const errors: RxjsWsError[] = [];
       const states: string[] = [];
       let thrown: unknown = null;
       socket.errors$.subscribe((e) => {
@@ -88,7 +88,7 @@ describe('review: what the model found', () => {
     expect(fake.closeSent).toEqual({ code: 1013, reason: 'Outbound queue full' });
     for (let i = 0; i < FLOOD; i++) fake.receivePong(); // the peer floods while we wait for its close frame
     fake.drop();
-    // "One log line for how this socket ended, said once (by the first that knows why)"; the README: one line
+    // "One log line for how this socket ended, said once (by the first that knows why)"; the docs: one line
     // for each abnormal close.
     expect(lines).toEqual(['socket from unknown closed 1013 (outbound queue full)']);
   });

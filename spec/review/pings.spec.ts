@@ -1,6 +1,6 @@
 /**
  * Review: a peer that pings within the budget but does not read its pongs
- * (its link is congested) is never cut off bare: the README promises 1008
+ * (its link is congested) is never cut off bare: docs/security.md promises 1008
  * "Too many pings" with a log line, and only past 1,024 pongs owed.
  */
 import { firstValueFrom } from 'rxjs';

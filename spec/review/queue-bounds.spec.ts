@@ -4,7 +4,7 @@
  * ordinary reaction: tell the peer it lagged).
  */
 import { WebSocket } from 'ws';
-import { connect, FrameDroppedError, type RxwsError } from '../../src';
+import { connect, FrameDroppedError, type RxjsWsError } from '../../src';
 import type { WebSocketFactory } from '../../src/client/client';
 import { FakeWebSocket } from '../../src/testing/fake-ws';
 import { fakeSocket } from '../support/fake';
@@ -61,7 +61,7 @@ describe('review: queue bounds under re-entrant sends', () => {
       reconnect: false,
       offline: { policy: 'drop-oldest', maxMessages: 2 },
     });
-    const errors: RxwsError[] = [];
+    const errors: RxjsWsError[] = [];
     let told = false;
     client.errors$.subscribe((error) => {
       errors.push(error);

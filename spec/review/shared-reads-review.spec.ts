@@ -36,9 +36,9 @@ function busy(ms: number): void {
   }
 }
 
-/** The rxws parked flag of a server-side TCP socket (a symbol described 'rxws.parked'). */
+/** The rxjs-ws parked flag of a server-side TCP socket (a symbol described 'rxjs-ws.parked'). */
 function isParkedNow(raw: object): boolean {
-  const key = Object.getOwnPropertySymbols(raw).find((s) => s.description === 'rxws.parked');
+  const key = Object.getOwnPropertySymbols(raw).find((s) => s.description === 'rxjs-ws.parked');
   return key !== undefined && (raw as Record<symbol, unknown>)[key] === true;
 }
 
@@ -302,7 +302,7 @@ describe('review: a cut-off socket (#cutOff, stopListening)', () => {
    * reports nothing dropped. Regression: at 2ee7e10^ (ping flood ->
    * #violated, a graceful close) this test passes: the peer gets the message,
    * its pongs and close(1008). Observed now: no frame at all. (The wss is
-   * given rxws's own maxPendingAutoPongs, so ws's bare terminate at 60 owed
+   * given rxjs-ws's own maxPendingAutoPongs, so ws's bare terminate at 60 owed
    * pongs does not come first.)
    */
   it('with permessage-deflate (an adopted wss), a peer cut off for a ping flood still gets what was sent before and the 1008 close frame', async () => {
@@ -352,7 +352,7 @@ describe('review: shareReads() behaviours worth keeping', () => {
     return { server: server as RxServer<unknown>, clients };
   }
 
-  it('pins: a socket parked while rxws has paused it (nobody reads, inboundHold 1) stays paused after its turn, then delivers all, in order', async () => {
+  it('pins: a socket parked while rxjs-ws has paused it (nobody reads, inboundHold 1) stays paused after its turn, then delivers all, in order', async () => {
     const { server, url } = await listen({ path: '/ws', heartbeat: false, inboundHold: 1 });
     const accepted = new Promise<RxSocket<unknown>>((resolve) => server.connections$.subscribe(resolve));
     const crowd = await costlyCrowd(1);
@@ -370,7 +370,7 @@ describe('review: shareReads() behaviours worth keeping', () => {
     for (let i = 0; i < 50; i++) held.send(`held ${i}`);
     await until(() => parkedWhileRead > 0 && parkedReads() === 0, 'the held socket to be parked, then its turn', 10_000);
     await sleep(100);
-    expect({ rxws: socket.pausedFor, tcpPaused: serverRaw.isPaused(), wsPaused: socket.ws.isPaused }).toEqual({ rxws: 'unread', tcpPaused: true, wsPaused: true });
+    expect({ lib: socket.pausedFor, tcpPaused: serverRaw.isPaused(), wsPaused: socket.ws.isPaused }).toEqual({ lib: 'unread', tcpPaused: true, wsPaused: true });
     const got: string[] = [];
     socket.messages$.subscribe((m) => got.push(String(m)));
     await until(() => got.length === 50, 'the 50 held messages');
@@ -398,7 +398,7 @@ describe('review: shareReads() behaviours worth keeping', () => {
   }, 30_000);
 
   it('pins: over TLS, 80 peers whose reads park all have every message handled once, in order', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rxws-tls-'));
+    const dir = mkdtempSync(join(tmpdir(), 'rxjs-ws-tls-'));
     try {
       execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
       const https = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) });

@@ -1,6 +1,6 @@
 /**
  * Property-based hardening: random frame sequences and random bytes
- * thrown at a real rxws echo server after a valid handshake.
+ * thrown at a real rxjs-ws echo server after a valid handshake.
  *
  * Properties, for every run:
  * - nothing escapes to the process (no uncaught exception or rejection);

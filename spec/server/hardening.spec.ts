@@ -30,7 +30,7 @@ interface EchoServer {
   sockets: RxSocket<unknown>[];
 }
 
-/** An rxws echo server on 127.0.0.1:0 at /ws that records its log lines and closes. */
+/** An rxjs-ws echo server on 127.0.0.1:0 at /ws that records its log lines and closes. */
 async function echoServer(options: Omit<ServeOptions<unknown>, 'port'> = {}): Promise<EchoServer> {
   const lines: string[] = [];
   const closes: CloseInfo[] = [];
@@ -274,7 +274,7 @@ describe('bad handshakes (raw HTTP)', () => {
       (port) => rawExchange(port, [`GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n`], { timeoutMs: 5000 }),
       (r) => {
         expect(r.status).toBe(408);
-        // Node checks headersTimeout every connectionsCheckingInterval (rxws: min(1000, handshakeTimeout)),
+        // Node checks headersTimeout every connectionsCheckingInterval (rxjs-ws: min(1000, handshakeTimeout)),
         // so the connection closes between handshakeTimeout and twice that.
         process.stdout.write(`slowloris (half the headers) closed after ${r.closedAfterMs} ms (handshakeTimeout ${handshakeTimeout})\n`);
         expect(r.closedAfterMs).toBeGreaterThanOrEqual(handshakeTimeout - 50);
@@ -643,7 +643,7 @@ describe('faults', () => {
     const victim = s.sockets[0]!;
     const dropped: number[] = [];
     victim.errors$.subscribe((e) => {
-      if (e.code === 'RXWS_FRAME_DROPPED') dropped.push((e as unknown as { count: number }).count);
+      if (e.code === 'RXJS_WS_FRAME_DROPPED') dropped.push((e as unknown as { count: number }).count);
     });
     let accepted = 0;
     const chunk = Buffer.alloc(64 * 1024, 1);

@@ -112,7 +112,7 @@ describe('reads shared among sockets, one turn of the event loop at a time', () 
     expect(parkedReads()).toBe(0);
   });
 
-  it('a socket holding what nobody reads yet (its reading paused by rxws) loses nothing while others wait their turn', async () => {
+  it('a socket holding what nobody reads yet (its reading paused by rxjs-ws) loses nothing while others wait their turn', async () => {
     // inboundHold 1 with nobody reading: the socket pauses its reading after one held frame.
     const { server, url } = await listen({ path: '/ws', inboundHold: 1 });
     const busyEcho = await costlyEcho(() => 1);

@@ -1,5 +1,5 @@
 import { concatMap, filter, first, map, range, type Observable } from 'rxjs';
-import type { OutboundOptions, RxSocket, RxwsError } from '../../src';
+import type { OutboundOptions, RxSocket, RxjsWsError } from '../../src';
 import { delay, listen, parseFrames, rawClient } from '../support/net';
 
 /** A server whose one socket we push into, and a raw client that does not read. */
@@ -8,7 +8,7 @@ async function slowReader(outbound: OutboundOptions) {
   const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
   const client = await rawClient(port);
   const socket = await accepted;
-  const errors: RxwsError[] = [];
+  const errors: RxjsWsError[] = [];
   socket.errors$.subscribe((e) => errors.push(e));
   return { server, socket, client: client.socket, errors };
 }
@@ -47,7 +47,7 @@ describe('outbound flow control over a real socket', () => {
     const tcp = (socket.ws as unknown as { _socket: import('node:net').Socket })._socket;
     expect(most).toBeLessThanOrEqual(maxBytes + tcp.writableHighWaterMark + frame.length + 64);
     expect(errors.length).toBeGreaterThan(0);
-    expect(errors.every((e) => e.code === 'RXWS_FRAME_DROPPED')).toBe(true);
+    expect(errors.every((e) => e.code === 'RXJS_WS_FRAME_DROPPED')).toBe(true);
     expect(socket.stats.dropped).toBeGreaterThan(1000);
   });
 
@@ -81,7 +81,7 @@ describe('outbound flow control over a real socket', () => {
       if (errors.length === 0) accepted++;
       if (i % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(errors[0]!.code).toBe('RXWS_OUTBOUND_FULL');
+    expect(errors[0]!.code).toBe('RXJS_WS_OUTBOUND_FULL');
     expect(accepted).toBeGreaterThan(100);
     const texts = await readAll(client, accepted);
     expect(texts.map((t) => Number(t.split(':')[0]))).toEqual(Array.from({ length: accepted }, (_, i) => i));

@@ -50,7 +50,6 @@ import { TestScheduler } from 'rxjs/testing';
 import { WebSocket } from 'ws';
 import {
   BackpressureError,
-  Defaults,
   FrameDroppedError,
   InvalidFrameError,
   RxSocket,
@@ -60,7 +59,7 @@ import {
   type OutboundPolicy,
   type RxSocketOptions,
 } from '../../src';
-import { APP_PING, APP_PONG } from '../../src/constants';
+import { APP_PING, APP_PONG, Defaults } from '../../src/constants';
 import { HeartbeatMonitor } from '../../src/socket/heartbeat';
 import { FakeWebSocket } from '../../src/testing/fake-ws';
 import { listenerCounts } from '../support/fake';
@@ -537,7 +536,7 @@ class ObservedFake extends FakeWebSocket {
   harness: Harness | null = null;
   /** Frames the TCP socket still takes before it reports backpressure (null: no limit). */
   tcpLeft: number | null = null;
-  /** The close frame written by close() (rxws's), as opposed to the fake answering the peer's close frame. */
+  /** The close frame written by close() (rxjs-ws's), as opposed to the fake answering the peer's close frame. */
   ownClose: { code: number; reason: string } | null = null;
   /** ws's count of its answers to the peer's pings not written yet (autoPong): they wait while TCP is stalled. */
   _pendingAutoPongs = 0;
@@ -946,7 +945,7 @@ class Harness {
   readonly pendingReports: { readonly kind: ReportKind; readonly text: string; readonly n: number }[] = [];
   terminated: 'user' | 'heartbeat' | null = null;
   closeInfo: CloseInfo | null = null;
-  /** The first close rxws started, and whether ws was still open to send its frame. */
+  /** The first close rxjs-ws started, and whether ws was still open to send its frame. */
   firstClose: { readonly code: number; readonly reason: string; onWire: boolean } | null = null;
   wsClose: { code: number; reason: string } | null = null;
   readonly closeEmissions: CloseInfo[] = [];
@@ -2194,11 +2193,11 @@ class Harness {
       if (stats[key] !== counted[key]) this.fail(`stats.${key} ${stats[key]}, expected ${counted[key]}`);
     }
 
-    // rxws's close frame on the wire (after the frames it flushed: ws drops anything sent later).
+    // rxjs-ws's close frame on the wire (after the frames it flushed: ws drops anything sent later).
     const ours = this.fake.ownClose;
     const first = this.firstClose;
     if (first !== null && first.onWire) {
-      // None only when ws was gone first (terminated, or the peer's close arrived while rxws flushed).
+      // None only when ws was gone first (terminated, or the peer's close arrived while rxjs-ws flushed).
       if (ours === null ? !fake.terminated && this.wsClose === null : ours.code !== first.code || ours.reason !== first.reason) {
         this.fail(`close frame ${JSON.stringify(ours)}, expected ${first.code} "${first.reason}"`);
       }

@@ -1,7 +1,7 @@
 import { map, takeUntil } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { WebSocket } from 'ws';
-import { BackpressureError, FrameDroppedError, InvalidArgumentError, type CloseInfo, type OutboundOptions, type RxwsError } from '../../src';
+import { BackpressureError, FrameDroppedError, InvalidArgumentError, type CloseInfo, type OutboundOptions, type RxjsWsError } from '../../src';
 import { testSocket } from '../../src/testing';
 import { FakeWebSocket } from '../../src/testing/fake-ws';
 import { fakeSocket } from '../support/fake';
@@ -10,7 +10,7 @@ import { fakeSocket } from '../support/fake';
 function congested(outbound: OutboundOptions, fake = new FakeWebSocket()) {
   const made = fakeSocket({ outbound }, fake);
   fake._socket.writableNeedDrain = true;
-  const errors: RxwsError[] = [];
+  const errors: RxjsWsError[] = [];
   made.socket.errors$.subscribe((e) => errors.push(e));
   const sent = () => fake.sent.map((f) => f.data.toString());
   return { ...made, errors, sent };
@@ -69,7 +69,7 @@ describe('outbound flow control', () => {
       socket.next('4');
       expect(() => socket.send('5')).toThrow(BackpressureError);
       expect(errors).toHaveLength(1); // send() throws instead of reporting
-      expect(errors[0]).toMatchObject({ code: 'RXWS_OUTBOUND_FULL', policy: 'error', queued: { messages: 3, bytes: 3 } });
+      expect(errors[0]).toMatchObject({ code: 'RXJS_WS_OUTBOUND_FULL', policy: 'error', queued: { messages: 3, bytes: 3 } });
       expect(socket.stats).toMatchObject({ sent: 3, refused: 2 });
       fake._socket.drain();
       expect(sent()).toEqual(['1', '2', '3']);
@@ -80,7 +80,7 @@ describe('outbound flow control', () => {
       socket.next('123456');
       socket.next('7890');
       socket.next('x');
-      expect(errors.map((e) => e.code)).toEqual(['RXWS_OUTBOUND_FULL']);
+      expect(errors.map((e) => e.code)).toEqual(['RXJS_WS_OUTBOUND_FULL']);
       expect(socket.bufferedAmount).toBe(10);
     });
 
@@ -89,7 +89,7 @@ describe('outbound flow control', () => {
       socket.next('too big for the bound');
       expect(errors).toEqual([]);
       socket.next('x'); // the queue holds more than its bound already
-      expect(errors.map((e) => e.code)).toEqual(['RXWS_OUTBOUND_FULL']);
+      expect(errors.map((e) => e.code)).toEqual(['RXJS_WS_OUTBOUND_FULL']);
       fake._socket.drain();
       expect(sent()).toEqual(['too big for the bound']);
     });
@@ -109,7 +109,7 @@ describe('outbound flow control', () => {
       const seen: [boolean, boolean][] = [];
       socket.writable$.subscribe((w) => {
         seen.push([w, fake.isPaused]);
-        // The README's recipe: write the next chunk as soon as it is writable; this congests it again.
+        // The recipe of docs/flow-control.md: write the next chunk as soon as it is writable; this congests it again.
         if (w) {
           fake._socket.writableNeedDrain = true;
           socket.next('next chunk');
@@ -222,7 +222,7 @@ describe('outbound flow control', () => {
   });
 });
 
-describe('outbound policies in virtual time (rxws/testing)', () => {
+describe('outbound policies in virtual time (rxjs-ws/testing)', () => {
   const run = (body: (scheduler: TestScheduler) => void) => {
     const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b));
     scheduler.run(() => body(scheduler));
@@ -235,7 +235,7 @@ describe('outbound policies in virtual time (rxws/testing)', () => {
       const offered = cold(scheduler, '-abc');
       offered.subscribe((v) => t.socket.next(v));
       scheduler.schedule(() => expect(t.ws.isPaused).toBe(false), 4);
-      scheduler.expectObservable(t.socket.errors$.pipe(map((e) => e.code), takeUntil(t.socket.close$))).toBe('---e------|', { e: 'RXWS_OUTBOUND_FULL' });
+      scheduler.expectObservable(t.socket.errors$.pipe(map((e) => e.code), takeUntil(t.socket.close$))).toBe('---e------|', { e: 'RXJS_WS_OUTBOUND_FULL' });
       t.expectSent('------(ab)(t|)', { a: 'a', b: 'b', t: { terminate: true } });
       scheduler.schedule(() => t.socket.terminate(), 10);
     });

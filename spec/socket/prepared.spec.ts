@@ -34,7 +34,7 @@ describe('prepare() and PreparedFrame', () => {
   });
 
   it('falls back to framing per socket when permessage-deflate was negotiated', async () => {
-    // rxws's own server does not offer deflate; a socket from a ws server that does is wrapped directly.
+    // rxjs-ws's own server does not offer deflate; a socket from a ws server that does is wrapped directly.
     const { WebSocketServer, WebSocket } = await import('ws');
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: true });
     await new Promise((resolve) => wss.once('listening', resolve));

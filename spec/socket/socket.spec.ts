@@ -9,7 +9,7 @@ import {
   SocketClosedError,
   type CloseInfo,
   type Inbound,
-  type RxwsError,
+  type RxjsWsError,
 } from '../../src';
 import { FakeWebSocket } from '../../src/testing/fake-ws';
 import { fakeSocket, listenerCounts } from '../support/fake';
@@ -198,13 +198,13 @@ describe('RxSocket outbound sink', () => {
 
   it('refuses frames once closing: errors$ for next(), a throw for send(), nothing sent', () => {
     const { socket, fake } = fakeSocket();
-    const errors = collect<RxwsError>(socket.errors$);
+    const errors = collect<RxjsWsError>(socket.errors$);
     socket.close(1000, 'done');
     expect(() => socket.next('late')).not.toThrow();
     expect(() => socket.send('late')).toThrow(SocketClosedError);
     expect(errors.values).toHaveLength(1);
     expect(errors.values[0]).toBeInstanceOf(SocketClosedError);
-    expect(errors.values[0]!.code).toBe('RXWS_SOCKET_CLOSED');
+    expect(errors.values[0]!.code).toBe('RXJS_WS_SOCKET_CLOSED');
     expect(fake.sent).toEqual([]);
     expect(socket.stats.refused).toBe(2);
     fake.receiveClose(1000);
@@ -219,7 +219,7 @@ describe('RxSocket outbound sink', () => {
 
   it('refuses values that are not frames with InvalidFrameError', () => {
     const { socket, fake } = fakeSocket();
-    const errors = collect<RxwsError>(socket.errors$);
+    const errors = collect<RxjsWsError>(socket.errors$);
     socket.next(42 as unknown as string);
     socket.next({ a: 1 } as unknown as string);
     expect(() => socket.send(null as unknown as string)).toThrow(InvalidFrameError);

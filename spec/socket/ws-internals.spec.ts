@@ -1,5 +1,5 @@
 /**
- * rxws reads a few private fields of `ws` (src/socket/ws-internals.ts). This
+ * rxjs-ws reads a few private fields of `ws` (src/socket/ws-internals.ts). This
  * spec fails when a `ws` release renames or reshapes them, before any user
  * sees a prepared frame overtake another or a socket never uncork.
  */
@@ -8,8 +8,8 @@ import { prepare, type RxSocket } from '../../src';
 import { acceptsPreparedFrame, isServerSide, peerOf, rawSocket, wsInternalsPresent } from '../../src/socket/ws-internals';
 import { listen, nextMessage, open } from '../support/net';
 
-describe("the ws internals rxws relies on", () => {
-  it("are there, with the shapes rxws expects, on both sides of a real connection", async () => {
+describe("the ws internals rxjs-ws relies on", () => {
+  it("are there, with the shapes rxjs-ws expects, on both sides of a real connection", async () => {
     const { server, url } = await listen({ heartbeat: false });
     const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
     const client = await open(url());

@@ -8,7 +8,7 @@ export function fakeSocket<A = undefined>(options?: RxSocketOptions<A>, fake = n
   return { socket, fake };
 }
 
-/** Listener counts of the events rxws listens to on a ws. */
+/** Listener counts of the events rxjs-ws listens to on a ws. */
 export function listenerCounts(ws: { listenerCount(event: string): number }) {
   return ['message', 'close', 'error', 'open', 'ping', 'pong'].map((e) => ws.listenerCount(e));
 }

@@ -6,7 +6,7 @@ import { serve, type RxServer, type ServeOptions } from '../../src';
 /** Everything a test opened, so that a failing test still releases it (see cleanup.ts). */
 export const opened = { servers: new Set<RxServer<never>>(), clients: new Set<WebSocket>(), sockets: new Set<Socket>() };
 
-/** Starts an rxws server on 127.0.0.1 and a free port. */
+/** Starts an rxjs-ws server on 127.0.0.1 and a free port. */
 export async function listen<A = undefined>(options: Omit<ServeOptions<A>, 'port'> = {}) {
   const server: RxServer<A> = serve<A>({ port: 0, ...options } as ServeOptions<A>);
   opened.servers.add(server as RxServer<never>);

@@ -4,7 +4,7 @@
  */
 import type { SchedulerLike } from 'rxjs';
 import { connect, type BrowserEnvironment, type BrowserWebSocket } from '../../src/client/browser';
-import type { RxwsError } from '../../src/errors';
+import type { RxjsWsError } from '../../src/errors';
 
 /** A page's WebSocket, driven by the test, with a browser's rules for send() and close(). */
 export class PageSocket implements BrowserWebSocket {
@@ -81,7 +81,7 @@ export function pageClient(scheduler: SchedulerLike, options: Parameters<typeof 
   const page = new Page();
   const c = connect(url, { WebSocket: PageSocket, environment: page, scheduler, reconnect: { initialDelay: 100, jitter: 'none' }, ...options });
   const last = () => PageSocket.made[PageSocket.made.length - 1]!;
-  const errors: RxwsError[] = [];
+  const errors: RxjsWsError[] = [];
   c.errors$.subscribe((e) => errors.push(e));
   return { c, page, last, errors };
 }

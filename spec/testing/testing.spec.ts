@@ -1,5 +1,5 @@
 /**
- * rxws/testing, proven twice: the kit itself, and the library's heartbeat,
+ * rxjs-ws/testing, proven twice: the kit itself, and the library's heartbeat,
  * close and flow-control logic re-proved through it, as users would.
  */
 import { count, filter, interval, map, takeUntil } from 'rxjs';
@@ -12,10 +12,10 @@ import {
   InvalidArgumentError,
   SocketClosedError,
   type RxSocket,
-} from 'rxws';
-import { testSocket, type WireEvent } from 'rxws/testing';
+} from 'rxjs-ws';
+import { testSocket, type WireEvent } from 'rxjs-ws/testing';
 
-// ---- The README's "Testing your handlers" example, as it is written there ----
+// ---- The example of docs/testing.md, as it is written there ----
 
 // The handler under test: an echo, plus a "heart beat" every second.
 function echo(socket: RxSocket): void {
@@ -25,7 +25,7 @@ function echo(socket: RxSocket): void {
     .subscribe(socket);
 }
 
-describe('README: testing your handlers', () => {
+describe('docs/testing.md: the echo handler', () => {
   let testScheduler: TestScheduler;
   beforeEach(() => (testScheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected))));
 

@@ -4,8 +4,8 @@
  * itself an error (TS2578), so a type that grew too loose fails the build too.
  */
 import { Observable, of, type OperatorFunction } from 'rxjs';
-import type { DecodeError, EncodeError, Inbound, Message, RxSocket } from 'rxws';
-import { testSocket, type TestSocket, type WireEvent } from 'rxws/testing';
+import type { DecodeError, EncodeError, Inbound, Message, RxSocket } from 'rxjs-ws';
+import { testSocket, type TestSocket, type WireEvent } from 'rxjs-ws/testing';
 import { json, type BinaryCodec, type Codec, type TextCodec } from '../../src/codec/codec';
 import { typed, type TypedSocket } from '../../src/codec/typed';
 import { decode, encode } from '../../src/codec/operators';

@@ -1,6 +1,6 @@
 import { BehaviorSubject, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { CLOSE_ABNORMAL, CLOSE_NORMAL, type SocketState } from '../constants';
-import { FrameDroppedError, HandshakeError, InvalidArgumentError, InvalidFrameError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
+import { FrameDroppedError, HandshakeError, InvalidArgumentError, InvalidFrameError, SocketClosedError, type HeartbeatTimeoutError, type RxjsWsError } from '../errors';
 import { HeartbeatState } from '../operators/heartbeat';
 import { invalidFrame } from '../socket/frames';
 import { endsWith } from '../socket/held';
@@ -10,14 +10,23 @@ import type { SocketLike } from './core';
 
 /** The part of a browser's `WebSocket` a connection uses (tests pass a double). */
 export interface BrowserWebSocket {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
+  /** Bytes handed to `send()` and not yet sent. */
   readonly bufferedAmount: number;
+  /** Set to `'arraybuffer'` by the client. */
   binaryType: string;
+  /** Called once the handshake is done. */
   onopen: ((event: unknown) => void) | null;
+  /** Called with each frame: `data` is a string or an `ArrayBuffer`. */
   onmessage: ((event: { data: unknown }) => void) | null;
+  /** Called once, when the connection has ended. */
   onclose: ((event: { code: number; reason: string; wasClean: boolean }) => void) | null;
+  /** Called when the connection fails (a close follows). */
   onerror: ((event: unknown) => void) | null;
+  /** Sends a frame: a string as text, binary data as binary. */
   send(data: string | ArrayBufferLike | ArrayBufferView): void;
+  /** Starts the closing handshake. */
   close(code?: number, reason?: string): void;
 }
 
@@ -25,7 +34,7 @@ export interface BrowserWebSocket {
 export interface AppHeartbeat {
   readonly interval: number;
   readonly timeout: number;
-  /** The text frame sent as a ping; an rxws server answers it with `pong` and keeps both from the app. */
+  /** The text frame sent as a ping; an rxjs-ws server answers it with `pong` and keeps both from the app. */
   readonly ping: string;
   /** The text frame the server answers with; it never reaches `messages$`. */
   readonly pong: string;
@@ -63,7 +72,7 @@ export class BrowserConnection implements SocketLike {
   #dropped = 0;
   /** Frames sent since the browser's buffer was last seen empty: some of them may still be in it. */
   #unconfirmed = 0;
-  readonly #errors = new Subject<RxwsError>();
+  readonly #errors = new Subject<RxjsWsError>();
   /** Inbound frames, text as `string`, binary as `Uint8Array`; completes at the close. */
   readonly messages$ = this.#messages.asObservable();
   /** `true` while the browser's buffer takes frames (the client queues them otherwise); completes at the close. */
@@ -92,12 +101,14 @@ export class BrowserConnection implements SocketLike {
     ws.onerror = () => {}; // always followed by 'close', which says what there is to say
   }
 
+  /** Where the connection is in its life. */
   get state(): SocketState {
     if (this.#closeInfo !== null) return 'closed';
     if (this.#closing || this.#ws.readyState > OPEN) return 'closing';
     return this.#opened ? 'open' : 'connecting';
   }
 
+  /** How it closed, or `null` until it has. */
   get closeInfo(): CloseInfo | null {
     return this.#closeInfo;
   }
@@ -107,11 +118,12 @@ export class BrowserConnection implements SocketLike {
     return this.#ws.bufferedAmount;
   }
 
+  /** Frame counters of this connection. */
   get stats(): SocketStats {
     return { received: this.#received, sent: this.#sent, refused: 0, dropped: this.#dropped, discarded: 0 };
   }
 
-  /** The browser's `WebSocket`, for what rxws does not cover. */
+  /** The browser's `WebSocket`, for what rxjs-ws does not cover. */
   get ws(): BrowserWebSocket {
     return this.#ws;
   }
@@ -138,6 +150,7 @@ export class BrowserConnection implements SocketLike {
     this.close(CLOSE_NORMAL, 'Client error');
   }
 
+  /** Closes with 1000. */
   complete(): void {
     this.close();
   }

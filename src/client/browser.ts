@@ -13,7 +13,9 @@ export type BrowserWebSocketConstructor = new (url: string, protocols?: string |
 
 /** The page around the client: online/offline events and visibility (tests pass a double). */
 export interface BrowserEnvironment {
+  /** Listens to `online`/`offline` (on `window`) and `visibilitychange` (on `document`). */
   addEventListener(type: 'online' | 'offline' | 'visibilitychange', listener: () => void): void;
+  /** Stops listening. */
   removeEventListener(type: 'online' | 'offline' | 'visibilitychange', listener: () => void): void;
   /** `navigator.onLine`. */
   readonly onLine: boolean;
@@ -29,9 +31,9 @@ export interface BrowserHeartbeatOptions {
   readonly interval?: number;
   /** How long in ms a ping may go unanswered before the connection is given up. @default 10000 */
   readonly timeout?: number;
-  /** The ping text frame; an rxws server answers it and keeps it (and the answer) from the app. @default '\u0000rxws:ping' */
+  /** The ping text frame; an rxjs-ws server answers it and keeps it (and the answer) from the app. @default '\u0000rxjs-ws:ping' */
   readonly ping?: string;
-  /** The answer. @default '\u0000rxws:pong' */
+  /** The answer. @default '\u0000rxjs-ws:pong' */
   readonly pong?: string;
 }
 
@@ -39,11 +41,11 @@ export interface BrowserHeartbeatOptions {
 export interface BrowserConnectOptions extends CommonConnectOptions {
   /**
    * Dead-server detection. Browsers cannot send protocol pings, so this is a
-   * small exchange of text frames that an rxws server answers (see
+   * small exchange of text frames that an rxjs-ws server answers (see
    * `serve({ appPing })`): after `interval` ms of quiet the client sends
    * `ping`; any frame counts as life; a server silent for `timeout` ms more
    * is given up (1006, `HeartbeatTimeoutError`) and reconnected. Off by
-   * default, since a server that is not rxws's would see the pings as
+   * default, since a server that is not rxjs-ws's would see the pings as
    * messages.
    * @default false
    */

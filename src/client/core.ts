@@ -1,6 +1,6 @@
 import { BehaviorSubject, Observable, Subject, Subscription, type Observer } from 'rxjs';
 import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS, CLOSE_NORMAL, type SocketState } from '../constants';
-import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxwsError } from '../errors';
+import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxjsWsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
 import { current, endsWith, Held } from '../socket/held';
 import { FrameQueue } from '../socket/queue';
@@ -10,16 +10,33 @@ import type { ResolvedCommon } from './common';
 
 /** The surface sockets and clients share, so an app can take either. */
 export interface SocketLike extends Observer<Outbound> {
+  /** Inbound frames: text as `string`, binary as `Buffer` (`Uint8Array` in browsers). */
   readonly messages$: Observable<Message>;
+  /** How it closed, once; replayed to late subscribers. */
   readonly close$: Observable<CloseInfo>;
-  readonly errors$: Observable<RxwsError>;
+  /** Frames refused or dropped, as they happen. */
+  readonly errors$: Observable<RxjsWsError>;
+  /** `true` while frames go straight to the network, `false` while they queue. */
   readonly writable$: Observable<boolean>;
+  /** Where it is in its life. */
   readonly state: SocketState;
+  /** The `close$` value, or `null` while open. */
   readonly closeInfo: CloseInfo | null;
+  /** Bytes accepted but not yet written. */
   readonly bufferedAmount: number;
+  /** Frame counters. */
   readonly stats: SocketStats;
+  /** Sends (or queues) a frame; never throws. */
+  next(frame: Outbound): void;
+  /** Closes with 1011 (1000 with the reason `Client error` from a browser); the error is not sent. */
+  error(err: unknown): void;
+  /** Closes with 1000. */
+  complete(): void;
+  /** Like `next()`, but throws `SocketClosedError`, `BackpressureError` or `InvalidFrameError`. */
   send(frame: Outbound): void;
+  /** Sends what is queued, then the close frame. Throws `InvalidArgumentError` for a code an endpoint may not send or a reason over 123 bytes. */
   close(code?: number, reason?: string): void;
+  /** Ends the connection at once, without a closing handshake. */
   terminate(): void;
 }
 
@@ -48,7 +65,7 @@ export interface DialHooks {
 export interface Dialed<C extends SocketLike> {
   readonly connection: C;
   /** What explains the end of the connection (`close$`'s info), beyond the close itself: an HTTP refusal. */
-  failure?(info: CloseInfo): RxwsError | undefined;
+  failure?(info: CloseInfo): RxjsWsError | undefined;
   /** Stops listening to it (the connection has ended). */
   release?(): void;
 }
@@ -62,7 +79,7 @@ export interface Transport<C extends SocketLike> {
   /** The close `error()` sends. */
   readonly errorClose: { readonly code: number; readonly reason: string };
   /** The error for a value this side cannot send as a frame, or `undefined` when it can. */
-  invalidFrame(frame: unknown): RxwsError | undefined;
+  invalidFrame(frame: unknown): RxjsWsError | undefined;
   /**
    * Whether a connection holds its frames until the client listens (Node:
    * it stops reading, and TCP slows the server). When not, the client
@@ -96,7 +113,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   readonly #inbound: ClientInbound;
   readonly #status = new BehaviorSubject<ClientStatus>({ state: 'connecting', attempt: 0 });
   readonly #closed = new Subject<CloseInfo>();
-  readonly #errors = new Subject<RxwsError>();
+  readonly #errors = new Subject<RxjsWsError>();
   readonly #writable = new BehaviorSubject<boolean>(false);
   readonly #ended: (() => void) | undefined;
   #socket: C | null = null;
@@ -163,7 +180,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
    * frames offered after the end (`SocketClosedError`). It never errors and
    * does not complete: frames offered to a closed client are reported here too.
    */
-  readonly errors$: Observable<RxwsError> = this.#errors.asObservable();
+  readonly errors$: Observable<RxjsWsError> = this.#errors.asObservable();
 
   /** `true` while frames go straight to an open connection, `false` while they queue. Current value first; completes after the end. */
   readonly writable$: Observable<boolean> = endsWith(
@@ -278,7 +295,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#dial();
   }
 
-  #enqueue(frame: Outbound): RxwsError | undefined {
+  #enqueue(frame: Outbound): RxjsWsError | undefined {
     if (this.#closeRequest !== null || this.#closeInfo !== null) return new SocketClosedError(this.#closeInfo);
     const invalid = this.#transport.invalidFrame(frame);
     if (invalid !== undefined) return invalid;
@@ -288,7 +305,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     return typeof offered === 'string' ? undefined : offered;
   }
 
-  #report(error: RxwsError): void {
+  #report(error: RxjsWsError): void {
     const counts = this.#counts;
     if (!(error instanceof FrameDroppedError)) counts.refused++;
     else if (error.why === 'unread') counts.discarded += error.count;
@@ -465,7 +482,7 @@ class ClientInbound extends Held<Message> {
 }
 
 /** What a connection's end means to the client: nothing after a normal close, else the error that explains it. */
-export function failureOf(info: CloseInfo): RxwsError | undefined {
+export function failureOf(info: CloseInfo): RxjsWsError | undefined {
   if (info.error instanceof HeartbeatTimeoutError || info.error instanceof HandshakeError) return info.error;
   const normal = info.wasClean && (info.code === CLOSE_NORMAL || info.code === CLOSE_GOING_AWAY || info.code === CLOSE_NO_STATUS);
   return normal ? undefined : new SocketCloseError(info, info.error === undefined ? undefined : { cause: info.error });

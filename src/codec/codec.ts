@@ -11,7 +11,9 @@ import { expectObject, expectOneOf } from '../validation';
 export interface TextCodec<T, U = T> {
   /** Text frames out. */
   readonly kind: 'text';
+  /** A value to a text frame; throws (an `EncodeError` follows) for a value it cannot encode. */
   readonly encode: (value: U) => string;
+  /** A frame to a value; throws (a `DecodeError` follows) to refuse the frame. */
   readonly decode: (frame: Message) => T;
 }
 
@@ -19,7 +21,9 @@ export interface TextCodec<T, U = T> {
 export interface BinaryCodec<T, U = T> {
   /** Binary frames out. */
   readonly kind: 'binary';
+  /** A value to a binary frame; throws (an `EncodeError` follows) for a value it cannot encode. */
   readonly encode: (value: U) => Uint8Array;
+  /** A frame to a value; throws (a `DecodeError` follows) to refuse the frame. */
   readonly decode: (frame: Message) => T;
 }
 

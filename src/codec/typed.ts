@@ -1,6 +1,6 @@
 import { Observable, type Observer, type Subscriber } from 'rxjs';
 import { CloseCode } from '../constants';
-import { DecodeError, describe, EncodeError, InvalidArgumentError, type RxwsError } from '../errors';
+import { DecodeError, describe, EncodeError, InvalidArgumentError, type RxjsWsError } from '../errors';
 import { decodeFrame, encodeValue, expectCodec, type Codec } from './codec';
 import type { CloseInfo, Message, Outbound } from '../types';
 import { expectObject, expectOneOf } from '../validation';
@@ -10,10 +10,21 @@ import { expectObject, expectOneOf } from '../validation';
  * close. `RxSocket` has it, and so does any class with these members (a client).
  */
 export interface FrameSocket extends Observer<Outbound> {
+  /** Inbound frames. */
   readonly messages$: Observable<Message>;
-  readonly errors$: Observable<RxwsError>;
+  /** Frames refused or dropped. */
+  readonly errors$: Observable<RxjsWsError>;
+  /** How it closed, once. */
   readonly close$: Observable<CloseInfo>;
+  /** Sends a frame; never throws. */
+  next(frame: Outbound): void;
+  /** Closes with 1011. */
+  error(err: unknown): void;
+  /** Closes with 1000. */
+  complete(): void;
+  /** Sends a frame, and throws what stops it. */
   send(frame: Outbound): void;
+  /** Closes the socket. */
   close(code?: number, reason?: string): void;
 }
 
@@ -45,7 +56,7 @@ export interface TypedSocket<T, U = T, S extends FrameSocket = FrameSocket> exte
    */
   readonly messages$: Observable<T>;
   /** The socket's `errors$`, plus `DecodeError`s and the `EncodeError`s of `next()`. Ends when the socket's does; unsubscribing lets go of it. */
-  readonly errors$: Observable<RxwsError>;
+  readonly errors$: Observable<RxjsWsError>;
   /** The socket's `close$`. */
   readonly close$: Observable<CloseInfo>;
   /** Encodes and sends; never throws: an `EncodeError` (or the socket's refusal) goes to `errors$`. */
@@ -85,12 +96,12 @@ export function typed<T, U, S extends FrameSocket>(socket: S, codec: Codec<T, U>
 class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
   readonly socket: S;
   readonly messages$: Observable<T>;
-  readonly errors$: Observable<RxwsError>;
+  readonly errors$: Observable<RxjsWsError>;
   readonly #codec: Codec<T, U>;
   readonly #closeOnInvalid: boolean;
   // Copy-on-write, so delivering a frame allocates nothing and a subscriber may leave mid-delivery.
   #subscribers: readonly Subscriber<T>[] = [];
-  #errorWatchers: readonly Subscriber<RxwsError>[] = [];
+  #errorWatchers: readonly Subscriber<RxjsWsError>[] = [];
   #upstream: Subscriber<Message> | null = null;
   #delivering = false;
 
@@ -99,7 +110,7 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
     this.#codec = codec;
     this.#closeOnInvalid = closeOnInvalid;
     this.messages$ = new Observable<T>((subscriber) => this.#subscribe(subscriber));
-    this.errors$ = new Observable<RxwsError>((subscriber) => {
+    this.errors$ = new Observable<RxjsWsError>((subscriber) => {
       this.#errorWatchers = [...this.#errorWatchers, subscriber];
       subscriber.add(() => (this.#errorWatchers = this.#errorWatchers.filter((s) => s !== subscriber)));
       // The Subscriber itself, so that the socket's errors$ ends it when it ends, and its
@@ -204,7 +215,7 @@ class TypedView<T, U, S extends FrameSocket> implements TypedSocket<T, U, S> {
     }
   }
 
-  #report(error: RxwsError): void {
+  #report(error: RxjsWsError): void {
     const list = this.#errorWatchers;
     for (let i = 0; i < list.length; i++) list[i]!.next(error);
   }

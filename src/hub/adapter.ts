@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import { RxwsError } from '../errors';
+import { RxjsWsError } from '../errors';
 
 /**
  * What an envelope carries: a text or binary message for a topic's members,
@@ -62,8 +62,8 @@ export interface AdapterStats {
  * reconnect subscribes it again). Reported on `hub.errors$`; `cause` is the
  * broker's answer, e.g. Redis's `NOPERM ...`.
  */
-export class AdapterRefusedError extends RxwsError {
-  readonly code = 'RXWS_ADAPTER_REFUSED';
+export class AdapterRefusedError extends RxjsWsError {
+  readonly code = 'RXJS_WS_ADAPTER_REFUSED';
   constructor(
     readonly operation: 'publish' | 'subscribe',
     readonly topic: string,
@@ -84,8 +84,8 @@ export class AdapterRefusedError extends RxwsError {
  * empty. `dropped` is the adapter's total so far; `stats.adapter.dropped`
  * keeps counting.
  */
-export class AdapterOverflowError extends RxwsError {
-  readonly code = 'RXWS_ADAPTER_OVERFLOW';
+export class AdapterOverflowError extends RxjsWsError {
+  readonly code = 'RXJS_WS_ADAPTER_OVERFLOW';
   constructor(
     readonly dropped: number,
     readonly limits: { readonly maxMessages: number; readonly maxBytes: number },
@@ -111,7 +111,7 @@ export interface AdapterLink {
   /** The current status first, then each change; completes after `close()`. */
   readonly status$: Observable<HubStatus>;
   /** What the broker refused ({@link AdapterRefusedError}) and when the queue overflowed ({@link AdapterOverflowError}); completes after `close()`. @default none */
-  readonly errors$?: Observable<RxwsError>;
+  readonly errors$?: Observable<RxjsWsError>;
   readonly stats: AdapterStats;
   /** Starts receiving `topic`'s envelopes (the first local interest). */
   subscribe(topic: string): void;
@@ -134,5 +134,6 @@ export interface AdapterLink {
  * once per hub.
  */
 export interface HubAdapter {
+  /** Called once by the hub it is given to: connects, and returns the link the hub publishes through. */
   open(host: AdapterHost): AdapterLink;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { asyncScheduler, ignoreElements, Observable, type SchedulerLike, type Subscription } from 'rxjs';
-import { describe, InvalidArgumentError, RxwsError } from '../errors';
+import { describe, InvalidArgumentError, RxjsWsError } from '../errors';
 import type { AdapterLink, AdapterStats, HubAdapter, HubStatus } from './adapter';
 import { memoryAdapter } from './memory';
 import { Presence } from './presence';
@@ -59,8 +59,8 @@ export interface HubStats {
 }
 
 /** `publish()` on a hub that was closed. Nothing was delivered. */
-export class HubClosedError extends RxwsError {
-  readonly code = 'RXWS_HUB_CLOSED';
+export class HubClosedError extends RxjsWsError {
+  readonly code = 'RXJS_WS_HUB_CLOSED';
   constructor() {
     super('Cannot publish: the hub is closed');
   }
@@ -136,7 +136,7 @@ export class Hub {
    * `stats.adapter.dropped`), an `AdapterOverflowError` once per backlog.
    * Completes after `close()`.
    */
-  get errors$(): Observable<RxwsError> {
+  get errors$(): Observable<RxjsWsError> {
     return this.#link.errors$ ?? this.#link.status$.pipe(ignoreElements());
   }
 
@@ -145,6 +145,7 @@ export class Hub {
     return [...this.#members.keys()];
   }
 
+  /** Counters of this hub and its adapter (a snapshot). */
   get stats(): HubStats {
     return {
       topics: this.#members.size,

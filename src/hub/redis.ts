@@ -2,7 +2,7 @@ import { asyncScheduler, BehaviorSubject, Subject, type Observable } from 'rxjs'
 // Types only: ioredis is an optional peer dependency, loaded when redisAdapter() is called.
 import type RedisClient from 'ioredis';
 import type { RedisOptions } from 'ioredis';
-import { describe, InvalidArgumentError, MissingDependencyError, type RxwsError } from '../errors';
+import { describe, InvalidArgumentError, MissingDependencyError, type RxjsWsError } from '../errors';
 import { AdapterOverflowError, AdapterRefusedError, type AdapterHost, type AdapterLink, type AdapterStats, type HubAdapter, type HubEnvelope, type HubStatus } from './adapter';
 import { decodeEnvelope, encodeEnvelope } from './envelope';
 import { Outbox, type OutboxLimits } from './outbox';
@@ -13,7 +13,7 @@ import { expectInteger, expectObject } from '../validation';
 export interface RedisAdapterOptions {
   /** The Redis server: `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS. @default 'redis://127.0.0.1:6379' */
   readonly url?: string;
-  /** Channel names are this plus the topic. @default 'rxws:' */
+  /** Channel names are this plus the topic. @default 'rxjs-ws:' */
   readonly prefix?: string;
   /**
    * What may wait for Redis, connected or not: publishes made while Redis
@@ -63,7 +63,7 @@ export interface RedisAdapterOptions {
    * @default 2000
    */
   readonly closeTimeout?: number;
-  /** More ioredis options (TLS, Sentinel, timeouts...). rxws's own settings win: no offline queue, no resend, no auto-resubscribe, its retry strategy. */
+  /** More ioredis options (TLS, Sentinel, timeouts...). rxjs-ws's own settings win: no offline queue, no resend, no auto-resubscribe, its retry strategy. */
   readonly redisOptions?: Readonly<Record<string, unknown>>;
 }
 
@@ -93,7 +93,7 @@ export function redisAdapter(options: RedisAdapterOptions = {}): HubAdapter {
   if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
     throw new InvalidArgumentError(`Expected \`url\` to be a redis:// or rediss:// URL, got ${describe(url)}`);
   }
-  const prefix = o.prefix ?? 'rxws:';
+  const prefix = o.prefix ?? 'rxjs-ws:';
   if (typeof prefix !== 'string') throw new InvalidArgumentError(`Expected \`prefix\` to be a string, got ${describe(prefix)}`);
   const offline = expectObject('offline', o.offline);
   const inflight = expectObject('inflight', o.inflight);
@@ -147,8 +147,8 @@ class RedisLink implements AdapterLink {
   readonly #outbox: Outbox;
   readonly #status = new BehaviorSubject<HubStatus>({ state: 'connecting' });
   readonly status$: Observable<HubStatus> = this.#status.asObservable();
-  readonly #errors = new Subject<RxwsError>();
-  readonly errors$: Observable<RxwsError> = this.#errors.asObservable();
+  readonly #errors = new Subject<RxjsWsError>();
+  readonly errors$: Observable<RxjsWsError> = this.#errors.asObservable();
   readonly #ReplyError: Ioredis['ReplyError'];
   /** Waits before a subscription is tried again, cleared at close. */
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -177,8 +177,8 @@ class RedisLink implements AdapterLink {
       maxRetriesPerRequest: null,
       retryStrategy: (attempt: number) => this.#retry(attempt),
     };
-    this.#pub = new Redis(options.url, { ...options.redisOptions, ...own, connectionName: 'rxws-hub-pub' });
-    this.#sub = new Redis(options.url, { ...options.redisOptions, ...own, connectionName: 'rxws-hub-sub' });
+    this.#pub = new Redis(options.url, { ...options.redisOptions, ...own, connectionName: 'rxjs-ws-hub-pub' });
+    this.#sub = new Redis(options.url, { ...options.redisOptions, ...own, connectionName: 'rxjs-ws-hub-sub' });
     this.#outbox = new Outbox({
       limits: options.offline,
       window: options.inflight,

@@ -11,12 +11,20 @@ export interface RetryBackoffConfig extends BackoffConfig {
 }
 
 /**
- * Resubscribes to the source after it errors, waiting `backoffDelay(attempt)`
- * on the scheduler; after `maxAttempts` retries the last error is rethrown.
+ * Resubscribes to the source after it errors, with exponential backoff: the
+ * wait before retry *n* is `min(maxDelay, initialDelay * factor ** (n - 1))`,
+ * times `random()` with the default full jitter, on `scheduler`. After
+ * `maxAttempts` retries, or when `shouldRetry` says no, the error is rethrown.
  * The attempt count goes back to 1 whenever the source emits, so put this
  * after the point where the stream emits on open: a connection that opened
  * and later dropped is a fresh failure, not the next step of the last outage.
- * The config is validated here, not on subscription.
+ * The config is validated here, not on subscription: a bad value throws
+ * `InvalidArgumentError`.
+ *
+ * @param config The schedule ({@link BackoffConfig}: `initialDelay` 500 ms,
+ *   `factor` 2, `maxDelay` 30 s, `maxAttempts` `Infinity`, `jitter` `'full'`,
+ *   `random`, `scheduler`) and the hooks `shouldRetry` and `onRetry`.
+ * @returns An operator that mirrors the source and retries it on error.
  *
  * @example
  * connect$.pipe(retryWithBackoff({

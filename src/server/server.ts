@@ -87,7 +87,7 @@ export interface ServeOptions<A = undefined> {
    * The heartbeat of browser clients (which cannot send protocol pings): a
    * text frame equal to `ping` is answered with `pong`, and neither reaches
    * the app. `false` turns it off.
-   * @default { ping: '\u0000rxws:ping', pong: '\u0000rxws:pong' }
+   * @default { ping: '\u0000rxjs-ws:ping', pong: '\u0000rxjs-ws:pong' }
    */
   readonly appPing?: { readonly ping: string; readonly pong: string } | false;
   /** Inbound frames held per socket while `messages$` has no subscriber. @default 1024 */
@@ -100,7 +100,7 @@ export interface ServeOptions<A = undefined> {
    * @default false
    */
   readonly keepRequest?: boolean;
-  /** Handler for plain HTTP requests to other paths, when rxws owns the server. @default 404 */
+  /** Handler for plain HTTP requests to other paths, when rxjs-ws owns the server. @default 404 */
   readonly request?: (request: IncomingMessage, response: ServerResponse) => void;
   /** One line per refused upgrade or failed socket; off by default. */
   readonly log?: (line: string) => void;
@@ -306,7 +306,7 @@ export class RxServer<A = undefined> {
    * Closes gracefully: no new connections; every client gets `code` (1001)
    * after its queued frames; closing handshakes may take `timeout` ms, then
    * the rest are terminated. Resolves when every socket and the HTTP server
-   * (when rxws created it) are released. Idempotent.
+   * (when rxjs-ws created it) are released. Idempotent.
    */
   close(options: ServerCloseOptions = {}): Promise<void> {
     if (this.#closed !== null) return this.#closed;
@@ -574,7 +574,7 @@ export class RxServer<A = undefined> {
   }
 }
 
-/** Options that only mean something when rxws handles the upgrade (not with an adopted `wss`). */
+/** Options that only mean something when rxjs-ws handles the upgrade (not with an adopted `wss`). */
 const UPGRADE_OPTIONS = [
   'path',
   'origin',

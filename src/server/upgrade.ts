@@ -1,7 +1,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { describe, InvalidArgumentError, RxwsError } from '../errors';
+import { describe, InvalidArgumentError, RxjsWsError } from '../errors';
 
 /**
  * Which browser origins may open a socket:
@@ -19,8 +19,8 @@ export type OriginPolicy =
   | ((origin: string, request: IncomingMessage) => boolean);
 
 /** Thrown by (or returned from) `authenticate` to refuse an upgrade with an HTTP status. */
-export class UpgradeRefusedError extends RxwsError {
-  readonly code = 'RXWS_UPGRADE_REFUSED';
+export class UpgradeRefusedError extends RxjsWsError {
+  readonly code = 'RXJS_WS_UPGRADE_REFUSED';
   constructor(
     /** HTTP status sent to the client (4xx or 5xx). */
     readonly status: number,

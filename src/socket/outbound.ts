@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { FrameDroppedError, type RxwsError } from '../errors';
+import { FrameDroppedError, type RxjsWsError } from '../errors';
 import type { ResolvedOutbound } from './outbound-options';
 import { isPrepared } from './frames';
 import { PreparedFrame } from './prepared';
@@ -85,7 +85,7 @@ export class OutboundChannel {
   }
 
   /** Sends or queues `frame`: `undefined` when taken, the error when refused, `null` when the policy dropped it (reported). */
-  write(frame: Outbound): RxwsError | null | undefined {
+  write(frame: Outbound): RxjsWsError | null | undefined {
     const raw = this.#raw;
     if (raw !== null && !this.congested && !raw.writableNeedDrain) {
       this.#send(raw, frame);

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { asyncScheduler, AsyncSubject, BehaviorSubject, Observable, Subject, type ObservableInput, type Observer, type SchedulerLike } from 'rxjs';
 import { WebSocket } from 'ws';
 import { CloseCode, Defaults, type SocketState } from '../constants';
-import { describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxwsError } from '../errors';
+import { describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxjsWsError } from '../errors';
 import { processWith, type ProcessOptions } from '../operators/process';
 import type { CloseInfo, SocketStats } from '../types';
 import type { Inbound } from './types';
@@ -38,7 +38,7 @@ export interface RxSocketOptions<A = undefined> {
   readonly heartbeat?: HeartbeatOptions | false;
   /** Inbound rate limit: close (1008) or pause a peer that sends too much. @default none */
   readonly rateLimit?: RateLimitOptions;
-  /** @internal One line for each close rxws itself decides (rate limit, outbound overflow). */
+  /** @internal One line for each close rxjs-ws itself decides (rate limit, outbound overflow). */
   readonly log?: (line: string) => void;
   /** The HTTP upgrade request, kept on the socket (server sockets; `serve({ keepRequest: true })`). */
   readonly request?: IncomingMessage;
@@ -82,7 +82,7 @@ export interface MemoryAccount {
 }
 
 
-const kSocket = Symbol('rxws.socket');
+const kSocket = Symbol('rxjs-ws.socket');
 type Tagged = WebSocket & { [kSocket]?: RxSocket<unknown> };
 
 /** Close codes a peer's failure maps to, by `ws` error code; 1002 otherwise. */
@@ -165,10 +165,10 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #notifying = 0;
   /** #finish has told close$ and messages$: writable$ may say its last. */
   #writableLast = false;
-  #errorSubject: Subject<RxwsError> | null = null;
+  #errorSubject: Subject<RxjsWsError> | null = null;
   #writableSubject: BehaviorSubject<boolean> | null = null;
   #close$: Observable<CloseInfo> | undefined;
-  #errors$: Observable<RxwsError> | undefined;
+  #errors$: Observable<RxjsWsError> | undefined;
   #writable$: Observable<boolean> | undefined;
 
   /**
@@ -235,7 +235,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     return this.#remotePort;
   }
 
-  /** The wrapped `ws` WebSocket, for what rxws does not cover. */
+  /** The wrapped `ws` WebSocket, for what rxjs-ws does not cover. */
   get ws(): WebSocket {
     return this.#ws;
   }
@@ -272,8 +272,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * socket closes, since frames offered to a closed socket are reported here
    * too: end your subscription with the socket's owner.
    */
-  get errors$(): Observable<RxwsError> {
-    return (this.#errors$ ??= new Observable<RxwsError>((subscriber) => (this.#errorSubject ??= new Subject()).subscribe(subscriber)));
+  get errors$(): Observable<RxjsWsError> {
+    return (this.#errors$ ??= new Observable<RxjsWsError>((subscriber) => (this.#errorSubject ??= new Subject()).subscribe(subscriber)));
   }
 
   /**
@@ -314,7 +314,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     return this.#closeInfo;
   }
 
-  /** Bytes accepted but not yet written to the network: rxws's queue plus `ws`'s buffer. */
+  /** Bytes accepted but not yet written to the network: rxjs-ws's queue plus `ws`'s buffer. */
   get bufferedAmount(): number {
     return this.#out.queuedBytes + this.#ws.bufferedAmount;
   }
@@ -691,7 +691,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#updateReading();
   }
 
-  #write(frame: Outbound): RxwsError | undefined {
+  #write(frame: Outbound): RxjsWsError | undefined {
     // ws drops frames silently once CLOSING; refuse them here instead.
     if (this.#closing || this.#ws.readyState > WebSocket.OPEN) {
       // The refusal says the state the frame met: a writable$ subscriber told below may end the socket.
@@ -704,7 +704,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     return this.#out.write(frame) ?? undefined; // null: dropped by the policy, reported and counted already
   }
 
-  #report(error: RxwsError): void {
+  #report(error: RxjsWsError): void {
     if (error instanceof FrameDroppedError) this.#dropped += error.count;
     else this.#refused++;
     this.#errorSubject?.next(error);
@@ -755,7 +755,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     else this.#ws.resume();
   }
 
-  /** Releases everything rxws holds for this socket, then ends every stream. */
+  /** Releases everything rxjs-ws holds for this socket, then ends every stream. */
   #finish(info: CloseInfo): void {
     const ws = this.#ws;
     this.#beat?.stop();

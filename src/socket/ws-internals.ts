@@ -72,7 +72,7 @@ export interface TransportWatcher {
   transportRead(): void;
 }
 
-const kTransport = Symbol('rxws.transport');
+const kTransport = Symbol('rxjs-ws.transport');
 type Watched = Socket & { [kTransport]?: TransportWatcher | undefined };
 
 /** ws's own 'error' listener on the TCP socket: one function for every socket. */
@@ -175,7 +175,7 @@ export function limitFragments(ws: WebSocket): void {
   r.haveLength = cappedHaveLength;
 }
 
-const kCap = Symbol('rxws.fragmentCap');
+const kCap = Symbol('rxjs-ws.fragmentCap');
 type CappedReceiver = ReceiverPrivate & { [kCap]?: number; haveLength?: typeof cappedHaveLength };
 /** ws's own `Receiver.prototype.haveLength`. */
 let haveLength: ((this: CappedReceiver, cb: unknown) => void) | undefined;
@@ -235,7 +235,7 @@ export interface PeerCloseWatcher {
   peerClosing(): void;
 }
 
-const kWatcher = Symbol('rxws.peerClose');
+const kWatcher = Symbol('rxjs-ws.peerClose');
 type Receiver = NonNullable<WsPrivate['_receiver']> & { [kWatcher]?: PeerCloseWatcher | undefined };
 
 /**
@@ -268,10 +268,10 @@ export function peerOf(ws: WebSocket): { address: string | undefined; port: numb
   return { address: raw?.remoteAddress, port: raw?.remotePort };
 }
 
-const kParked = Symbol('rxws.parked');
+const kParked = Symbol('rxjs-ws.parked');
 /** What the last read cost, in whole microseconds (a small integer: no number box per socket). */
-const kCost = Symbol('rxws.readCost');
-const kTurn = Symbol('rxws.turn');
+const kCost = Symbol('rxjs-ws.readCost');
+const kTurn = Symbol('rxjs-ws.turn');
 type SharedSocket = Watched & { [kParked]?: boolean; [kCost]?: number; [kTurn]?: number };
 /** ws's own key for the ws of a TCP socket (ws clears it when the socket closes). */
 let kWebSocket: symbol | undefined;

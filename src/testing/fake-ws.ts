@@ -19,20 +19,25 @@ export type WireEvent =
   | { readonly close: number; readonly reason?: string }
   | { readonly terminate: true };
 
-/** The part of a TCP socket rxws's outbound channel uses, with switchable backpressure. */
+/** The part of a TCP socket rxjs-ws's outbound channel uses, with switchable backpressure. */
 export class FakeRawSocket extends EventEmitter {
   /** Set to `true` to make the next frames queue, as if the peer read slowly. */
   writableNeedDrain = false;
+  /** How many `cork()` calls wait for their `uncork()`. */
   corked = 0;
+  /** Holds writes back, as `net.Socket#cork()` does. */
   cork(): void {
     this.corked++;
   }
+  /** Undoes one `cork()`. */
   uncork(): void {
     if (this.corked > 0) this.corked--;
   }
   /** Set once this side has ended its half of the connection (after a close that stops listening). */
   ended = false;
+  /** Does nothing: reading is paused on the `FakeWebSocket`. */
   pause(): void {}
+  /** Ends this side's half of the connection. */
   end(): void {
     this.ended = true;
   }
@@ -82,6 +87,7 @@ export class FakeWebSocket extends EventEmitter {
     this.emit('open');
   }
 
+  /** Records a frame (ignored once closing, as `ws` does). */
   send(data: unknown, options?: { binary?: boolean }): void {
     if (this.readyState !== WebSocket.OPEN) return; // like ws: silently ignored once closing
     const binary = options?.binary ?? typeof data !== 'string';
@@ -90,16 +96,19 @@ export class FakeWebSocket extends EventEmitter {
     this.onWire?.(frame);
   }
 
+  /** Records a ping. */
   ping(data?: unknown): void {
     if (this.readyState !== WebSocket.OPEN) return;
     this.pings.push(data === undefined ? Buffer.alloc(0) : toBuffer(data));
     this.onWire?.({ ping: true });
   }
 
+  /** Stops reading: what the peer sends waits. */
   pause(): void {
     if (this.readyState === WebSocket.OPEN || this.readyState === WebSocket.CLOSING) this.isPaused = true;
   }
 
+  /** Reads again: delivers what waited, in order. */
   resume(): void {
     if (this.readyState !== WebSocket.OPEN && this.readyState !== WebSocket.CLOSING) return;
     this.isPaused = false;
@@ -121,6 +130,7 @@ export class FakeWebSocket extends EventEmitter {
     return this.#waiting.length;
   }
 
+  /** Sends this side's close frame. */
   close(code?: number, reason?: string): void {
     if (this.readyState >= WebSocket.CLOSING) return;
     this.readyState = WebSocket.CLOSING;

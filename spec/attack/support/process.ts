@@ -32,7 +32,7 @@ export interface Started {
 }
 
 export function start(command: string, args: readonly string[], env: Record<string, string | undefined> = {}): Started {
-  const dir = mkdtempSync(join(tmpdir(), 'rxws-attack-'));
+  const dir = mkdtempSync(join(tmpdir(), 'rxjs-ws-attack-'));
   const out = openSync(join(dir, 'stdout'), 'w+');
   const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', out, 'pipe'], env: { ...process.env, PORT: undefined, HOST: undefined, REDIS_URL: undefined, ...env } });
   const lines: string[] = [];

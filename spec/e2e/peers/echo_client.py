@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Interop peer for spec/e2e/python.e2e.spec.ts: Debian's python3-websockets
-(10.x, asyncio API; websockets.sync only exists from 11.0) against the rxws
+(10.x, asyncio API; websockets.sync only exists from 11.0) against the rxjs-ws
 echo example.
 
 Usage: /usr/bin/python3 echo_client.py ws://127.0.0.1:PORT/ws

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Interop peer for spec/e2e/client.e2e.spec.ts and browser.e2e.spec.ts: an
 echo server written with Debian's python3-websockets (10.x, asyncio API), for
-rxws's connect() in Node and in Chromium (the echo page).
+rxjs-ws's connect() in Node and in Chromium (the echo page).
 
 Usage: /usr/bin/python3 python_echo_server.py [PORT]    (0 or none: a free port)
 

@@ -1,12 +1,12 @@
 /**
- * The rxws echo server as the example runs it: default options (protocol
+ * The rxjs-ws echo server as the example runs it: default options (protocol
  * heartbeat on, every limit at its default), plus the echo's own outbound
  * choice (stop reading while echoes wait; close a peer that still overflows
  * the queue). `--heartbeat=off` turns the heartbeat off and
  * `--heartbeat=<ms>` sets its interval, for the heartbeat scale measurement;
  * `--batch-writes=off` turns off per-tick batching, to show what it buys.
  */
-import { serve, type HeartbeatOptions, type ServeOptions } from 'rxws';
+import { serve, type HeartbeatOptions, type ServeOptions } from 'rxjs-ws';
 import { control } from './control';
 
 const argv = process.argv.slice(2);
