@@ -20,6 +20,8 @@ export interface ServerSpec {
 
 export const RAW: ServerSpec = { kind: 'raw', label: 'raw ws' };
 export const RXWS: ServerSpec = { kind: 'rxws', label: 'rxws' };
+export const RAW_DEFLATE: ServerSpec = { kind: 'raw', label: 'raw ws deflate', args: ['--deflate'] };
+export const RXWS_DEFLATE: ServerSpec = { kind: 'rxws', label: 'rxws deflate', args: ['--deflate'] };
 export const RXWS_UNBATCHED: ServerSpec = { kind: 'rxws', label: 'rxws batchWrites off', args: ['--batch-writes=off'] };
 
 const SCRIPTS: Record<ServerKind, string> = { raw: 'raw-ws.js', rxws: 'rxws.js' };
