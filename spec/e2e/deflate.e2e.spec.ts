@@ -5,19 +5,14 @@
  * 64 MiB for 10 s of 16 KiB frames, as without compression.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { inflateRawSync, constants } from 'node:zlib';
-import { frame, parseFrames, rawClient } from '../support/net';
+import { rawClient } from '../support/net';
 import { launchChromium } from './chromium';
 import { startEcho, type EchoProcess } from './echo-process';
+import { flood, readFrames, rss } from './flood';
 
 const MiB = 1024 * 1024;
 
-/** Resident memory of a process, in bytes (Linux). */
-function rss(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Number(/(\d+)/.exec(line)![1]) * 1024;
-}
 
 describe('the echo example with --deflate', () => {
   let echo: EchoProcess;
@@ -68,26 +63,19 @@ describe('the echo example with --deflate', () => {
 
   it('keeps its RSS growth under 64 MiB over 10 s of 16 KiB frames from a client that never reads, then echoes every frame in order', async () => {
     // Each echo compressed on its own (the client asks for no server context takeover), so random frames stay 16 KiB.
-    const { socket: flood } = await rawClient(echo.port, '/ws', 'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n');
+    const { socket: client } = await rawClient(echo.port, '/ws', 'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n');
     const before = rss(echo.pid);
     let most = before;
-    let written = 0;
-    let writing = true;
     const noise = randomBytes(64 * 1024);
     const payload = (i: number) => {
       const at = (i * 7919) % (noise.length - 16 * 1024);
       return Buffer.concat([Buffer.from(String(i).padStart(10, '0')), noise.subarray(at, at + 16 * 1024 - 10)]);
     };
-    const pump = async () => {
-      while (writing) {
-        if (!flood.write(frame(2, payload(written)))) await new Promise((resolve) => flood.once('drain', resolve));
-        written++;
-      }
-    };
-    const pumping = pump();
+    const writer = flood(client, payload);
     const sampler = setInterval(() => (most = Math.max(most, rss(echo.pid))), 50);
     await new Promise((resolve) => setTimeout(resolve, 10_000));
-    writing = false;
+    writer.stop();
+    const written = writer.written();
     clearInterval(sampler);
     const growth = most - before;
     process.stdout.write(`deflate echo RSS ${Math.round(before / MiB)} MiB -> peak ${Math.round(most / MiB)} MiB (+${(growth / MiB).toFixed(1)} MiB) while ${written} x 16 KiB frames were pushed\n`);
@@ -97,28 +85,19 @@ describe('the echo example with --deflate', () => {
     // Now read: every frame comes back once, compressed, in order.
     const got: number[] = [];
     let compressed = 0;
-    let buffered = Buffer.alloc(0);
-    flood.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      for (;;) {
-        const [first] = parseFrames(buffered);
-        if (first === undefined) break;
-        const len = first.payload.length;
-        buffered = buffered.subarray(len + (len < 126 ? 2 : len < 65536 ? 4 : 10));
-        if (first.opcode !== 2) continue;
-        let data = first.payload;
-        if (first.rsv === 4) {
-          compressed++;
-          data = inflateRawSync(Buffer.concat([data, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH });
-        }
-        got.push(Number(data.subarray(0, 10).toString()));
+    readFrames(client, (frame) => {
+      if (frame.opcode !== 2) return;
+      let data = frame.payload;
+      if (frame.rsv === 4) {
+        compressed++;
+        data = inflateRawSync(Buffer.concat([data, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH });
       }
+      got.push(Number(data.subarray(0, 10).toString()));
     });
-    flood.resume();
-    await pumping;
+    await writer.done;
     while (got.length < written) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(got).toEqual(Array.from({ length: written }, (_, i) => i));
     expect(compressed).toBe(written);
-    flood.destroy();
+    client.destroy();
   }, 60_000);
 });
