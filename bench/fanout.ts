@@ -7,16 +7,26 @@
  * this one, so the server's CPU figures are its own. Every client checks that
  * it got every message once, in order. Prints a Markdown table on stdout.
  *
- *   npm run build && node dist/bench/fanout.js [--sockets=10000] [--rounds=9] [--burst=100] [--burst-rounds=5]
+ * With `--deflate=1` the server negotiates permessage-deflate without server
+ * context takeover and the message is a 2 KiB JSON text: the hub compresses
+ * it once for every socket (a prepared frame), the loop has ws compress it
+ * per socket (which is also what a prepared frame costs where the server
+ * keeps its compression context).
+ *
+ *   npm run build && node dist/bench/fanout.js [--sockets=10000] [--rounds=9] [--burst=100] [--burst-rounds=5] [--deflate=0|1]
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { constants, inflateRawSync } from 'node:zlib';
 import { createHub, serve } from 'rxjs-ws';
 import { Connection, type ConnectionEvents } from './client/connection';
+import { COMPRESSED } from './client/frames';
 import { median } from './stats';
 
 const TOPIC = 'fanout';
-const SIZE = 64;
+const DEFLATE = process.argv.includes('--deflate=1');
+const SIZE = DEFLATE ? 2048 : 64;
+const OFFER = 'permessage-deflate; server_no_context_takeover';
 const MODES = ['hub', 'loop'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -31,9 +41,13 @@ interface Published {
   readonly cpuMs: number;
 }
 
-/** The text of message `seq`: its number, then filler to 64 bytes. */
+/** The text of message `seq`: its number, then filler to 64 bytes (with deflate: JSON-like rows to 2 KiB). */
 function payload(seq: number): string {
-  return String(seq).padStart(8, '0').padEnd(SIZE, '.');
+  const head = String(seq).padStart(8, '0');
+  if (!DEFLATE) return head.padEnd(SIZE, '.');
+  let text = head;
+  for (let i = 0; text.length < SIZE; i++) text += `{"id":${i},"name":"item ${i}","price":${(i * 1.25).toFixed(2)}},`;
+  return text.slice(0, SIZE);
 }
 
 // ---- the server (child process) ----
@@ -47,6 +61,7 @@ async function runServer(): Promise<void> {
     maxConnectionsPerAddress: 100_000,
     handshakesPerAddress: Infinity,
     handshakeTimeout: 60_000,
+    perMessageDeflate: DEFLATE && { serverNoContextTakeover: true },
   });
   const hub = createHub();
   server.connections$.subscribe((socket) => hub.join(socket, TOPIC));
@@ -80,8 +95,23 @@ class Round {
   #done: ((last: bigint) => void) | null = null;
   violations = 0;
 
+  /** What compressed payloads inflated to (every socket gets the same bytes: inflated once). */
+  readonly #inflated = new Map<string, Buffer>();
+  compressed = 0;
+
   readonly events: ConnectionEvents = {
-    message: (connection, _opcode, data) => {
+    message: (connection, opcode, data) => {
+      if ((opcode & COMPRESSED) !== 0) {
+        this.compressed++;
+        const key = data.toString('latin1');
+        let plain = this.#inflated.get(key);
+        if (plain === undefined) {
+          if (this.#inflated.size > 1000) this.#inflated.clear();
+          plain = inflateRawSync(Buffer.concat([data, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH });
+          this.#inflated.set(key, plain);
+        }
+        data = plain;
+      }
       const seq = Number(data.toString('latin1', 0, 8));
       if (data.length !== SIZE || seq !== this.#expected[connection.id]) this.violations++;
       this.#expected[connection.id] = seq + 1;
@@ -116,8 +146,8 @@ interface Figures {
 }
 
 async function main(): Promise<void> {
-  const args = flags(process.argv.slice(2), { sockets: 10_000, rounds: 9, burst: 100, 'burst-rounds': 5 });
-  const child = spawn(process.execPath, [__filename, '--role=server'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const args = flags(process.argv.slice(2), { sockets: 10_000, rounds: 9, burst: 100, 'burst-rounds': 5, deflate: 0 });
+  const child = spawn(process.execPath, [__filename, '--role=server', ...(DEFLATE ? ['--deflate=1'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const replies = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const ask = async <T>(command?: object): Promise<T> => {
     if (command !== undefined) child.stdin.write(`${JSON.stringify(command)}\n`);
@@ -132,7 +162,7 @@ async function main(): Promise<void> {
   let opened = 0;
   await Promise.all(
     Array.from({ length: 200 }, async () => {
-      while (opened < args.sockets) connections.push(await Connection.open(port, opened++, round.events));
+      while (opened < args.sockets) connections.push(await Connection.open(port, opened++, round.events, DEFLATE ? OFFER : undefined));
     }),
   );
   while ((await ask<{ members: number }>({ type: 'members' })).members < args.sockets) await sleep(50);
@@ -159,17 +189,21 @@ async function main(): Promise<void> {
   for (const connection of connections) connection.destroy();
   child.stdin.end();
   if (round.violations > 0) throw new Error(`${round.violations} deliveries out of order, duplicated or corrupt`);
+  if (DEFLATE && round.compressed === 0) throw new Error('no message came compressed: permessage-deflate was not negotiated');
 
   const m = (list: Figures[], key: keyof Figures) => median(list.map((f) => f[key]));
   const n = (value: number, digits = 1) => value.toLocaleString('en-US', { maximumFractionDigits: digits });
   const out = [
-    `Fan-out of ${SIZE}-byte text messages to ${n(args.sockets)} sockets, server in its own process; medians of ${args.rounds} rounds (one message) and ${args['burst-rounds']} rounds (bursts of ${args.burst}).`,
+    `Fan-out of ${SIZE}-byte text messages${DEFLATE ? ' (permessage-deflate, no server context takeover)' : ''} to ${n(args.sockets)} sockets, server in its own process; medians of ${args.rounds} rounds (one message) and ${args['burst-rounds']} rounds (bursts of ${args.burst}).`,
     '',
     `| how | 1 message: to last delivery | deliveries/s | handed to kernel | server CPU | ${args.burst} messages: to last delivery | deliveries/s | server CPU |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...MODES.map((mode) => {
       const { one, burst } = results[mode]!;
-      const label = mode === 'hub' ? '`hub.publish` (prepared once)' : '`socket.next(text)` loop';
+      const label =
+        mode === 'hub'
+          ? `\`hub.publish\` (prepared${DEFLATE ? ' and compressed' : ''} once)`
+          : `\`socket.next(text)\` loop${DEFLATE ? ' (compressed per socket)' : ''}`;
       return `| ${label} | ${n(m(one, 'toLastMs'))} ms | ${n(m(one, 'perSecond'), 0)} | ${n(m(one, 'handedMs'))} ms | ${n(m(one, 'cpuMs'))} ms | ${n(m(burst, 'toLastMs'))} ms | ${n(m(burst, 'perSecond'), 0)} | ${n(m(burst, 'cpuMs'))} ms |`;
     }),
     '',

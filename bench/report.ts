@@ -3,7 +3,7 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { BenchResults, EchoScenario, IdleVariant, Machine, Verdict } from './results';
+import type { BenchResults, DeflateEcho, EchoScenario, IdleVariant, Machine, Verdict } from './results';
 import { RAW, RXJS_WS, RXJS_WS_UNBATCHED } from './server-process';
 
 export function machine(): Machine {
@@ -49,6 +49,8 @@ export function judge(r: Unjudged): Verdict[] {
   if (r.handshakes) add('handshakes per second', r.handshakes.pairedRatio, '>=', 0.95);
   const raw = idle(r.idle, RAW.label)?.levels.at(-1);
   const rx = idle(r.idle, RXJS_WS.label)?.levels.at(-1);
+  const d = r.deflate?.medians;
+  if (d?.['rxjs-ws deflate'] && d['raw ws deflate']) add('JSON echo throughput with deflate', d['rxjs-ws deflate'].rate / d['raw ws deflate'].rate, '>=', 1.0);
   if (raw && rx) add(`memory per idle connection at ${rx.connections} (heartbeat on)`, rx.rssPerConnection / raw.rssPerConnection, '<=', 1.25);
   return verdicts;
 }
@@ -111,6 +113,7 @@ export function formatResults(r: BenchResults): string {
     rows.push([title, `echoes/s at ${s.connections.toLocaleString('en-US')} conns`, ...pair(s, (m) => m.rate, int), '', '']);
   }
   out.push(table(['scenario', 'metric', RAW.label, RXJS_WS.label, 'rxjs-ws/raw', 'target', 'verdict'], rows, 'llrrrll'));
+  if (r.deflate) out.push('', deflateTable(r.deflate, verdict('JSON echo throughput with deflate')));
   if (r.idle && r.idle.length > 0) out.push('', heartbeatTable(r.idle));
   const busy = busiest(r);
   if (busy > OTHER_CPU_WARNING) {
@@ -118,6 +121,24 @@ export function formatResults(r: BenchResults): string {
   }
   if (r.failures.length > 0) out.push('', `FAILED (${r.failures.length}):`, ...r.failures.map((f) => `  ${f}`));
   return out.join('\n');
+}
+
+/** The JSON echo with and without deflate: one row per setting, raw ws and rxjs-ws side by side. */
+function deflateTable(d: DeflateEcho, verdict: string[]): string {
+  const rows = (['', ' deflate'] as const).map((suffix) => {
+    const [raw, rx] = [d.medians[`raw ws${suffix}`]!, d.medians[`rxjs-ws${suffix}`]!];
+    const label = suffix === '' ? 'off' : 'on (ws defaults)';
+    return [
+      label,
+      `${int(raw.rate)} / ${int(rx.rate)}`,
+      ratio(rx.rate / raw.rate),
+      `${raw.serverCpuMicros.toFixed(1)} / ${rx.serverCpuMicros.toFixed(1)} µs`,
+      `${int(raw.wireBytes)} / ${int(rx.wireBytes)} B`,
+      ...(suffix === '' ? ['', ''] : verdict),
+    ];
+  });
+  const title = `JSON echo: ${d.connections} ws clients × ${d.window} in flight × ${d.size} B JSON (median of ${d.rounds} × ${d.durationMs / 1000} s); raw ws / rxjs-ws`;
+  return `${title}\n\n${table(['deflate', 'echoes/s', 'rxjs-ws/raw', 'server CPU per echo', 'bytes on the wire per echo', 'target', 'verdict'], rows, 'lrrrrll')}`;
 }
 
 /** CPU (% of a core) that other processes may use during a run before the bench warns. */

@@ -74,6 +74,29 @@ export interface IdleVariant {
   readonly pings: number;
 }
 
+/** One JSON echo run with or without permessage-deflate. */
+export interface DeflateSample {
+  /** Echoes per second. */
+  readonly rate: number;
+  /** CPU of the server process while measured, % of one core. */
+  readonly serverCpu: number;
+  /** Server CPU time per echo, µs. */
+  readonly serverCpuMicros: number;
+  /** Bytes on the wire per echo, both ways (TCP payload: frames and headers). */
+  readonly wireBytes: number;
+}
+
+export interface DeflateEcho {
+  readonly connections: number;
+  readonly window: number;
+  readonly size: number;
+  readonly rounds: number;
+  readonly durationMs: number;
+  /** By server label. */
+  readonly samples: Readonly<Record<string, readonly DeflateSample[]>>;
+  readonly medians: Readonly<Record<string, DeflateSample>>;
+}
+
 export interface Machine {
   readonly cpus: number;
   readonly model: string;
@@ -108,6 +131,7 @@ export interface BenchResults {
   readonly handshakes?: HandshakeScenario;
   readonly idle?: readonly IdleVariant[];
   readonly scaling?: readonly EchoScenario[];
+  readonly deflate?: DeflateEcho;
   readonly verdicts: readonly Verdict[];
   /** Integrity failures or crashes; the bench exits non-zero when there is any. */
   readonly failures: readonly string[];

@@ -14,9 +14,10 @@ import { formatProfile, summarizeProfile } from './profile';
 import { formatResults, judge, machine, revision, writeResults } from './report';
 import type { BenchResults, EchoScenario, IdleVariant } from './results';
 import { compareEcho } from './scenarios/echo';
+import { compareDeflate } from './scenarios/deflate';
 import { compareHandshakes } from './scenarios/handshakes';
 import { measureIdle } from './scenarios/idle';
-import { RAW, RXJS_WS, RXJS_WS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
+import { RAW, RAW_DEFLATE, RXJS_WS, RXJS_WS_DEFLATE, RXJS_WS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -51,6 +52,10 @@ async function runScenarios(config: BenchConfig, client: LoadClient, profile: Pr
         scaling.push(await compareEcho(client, servers, { ...params, connections, firstRunMs: i === 0 ? params.firstRunMs : 0 }, log));
       }
     });
+  }
+  if (config.only.has('deflate')) {
+    log('JSON echo with and without permessage-deflate');
+    into.deflate = await withServers([RAW, RXJS_WS, RAW_DEFLATE, RXJS_WS_DEFLATE], profile, (servers) => compareDeflate(servers, config.deflate, log));
   }
   if (config.only.has('idle')) {
     const variants: ServerSpec[] = [

@@ -8,6 +8,8 @@ export interface Flag {
   readonly env?: string;
   readonly default: string;
   readonly help: string;
+  /** A switch: `--name` alone means `on`; `--name=off` (or `on`) says it outright. */
+  readonly switch?: true;
 }
 
 export function parseFlags(argv: readonly string[], flags: readonly Flag[], usage: string): Record<string, string> {
@@ -22,7 +24,7 @@ export function parseFlags(argv: readonly string[], flags: readonly Flag[], usag
     const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
     const flag = match && flags.find((f) => f.name === match[1]);
     if (!match || !flag) fail(`unknown argument ${JSON.stringify(arg)} (see --help)`);
-    const value = match[2] ?? argv[++i];
+    const value = match[2] ?? (flag.switch ? 'on' : argv[++i]);
     if (value === undefined) fail(`--${flag.name} needs a value`);
     values[flag.name] = value;
   }
@@ -37,6 +39,13 @@ export function helpText(flags: readonly Flag[], usage: string): string {
   ];
   const width = Math.max(...rows.map(([name]) => name.length)) + 4;
   return `${usage}\n\nOptions:\n${rows.map(([name, help]) => `  --${name.padEnd(width)}${help}`).join('\n')}\n`;
+}
+
+/** Reads a switch (`on` or `off`) or exits with a clear message. */
+export function switchFlag(values: Record<string, string>, name: string): boolean {
+  const raw = values[name]!;
+  if (raw !== 'on' && raw !== 'off') fail(`--${name} must be on or off, got ${JSON.stringify(raw)}`);
+  return raw === 'on';
 }
 
 /** Reads a flag as an integer in [min, max] or exits with a clear message. */

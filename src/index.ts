@@ -32,6 +32,7 @@ export type { BackoffConfig } from './operators/backoff';
 export { retryWithBackoff } from './operators/retry';
 export type { RetryBackoffConfig } from './operators/retry';
 export type { OutboundOptions } from './socket/outbound';
+export type { DeflateOptions, ZlibTuning } from './socket/deflate';
 export { connect, RxClient } from './client/client';
 export type { ClientStatus, SocketLike } from './client/client';
 export { defaultShouldReconnect } from './client/options';

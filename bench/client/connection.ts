@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { closeFrame, frame, FrameError, FrameReader, Opcode } from './frames';
+import { closeFrame, COMPRESSED, frame, FrameError, FrameReader, Opcode } from './frames';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -35,19 +35,24 @@ export class Connection {
   #ended = false;
   #onEnd: (() => void) | null = null;
 
-  private constructor(id: number, socket: Socket, events: ConnectionEvents) {
+  private constructor(id: number, socket: Socket, events: ConnectionEvents, deflate: boolean) {
     this.id = id;
     this.#socket = socket;
     this.#events = events;
-    this.#reader = new FrameReader((opcode, payload) => this.#onFrame(opcode, payload));
+    this.#reader = new FrameReader((opcode, payload) => this.#onFrame(opcode, payload), deflate);
   }
 
-  /** Opens a connection to ws://127.0.0.1:port/ and resolves once the server has accepted it. */
-  static open(port: number, id: number, events: ConnectionEvents): Promise<Connection> {
+  /**
+   * Opens a connection to ws://127.0.0.1:port/ and resolves once the server
+   * has accepted it. `extensions` is offered as Sec-WebSocket-Extensions
+   * (permessage-deflate: compressed messages come with `COMPRESSED` added
+   * to their opcode, for the owner to inflate).
+   */
+  static open(port: number, id: number, events: ConnectionEvents, extensions?: string): Promise<Connection> {
     return new Promise<Connection>((resolve, reject) => {
       const key = randomBytes(16).toString('base64');
       const socket = connect({ port, host: '127.0.0.1', noDelay: true });
-      const connection = new Connection(id, socket, events);
+      const connection = new Connection(id, socket, events, extensions !== undefined);
       let head: Buffer = Buffer.alloc(0);
       const fail = (why: string) => {
         socket.destroy();
@@ -75,7 +80,7 @@ export class Connection {
       socket.on('error', onError);
       socket.write(
         `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extensions === undefined ? '' : `Sec-WebSocket-Extensions: ${extensions}\r\n`}\r\n`,
       );
     });
   }
@@ -144,7 +149,7 @@ export class Connection {
   }
 
   #onFrame(opcode: number, payload: Buffer): void {
-    if (opcode === Opcode.TEXT || opcode === Opcode.BINARY) return this.#events.message(this, opcode, payload);
+    if ((opcode & ~COMPRESSED) === Opcode.TEXT || (opcode & ~COMPRESSED) === Opcode.BINARY) return this.#events.message(this, opcode, payload);
     if (opcode === Opcode.PING) {
       this.pings++;
       if (!this.#closing) this.send([frame(Opcode.PONG, payload)]);

@@ -70,6 +70,9 @@ const EMPTY = Buffer.alloc(0);
 /** Receives a message: its opcode (of the first fragment) and its whole payload. */
 export type OnMessage = (opcode: number, payload: Buffer) => void;
 
+/** Added to a data message's opcode when its first frame had RSV1 set: compressed (permessage-deflate negotiated). */
+export const COMPRESSED = 0x40;
+
 /** Reads server frames from TCP chunks (which split and join frames anywhere). */
 export class FrameReader {
   readonly #onMessage: OnMessage;
@@ -81,9 +84,13 @@ export class FrameReader {
   #length = 0;
   #fragments: Buffer[] = [];
   #fragmentOpcode = -1;
+  #rsv1 = false;
+  readonly #deflate: boolean;
 
-  constructor(onMessage: OnMessage) {
+  /** With `deflate` (permessage-deflate negotiated), RSV1 marks a compressed message: its opcode comes with `COMPRESSED` added. */
+  constructor(onMessage: OnMessage, deflate = false) {
     this.#onMessage = onMessage;
+    this.#deflate = deflate;
   }
 
   /** Adds a chunk and delivers every message it completes. Throws `FrameError`. */
@@ -96,7 +103,8 @@ export class FrameReader {
         const head = this.#consume(2);
         this.#fin = (head[0]! & 0x80) !== 0;
         this.#opcode = head[0]! & 0x0f;
-        if ((head[0]! & 0x70) !== 0) throw new FrameError('RSV bits set (no extension was negotiated)');
+        this.#rsv1 = (head[0]! & 0x40) !== 0;
+        if ((head[0]! & (this.#deflate ? 0x30 : 0x70)) !== 0) throw new FrameError('RSV bits set (no extension was negotiated)');
         if ((head[1]! & 0x80) !== 0) throw new FrameError('masked frame from the server');
         const length = head[1]! & 0x7f;
         this.#length = length;
@@ -130,9 +138,9 @@ export class FrameReader {
     } else if (this.#fragmentOpcode >= 0) {
       throw new FrameError('new message before the last one ended');
     } else if (this.#fin) {
-      return this.#onMessage(opcode, payload);
+      return this.#onMessage(this.#rsv1 ? opcode | COMPRESSED : opcode, payload);
     } else {
-      this.#fragmentOpcode = opcode;
+      this.#fragmentOpcode = this.#rsv1 ? opcode | COMPRESSED : opcode;
     }
     this.#fragments.push(payload);
     if (!this.#fin) return;

@@ -5,7 +5,8 @@
 import { WebSocketServer } from 'ws';
 import { control } from './control';
 
-const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+// `--deflate`: permessage-deflate with ws's defaults, as rxjs-ws's `perMessageDeflate: true`.
+const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: process.argv.includes('--deflate') });
 
 wss.on('connection', (ws) => {
   ws.on('error', () => {});

@@ -4,7 +4,8 @@
  * choice (stop reading while echoes wait; close a peer that still overflows
  * the queue). `--heartbeat=off` turns the heartbeat off and
  * `--heartbeat=<ms>` sets its interval, for the heartbeat scale measurement;
- * `--batch-writes=off` turns off per-tick batching, to show what it buys.
+ * `--batch-writes=off` turns off per-tick batching, to show what it buys;
+ * `--deflate` turns permessage-deflate on with ws's defaults.
  */
 import { serve, type HeartbeatOptions, type ServeOptions } from 'rxjs-ws';
 import { control } from './control';
@@ -17,6 +18,7 @@ const server = serve({
   outbound: outbound(argv),
   maxConnectionsPerAddress: 100_000,
   handshakesPerAddress: Infinity,
+  perMessageDeflate: argv.includes('--deflate'),
 });
 
 server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxjs-ws';
-import { closeOnSignals, fail, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen } from '../cli';
+import { closeOnSignals, fail, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen, switchFlag } from '../cli';
 import { OnlineCount } from './online';
 
 const ROOM = 'chat';
@@ -37,6 +37,12 @@ const flags = parseFlags(
     ...serverFlags,
     { name: 'redis', env: 'REDIS_URL', default: '', help: 'Redis URL shared by every chat process, e.g. redis://127.0.0.1:6379; empty: this process only' },
     { name: 'max-bytes', default: '4096', help: 'largest message a client may send; a bigger one closes it with 1009' },
+    {
+      name: 'deflate',
+      default: 'off',
+      switch: true,
+      help: 'permessage-deflate for clients that offer it, without server context takeover: a message to the room is compressed once for everyone; --deflate or --deflate=on|off',
+    },
   ],
   'Usage: npm run chat -- [options]\n\nThe rxjs-ws chat server: GET / serves the chat page; every text frame sent on the WebSocket path goes to every client.',
 );
@@ -45,6 +51,7 @@ const maxBytes = intFlag(flags, 'max-bytes', 1, 1 << 20);
 const shutdownMs = intFlag(flags, 'shutdown-timeout-ms', 1, 2_147_483_647); // a timer's longest delay
 const path = flags.path!;
 const redisUrl = flags.redis!;
+const deflate = switchFlag(flags, 'deflate');
 if (redisUrl !== '' && !/^rediss?:\/\//.test(redisUrl)) fail(`--redis must be a redis:// URL, got ${JSON.stringify(redisUrl)}`);
 
 const hub = createHub({ adapter: redisUrl ? redisAdapter({ url: redisUrl }) : undefined });
@@ -56,6 +63,8 @@ const server = serve({
   path,
   origin: originFlag(flags.origin!),
   maxPayload: maxBytes,
+  // Each broadcast stands alone (no server context takeover), so the hub compresses it once for every member.
+  perMessageDeflate: deflate && { serverNoContextTakeover: true },
   // gorilla's hub drops a client that cannot keep up; so does this one (1013), and nobody else waits for it.
   outbound: { policy: 'close', maxMessages: 256, maxBytes: 1 << 20 },
   rateLimit: { messages: RATE_MESSAGES, bytes: RATE_MAX_SIZE_MESSAGES * maxBytes, policy: 'pause' },

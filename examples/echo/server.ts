@@ -3,10 +3,11 @@
  * echoes every frame with its kind and sends `heart beat` every second.
  *
  *   npm start -- --port 8080 --heartbeat-ms 1000
+ *   npm start -- --deflate        (permessage-deflate for clients that offer it)
  */
 import { interval, map, takeUntil } from 'rxjs';
 import { serve } from 'rxjs-ws';
-import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen } from '../cli';
+import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen, switchFlag } from '../cli';
 
 const flags = parseFlags(
   process.argv.slice(2),
@@ -18,6 +19,12 @@ const flags = parseFlags(
     { name: 'max-payload', default: String(16 * 1024 * 1024), help: 'largest message a client may send, in bytes; a bigger one closes it with 1009' },
     { name: 'max-per-address', default: '256', help: 'open sockets per client address at most (HTTP 503 past it)' },
     { name: 'handshakes-per-address', default: '100', help: 'handshakes a client address may start per second (HTTP 429 past it)' },
+    {
+      name: 'deflate',
+      default: 'off',
+      switch: true,
+      help: "permessage-deflate for clients that offer it, with ws's defaults (context takeover, 15-bit windows); --deflate or --deflate=on|off",
+    },
   ],
   'Usage: npm start -- [options]\n\nThe rxjs-ws echo server: GET / serves a test page; the WebSocket path echoes every frame.',
 );
@@ -31,6 +38,7 @@ const path = flags.path!;
 const maxPayload = intFlag(flags, 'max-payload', 1);
 const maxPerAddress = intFlag(flags, 'max-per-address', 1);
 const handshakesPerAddress = intFlag(flags, 'handshakes-per-address', 1);
+const deflate = switchFlag(flags, 'deflate');
 
 const server = serve({
   port,
@@ -42,6 +50,7 @@ const server = serve({
   // (TCP slows it down), so the queue stays small; one that still overflows it is closed with 1013, not ignored.
   outbound: { pauseReading: true, policy: 'close' },
   maxPayload,
+  perMessageDeflate: deflate,
   maxConnectionsPerAddress: maxPerAddress,
   handshakesPerAddress,
   log,
@@ -70,7 +79,7 @@ server.connections$.subscribe((socket) => {
 });
 
 server.listening.then(
-  (address) => log(`echo server on http://${address.address}:${address.port}/ (WebSocket at ${path})`),
+  (address) => log(`echo server on http://${address.address}:${address.port}/ (WebSocket at ${path})${deflate ? ', permessage-deflate on' : ''}`),
   (err: Error) => {
     log(`cannot listen: ${err.message}`);
     process.exit(1);

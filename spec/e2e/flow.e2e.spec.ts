@@ -1,13 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
-import { frame, parseFrames, rawClient } from '../support/net';
+import { rawClient } from '../support/net';
 import { startEcho, type EchoProcess } from './echo-process';
+import { flood, readFrames, rss } from './flood';
 
-/** Resident memory of a process, in bytes (Linux). */
-function rss(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Number(/(\d+)/.exec(line)![1]) * 1024;
-}
 
 const MiB = 1024 * 1024;
 
@@ -21,20 +16,12 @@ describe('the echo example under a client that writes and never reads', () => {
   });
 
   it('keeps its RSS growth under 64 MiB, serves others meanwhile, then echoes every frame in order', async () => {
-    const { socket: flood } = await rawClient(echo.port);
+    const { socket: client } = await rawClient(echo.port);
     const before = rss(echo.pid);
     let most = before;
-    let written = 0;
-    let writing = true;
     // Write 16 KiB binary frames whenever our socket takes them, for 4 s, never reading.
     const payload = (i: number) => Buffer.concat([Buffer.from(String(i).padStart(10, '0')), Buffer.alloc(16 * 1024 - 10, i & 0xff)]);
-    const pump = async () => {
-      while (writing) {
-        if (!flood.write(frame(2, payload(written)))) await new Promise((resolve) => flood.once('drain', resolve));
-        written++;
-      }
-    };
-    const pumping = pump();
+    const writer = flood(client, payload);
     const sampler = setInterval(() => (most = Math.max(most, rss(echo.pid))), 50);
 
     // Another client is served normally while the flood is held back.
@@ -51,7 +38,8 @@ describe('the echo example under a client that writes and never reads', () => {
     other.close(1000);
 
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    writing = false;
+    writer.stop();
+    const written = writer.written();
     // The last write may be waiting for a drain that only comes once the server reads again.
     clearInterval(sampler);
     const growth = most - before;
@@ -60,22 +48,13 @@ describe('the echo example under a client that writes and never reads', () => {
 
     // Now read: every frame comes back once, in order (heart beats interleave as text).
     const got: number[] = [];
-    let buffered = Buffer.alloc(0);
-    flood.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      for (;;) {
-        const [first] = parseFrames(buffered);
-        if (first === undefined) break;
-        const len = first.payload.length;
-        buffered = buffered.subarray(len + (len < 126 ? 2 : len < 65536 ? 4 : 10));
-        if (first.opcode === 2) got.push(Number(first.payload.subarray(0, 10).toString()));
-      }
+    readFrames(client, (frame) => {
+      if (frame.opcode === 2) got.push(Number(frame.payload.subarray(0, 10).toString()));
     });
-    flood.resume();
-    await pumping; // its last write completes once the server reads again
+    await writer.done; // its last write completes once the server reads again
     while (got.length < written) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(got).toEqual(Array.from({ length: written }, (_, i) => i));
-    flood.destroy();
+    client.destroy();
     process.stdout.write(`echo RSS ${Math.round(before / MiB)} MiB -> peak ${Math.round(most / MiB)} MiB (+${(growth / MiB).toFixed(1)} MiB) while ${written} x 16 KiB frames were pushed\n`);
   }, 30_000);
 });

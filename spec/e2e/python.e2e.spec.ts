@@ -30,6 +30,7 @@ interface Summary {
   heartbeats: number;
   closeCode: number;
   closeReason: string;
+  extensions: string[];
 }
 
 function runPython(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -61,6 +62,7 @@ describe('echo example with a Python websockets client (e2e)', () => {
     const summary = JSON.parse(lines[0]!) as Summary;
 
     expect(summary.ok).toBe(true);
+    expect(summary.extensions).toEqual([]);
     expect(summary.websockets).toMatch(/^\d+\.\d+/);
     expect(summary.frames.map((f) => [f.name, f.kind, f.echoKind, f.bytes])).toEqual([
       ['text', 'text', 'text', Buffer.byteLength('hello from python \u2713')],
@@ -77,5 +79,29 @@ describe('echo example with a Python websockets client (e2e)', () => {
 
     await echo.waitForLine(/ open 127\.0\.0\.1:\d+ \/ws$/);
     await echo.waitForLine(/ close 127\.0\.0\.1:\d+ code=1000 reason="python done" clean=true$/);
+  });
+});
+
+describe('echo example started with --deflate, with a Python websockets client that negotiates permessage-deflate (e2e)', () => {
+  let echo: EchoProcess;
+
+  beforeAll(async () => {
+    echo = await startEcho(['--heartbeat-ms', '20', '--deflate']);
+  });
+
+  afterAll(async () => {
+    if (echo !== undefined) expect(await echo.stop()).toBe(0);
+  });
+
+  it('negotiates permessage-deflate and echoes every frame exactly, compressed both ways', async () => {
+    const run = await runPython([CLIENT, '--deflate', echo.wsUrl]);
+    if (run.code !== 0) throw new Error(`echo_client.py exited ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+    const summary = JSON.parse(run.stdout.trim()) as Summary;
+    expect(summary.extensions).toEqual(['permessage-deflate']);
+    expect(summary.frames.map((f) => f.name)).toEqual(['json', 'text', 'binary', 'binary 1 MiB', 'text 1 MiB']);
+    for (const f of summary.frames) {
+      expect(f).toMatchObject({ sameKind: true, exact: true, echoBytes: f.bytes, echoSha256: f.sha256 });
+    }
+    expect(summary).toMatchObject({ ok: true, closeCode: 1000, closeReason: 'python done' });
   });
 });

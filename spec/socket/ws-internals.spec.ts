@@ -5,7 +5,7 @@
  */
 import { WebSocket } from 'ws';
 import { prepare, type RxSocket } from '../../src';
-import { acceptsPreparedFrame, isServerSide, peerOf, rawSocket, wsInternalsPresent } from '../../src/socket/ws-internals';
+import { deflateInternalsPresent, isServerSide, peerOf, preparedPath, rawSocket, senderBytes, wsInternalsPresent } from '../../src/socket/ws-internals';
 import { listen, nextMessage, open } from '../support/net';
 
 describe("the ws internals rxjs-ws relies on", () => {
@@ -103,8 +103,8 @@ describe("the ws internals rxjs-ws relies on", () => {
     const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
     const client = await open(url());
     const socket = await accepted;
-    expect(acceptsPreparedFrame(socket.ws)).toBe(true);
-    expect(acceptsPreparedFrame(client)).toBe(false); // a client masks its frames
+    expect(preparedPath(socket.ws)).toBe('plain');
+    expect(preparedPath(client)).toBeNull(); // a client masks its frames
     const got = nextMessage(client);
     socket.next(prepare('straight'));
     expect((await got).data.toString()).toBe('straight');
@@ -119,8 +119,35 @@ describe("the ws internals rxjs-ws relies on", () => {
     await new Promise((resolve) => client.once('open', resolve));
     const serverSide = await accepted;
     expect(serverSide.extensions).toContain('permessage-deflate');
-    expect(acceptsPreparedFrame(serverSide)).toBe(false);
+    expect(preparedPath(serverSide)).toBeNull(); // the server keeps its compression context
     client.terminate();
     await new Promise((resolve) => wss.close(resolve));
+  });
+
+  it('read the negotiated deflate parameters, what waits in the compressor and what a compressed message inflated to', async () => {
+    const zlib = { level: 1 };
+    const { server, url } = await listen({ heartbeat: false, perMessageDeflate: { serverNoContextTakeover: true, serverMaxWindowBits: 10, threshold: 16, zlibDeflateOptions: zlib } });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    const client = await open(url(), { perMessageDeflate: { serverNoContextTakeover: true } });
+    const socket = await accepted;
+    const expected = {
+      "_extensions['permessage-deflate']": true,
+      _threshold: true,
+      _isServer: true,
+      _options: true,
+      'decompress()': true,
+      '_sender._bufferedBytes': true,
+      '_receiver._messageLength': true,
+    };
+    expect(deflateInternalsPresent(socket.ws)).toEqual(expected);
+    expect(deflateInternalsPresent(client)).toEqual(expected);
+    expect(preparedPath(socket.ws)).toEqual({ windowBits: 10, threshold: 16, zlib: { level: 1 } });
+    // What ws's sender counts while it compresses (its part of bufferedAmount).
+    socket.ws.send('x'.repeat(100_000));
+    expect(senderBytes(socket.ws)).toBe(100_000);
+    expect(preparedPath(socket.ws)).toBeNull(); // a prepared frame would overtake it
+    const got = nextMessage(client);
+    expect((await got).data.length).toBe(100_000);
+    expect(senderBytes(socket.ws)).toBe(0);
   });
 });

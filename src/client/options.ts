@@ -3,6 +3,7 @@ import type { ClientOptions, WebSocket } from 'ws';
 import { Defaults, readLimits } from '../constants';
 import { describe, InvalidArgumentError } from '../errors';
 import { resolveHeartbeat, type HeartbeatOptions, type ResolvedHeartbeat } from '../socket/heartbeat';
+import { resolveDeflate, type DeflateOptions } from '../socket/deflate';
 import { resolveOutbound, type OutboundOptions, type ResolvedOutbound } from '../socket/outbound-options';
 import { expectFunction, expectInteger, expectObject } from '../validation';
 import { defaultShouldReconnect as commonShouldReconnect, resolveCommon, resolveUrl, type CommonConnectOptions, type ReconnectInfo, type ResolvedCommon } from './common';
@@ -18,7 +19,7 @@ export type WebSocketFactory = new (url: string, protocols: string[], options: C
  * `origin`, `agent`, `followRedirects`…) goes to `ws`'s `WebSocket`
  * constructor as is.
  */
-export interface ConnectOptions extends CommonConnectOptions, Omit<ClientOptions, 'protocol' | 'host'> {
+export interface ConnectOptions extends CommonConnectOptions, Omit<ClientOptions, 'protocol' | 'host' | 'perMessageDeflate'> {
   /** Extra HTTP headers of the upgrade request (e.g. `Authorization`). */
   readonly headers?: Record<string, string>;
   /** TLS server name (SNI), when it differs from the URL's host. */
@@ -27,8 +28,14 @@ export interface ConnectOptions extends CommonConnectOptions, Omit<ClientOptions
   readonly handshakeTimeout?: number;
   /** Largest inbound message in bytes; a bigger one closes the connection with 1009. @default 16 MiB */
   readonly maxPayload?: number;
-  /** permessage-deflate; off so that what you send is what goes on the wire. @default false */
-  readonly perMessageDeflate?: ClientOptions['perMessageDeflate'];
+  /**
+   * permessage-deflate (RFC 7692): `true` offers it with `ws`'s defaults, an
+   * object with these options (checked here). Off so that what you send is
+   * what goes on the wire; what waits in the compressor counts in the
+   * outbound bounds like the rest. See docs/compression.md.
+   * @default false
+   */
+  readonly perMessageDeflate?: boolean | DeflateOptions;
   /** How long a closing handshake may take before the connection is destroyed, in ms. @default 5000 */
   readonly closeTimeout?: number;
   /** Flow control of each open connection: bounds and policy of its outbound queue. */
@@ -106,11 +113,3 @@ function resolveHeaders(headers: unknown): Record<string, string> | undefined {
   return h as Record<string, string>;
 }
 
-function resolveDeflate(deflate: unknown): ClientOptions['perMessageDeflate'] {
-  if (deflate === undefined) return false;
-  if (typeof deflate === 'boolean') return deflate;
-  if (deflate === null || typeof deflate !== 'object' || Array.isArray(deflate)) {
-    throw new InvalidArgumentError(`Expected \`perMessageDeflate\` to be a boolean or an object, got ${describe(deflate)}`);
-  }
-  return deflate as ClientOptions['perMessageDeflate'];
-}

@@ -8,6 +8,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { APP_PING, APP_PONG, CloseCode, Defaults, MAX_TIMER_DELAY, readLimits } from '../constants';
 import { Held } from '../socket/held';
 import { describe, InvalidArgumentError } from '../errors';
+import { resolveDeflate, type DeflateOptions } from '../socket/deflate';
 import { resolveOutbound, type OutboundOptions } from '../socket/outbound';
 import { resolveHeartbeat, type HeartbeatOptions } from '../socket/heartbeat';
 import { resolveRate, type RateLimitOptions } from '../socket/rate';
@@ -48,6 +49,18 @@ export interface ServeOptions<A = undefined> {
    * @default 1 MiB
    */
   readonly maxPayload?: number;
+  /**
+   * permessage-deflate (RFC 7692), for the clients that offer it (browsers
+   * and most libraries do): `true` for `ws`'s defaults, or its options
+   * (window bits, context takeover, threshold, concurrency, zlib tuning). Off
+   * by default: a socket that compresses keeps about 250 KiB of zlib state
+   * (11 KiB without), and small messages cost more CPU to compress than to
+   * send. What waits in the compressor counts in the outbound bounds,
+   * `writable$`, `bufferedAmount` and `memoryBudget`; a message that inflates
+   * past `maxPayload` closes with 1009 as it inflates. See docs/compression.md.
+   * @default false
+   */
+  readonly perMessageDeflate?: boolean | DeflateOptions;
   /** Open sockets at most; upgrades past it get HTTP 503. @default 10000 */
   readonly maxConnections?: number;
   /** Open sockets (and upgrades waiting on `authenticate`) per client address at most; past it, HTTP 503. IPv6 counts by /64. @default 256 */
@@ -184,6 +197,7 @@ export class RxServer<A = undefined> {
     if (o.log !== undefined) expectFunction('log', o.log);
     this.#keepRequest = o.keepRequest === undefined ? false : expectBoolean('keepRequest', o.keepRequest);
     const maxPayload = o.maxPayload === undefined ? Defaults.maxPayload : expectInteger('maxPayload', o.maxPayload, 1);
+    const perMessageDeflate = resolveDeflate(o.perMessageDeflate);
     this.#maxConnections = o.maxConnections === undefined ? Defaults.maxConnections : expectInteger('maxConnections', o.maxConnections, 1);
     const perAddress =
       o.maxConnectionsPerAddress === undefined ? Defaults.maxConnectionsPerAddress : expectInteger('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1);
@@ -257,6 +271,7 @@ export class RxServer<A = undefined> {
       clientTracking: false,
       maxPayload,
       ...readLimits(maxPayload),
+      perMessageDeflate,
       closeTimeout: this.#closeTimeout,
       // ws answers pings (autoPong); RxSocket closes with 1008 past its ping budget or pong backlog, before ws's bare terminate.
       maxPendingAutoPongs: 2 * Defaults.pongBacklog,
@@ -580,6 +595,7 @@ const UPGRADE_OPTIONS = [
   'origin',
   'authenticate',
   'maxPayload',
+  'perMessageDeflate',
   'maxConnections',
   'maxConnectionsPerAddress',
   'handshakesPerAddress',

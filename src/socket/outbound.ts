@@ -6,7 +6,7 @@ import { isPrepared } from './frames';
 import { PreparedFrame } from './prepared';
 import { FrameQueue } from './queue';
 import type { Outbound } from './types';
-import { acceptsPreparedFrame, rawSocket } from './ws-internals';
+import { preparedPath, rawSocket } from './ws-internals';
 
 /** `WebSocket.OPEN`. */
 const OPEN = 1;
@@ -22,6 +22,8 @@ export interface OutboundHost {
   congestionChanged(): void;
   /** A frame was sent or queued: count it before anyone is told of what it caused. */
   outboundTaken(): void;
+  /** A frame that waited in ws's compressor has been written (what the socket holds went down). */
+  outboundSent(): void;
   /** The `close` policy fired: the queue is discarded; `report` is what it held (report it once closing). */
   outboundOverflow(report: FrameDroppedError): void;
 }
@@ -45,6 +47,8 @@ export class OutboundChannel {
   // Starts "corked" when batching is off, so #send never corks.
   #corked: boolean;
   #onDrain: (() => void) | null = null;
+  /** Told as each frame ws compressed has been written (sockets with an extension only). */
+  #onSent: (() => void) | null = null;
   #drains = 0;
   /** Drop reports of the offer in progress, told when it is done. */
   #offering = false;
@@ -80,6 +84,8 @@ export class OutboundChannel {
   /** The socket is open: frames queued before now go out first. */
   open(): void {
     const raw = (this.#raw = rawSocket(this.#ws));
+    // With an extension (permessage-deflate), ws holds frames of its own before the TCP socket sees them.
+    if (typeof this.#ws.extensions === 'string' && this.#ws.extensions !== '') this.#onSent = () => this.#sent();
     if (this.#onDrain !== null) raw?.on('drain', this.#onDrain);
     if (this.congested) this.#flush();
   }
@@ -87,7 +93,7 @@ export class OutboundChannel {
   /** Sends or queues `frame`: `undefined` when taken, the error when refused, `null` when the policy dropped it (reported). */
   write(frame: Outbound): RxjsWsError | null | undefined {
     const raw = this.#raw;
-    if (raw !== null && !this.congested && !raw.writableNeedDrain) {
+    if (raw !== null && !this.congested && !this.#full(raw)) {
       this.#send(raw, frame);
       this.#host.outboundTaken();
       return undefined;
@@ -145,9 +151,34 @@ export class OutboundChannel {
       raw.cork();
       if (OutboundChannel.#toUncork.push(this) === 1) process.nextTick(OutboundChannel.#uncorkAll);
     }
-    if (!isPrepared(frame)) this.#ws.send(frame);
-    else if (frame instanceof PreparedFrame && acceptsPreparedFrame(this.#ws)) raw.write(frame.bytes);
-    else this.#ws.send(frame.payload, { binary: frame.binary });
+    const onSent = this.#onSent;
+    if (!isPrepared(frame)) {
+      if (onSent === null) this.#ws.send(frame);
+      else this.#ws.send(frame, onSent);
+      return;
+    }
+    const path = frame instanceof PreparedFrame ? preparedPath(this.#ws) : null;
+    if (path === 'plain') raw.write((frame as PreparedFrame).bytes);
+    else if (path !== null) raw.write((frame as PreparedFrame).deflated(path.zlib, path.windowBits, path.threshold));
+    else if (onSent === null) this.#ws.send(frame.payload, { binary: frame.binary });
+    else this.#ws.send(frame.payload, { binary: frame.binary }, onSent);
+  }
+
+  /**
+   * Whether the connection takes no more for now: the TCP socket asks for a
+   * drain, or (with permessage-deflate) what ws holds, compressing or
+   * waiting behind a compression, plus what the TCP socket holds has reached
+   * its high-water mark. ws's compressor has no bound of its own: without
+   * this, every frame of a burst would wait there, outside the queue's.
+   */
+  #full(raw: Socket): boolean {
+    return raw.writableNeedDrain || (this.#onSent !== null && this.#ws.bufferedAmount >= raw.writableHighWaterMark);
+  }
+
+  /** A frame ws compressed was written: room for more, and less held. */
+  #sent(): void {
+    if (this.congested) this.#flush();
+    this.#host.outboundSent();
   }
 
   static #uncorkAll(this: void): void {
@@ -166,7 +197,7 @@ export class OutboundChannel {
     const queue = this.#queue;
     // Once ws is closing it would drop frames without a word: they stay queued and are reported at the end.
     if (raw === null || queue === null || this.#ws.readyState !== OPEN) return;
-    while (queue.length > 0 && !raw.writableNeedDrain) this.#send(raw, queue.shift());
+    while (queue.length > 0 && !this.#full(raw)) this.#send(raw, queue.shift());
     this.#settle();
   }
 

@@ -1,3 +1,4 @@
+import { constants, deflateRawSync } from 'node:zlib';
 import { InvalidFrameError } from '../errors';
 import { isAnyArrayBuffer, PREPARED, type PreparedFrameLike } from './frames';
 
@@ -5,8 +6,11 @@ import { isAnyArrayBuffer, PREPARED, type PreparedFrameLike } from './frames';
  * A frame encoded once and written as-is to many sockets: the WebSocket
  * header and payload of an unmasked (server-to-client) frame, in one buffer.
  * Broadcasting a `PreparedFrame` to 10,000 sockets frames it once instead of
- * 10,000 times. Sockets that must frame per connection (clients, which mask;
- * sockets with permessage-deflate) send its payload the usual way.
+ * 10,000 times. On server sockets that negotiated permessage-deflate without
+ * server context takeover, it is compressed once (per window size) and that
+ * copy written to each of them. Sockets that must frame per connection
+ * (clients, which mask; sockets whose compressor keeps its context) send its
+ * payload the usual way.
  *
  * @example
  * const frame = prepare(JSON.stringify(update));
@@ -22,11 +26,33 @@ export class PreparedFrame implements PreparedFrameLike {
   /** True for a binary frame, false for text. */
   readonly binary: boolean;
 
+  /** Compressed copies made so far, by the zlib options and window they were made with (one, usually). */
+  #deflated: { zlib: object | undefined; windowBits: number; bytes: Buffer }[] | null = null;
+
   /** Use `prepare()`. */
   constructor(bytes: Buffer, headerLength: number, binary: boolean) {
     this.bytes = bytes;
     this.payload = bytes.subarray(headerLength);
     this.binary = binary;
+  }
+
+  /**
+   * @internal The frame as a socket compressing each message on its own
+   * sends it (`ws`'s own way: a raw deflate stream with a fresh context,
+   * sync-flushed, its empty final block dropped, RSV1 set); below the
+   * threshold, the frame as it is. Made once per zlib options and window,
+   * for every socket that shares them.
+   */
+  deflated(zlib: object | undefined, windowBits: number, threshold: number): Buffer {
+    if (this.payload.length < threshold) return this.bytes;
+    const list = (this.#deflated ??= []);
+    for (const copy of list) if (copy.zlib === zlib && copy.windowBits === windowBits) return copy.bytes;
+    const compressed = deflateRawSync(this.payload, { ...zlib, windowBits, finishFlush: constants.Z_SYNC_FLUSH });
+    const body = compressed.subarray(0, compressed.length - 4); // the 00 00 ff ff of the sync flush (RFC 7692 §7.2.1)
+    const bytes = framed((this.binary ? 0x2 : 0x1) | RSV1, body.length);
+    bytes.set(body, bytes.length - body.length);
+    list.push({ zlib, windowBits, bytes });
+    return bytes;
   }
 
   /** Bytes this frame puts on the wire. */
@@ -61,7 +87,10 @@ export function prepareBytes(payload: Uint8Array, binary: boolean): PreparedFram
   return new PreparedFrame(bytes, bytes.length - payload.length, binary);
 }
 
-/** A buffer for a final, unmasked frame of `length` payload bytes, with its RFC 6455 §5.2 header written. */
+/** The RSV1 bit of a frame's first byte: a compressed message (RFC 7692 §6). */
+const RSV1 = 0x40;
+
+/** A buffer for a final, unmasked frame of `length` payload bytes, with its RFC 6455 §5.2 header written (`opcode` may carry RSV1). */
 function framed(opcode: number, length: number): Buffer {
   const head = length < 126 ? 2 : length < 65536 ? 4 : 10;
   const bytes = Buffer.allocUnsafe(head + length);

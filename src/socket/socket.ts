@@ -15,7 +15,7 @@ import { OutboundChannel, resolveOutbound, type OutboundOptions, type ResolvedOu
 import { invalidFrame } from './frames';
 import { RateLimiter, resolveRate, TokenBucket, type RateLimitOptions } from './rate';
 import type { Outbound } from './types';
-import { limitFragments, peerOf, shareReads, pendingPongs, receiverCost, stopListening, unwatchPeerClose, unwatchTransport, watchPeerClose, watchTransport } from './ws-internals';
+import { limitFragments, peerOf, shareReads, pendingPongs, receiverCost, senderBytes, stopListening, unwatchPeerClose, unwatchTransport, watchPeerClose, watchTransport } from './ws-internals';
 
 /** Options for wrapping one `ws` socket. */
 export interface RxSocketOptions<A = undefined> {
@@ -85,12 +85,16 @@ export interface MemoryAccount {
 const kSocket = Symbol('rxjs-ws.socket');
 type Tagged = WebSocket & { [kSocket]?: RxSocket<unknown> };
 
-/** Close codes a peer's failure maps to, by `ws` error code; 1002 otherwise. */
+/** Close codes a peer's failure maps to, by `ws` (or zlib) error code; 1002 otherwise. */
 const FAILURE_CODES: Readonly<Record<string, number>> = {
   WS_ERR_INVALID_UTF8: CloseCode.INVALID_PAYLOAD,
   WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.MESSAGE_TOO_BIG,
   WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: CloseCode.MESSAGE_TOO_BIG,
   WS_ERR_TOO_MANY_BUFFERED_PARTS: CloseCode.POLICY_VIOLATION,
+  // A compressed message that does not inflate (zlib's codes): ws fails the connection with 1007.
+  Z_DATA_ERROR: CloseCode.INVALID_PAYLOAD,
+  Z_BUF_ERROR: CloseCode.INVALID_PAYLOAD,
+  Z_NEED_DICT: CloseCode.INVALID_PAYLOAD,
 };
 
 /**
@@ -314,7 +318,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     return this.#closeInfo;
   }
 
-  /** Bytes accepted but not yet written to the network: rxjs-ws's queue plus `ws`'s buffer. */
+  /** Bytes accepted but not yet written to the network: rxjs-ws's queue plus `ws`'s buffer (its compressor's included). */
   get bufferedAmount(): number {
     return this.#out.queuedBytes + this.#ws.bufferedAmount;
   }
@@ -424,6 +428,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   /** @internal */
+  outboundSent(): void {
+    if (this.#closeInfo === null) this.#account();
+  }
+
+  /** @internal */
   outboundDropped(error: FrameDroppedError): void {
     this.#report(error);
   }
@@ -524,12 +533,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /**
    * @internal Bytes the peer makes the server hold for this socket: frames held
-   * for a subscriber, the outbound queue, and what ws's receiver holds of an
-   * unfinished message (with the overhead of each piece).
+   * for a subscriber, the outbound queue, what waits in ws's compressor, and
+   * what ws's receiver holds of an unfinished message (inflated, when
+   * compressed; with the overhead of each piece).
    */
   memoryCost(): number {
     if (this.#closeInfo !== null) return 0;
-    return this.#in.bytes + this.#out.queuedBytes + receiverCost(this.#ws);
+    return this.#in.bytes + this.#out.queuedBytes + senderBytes(this.#ws) + receiverCost(this.#ws);
   }
 
   /** @internal The server's memory budget evicts this socket: close it with 1008 and cut it off now. */
@@ -564,7 +574,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     const error = this.#error;
     let reason = reasonBuffer.toString();
     const wsCode = (error as { code?: string } | undefined)?.code;
-    if (code === CloseCode.ABNORMAL && wsCode?.startsWith('WS_ERR_')) {
+    if (code === CloseCode.ABNORMAL && wsCode !== undefined && (wsCode.startsWith('WS_ERR_') || FAILURE_CODES[wsCode] !== undefined)) {
       // The peer broke the protocol and we failed the connection: report the code we sent.
       code = FAILURE_CODES[wsCode] ?? CloseCode.PROTOCOL_ERROR;
       reason = error!.message;

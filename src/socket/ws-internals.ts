@@ -28,6 +28,13 @@ import { Defaults } from '../constants';
  *                       watchTransport() stands in its place
  *   the TCP socket's Symbol('websocket')
  *                       the ws of a TCP socket, for shareReads()
+ *   ws._sender._bufferedBytes
+ *                       bytes handed to ws that wait in its compressor or behind it
+ *   ws._receiver._messageLength
+ *                       bytes the fragments of an unfinished compressed message inflated to
+ *   ws._extensions['permessage-deflate']: params, _threshold, _options.zlibDeflateOptions, decompress()
+ *                       the negotiated parameters (a prepared frame compressed once), and
+ *                       the end of each inflation (the memory budget is told at once)
  */
 
 interface WsPrivate {
@@ -35,7 +42,31 @@ interface WsPrivate {
   _receiver?: { on(event: 'conclude', listener: () => void): unknown; removeListener(event: 'conclude', listener: () => void): unknown } | null;
   _socket?: Socket | null;
   _isServer?: boolean;
-  _sender?: { _state?: number; _queue?: unknown[] } | null;
+  _sender?: { _state?: number; _queue?: unknown[]; _bufferedBytes?: number } | null;
+  _extensions?: Record<string, unknown>;
+}
+
+/** What rxjs-ws reads of ws's PerMessageDeflate. */
+interface DeflatePrivate {
+  params?: Record<string, unknown> | null;
+  _threshold?: number;
+  _isServer?: boolean;
+  _options?: { zlibDeflateOptions?: object };
+  decompress?: (data: Buffer, fin: boolean, callback: (err: Error | null, result?: Buffer) => void) => void;
+}
+
+function deflateOf(ws: WebSocket): DeflatePrivate | undefined {
+  return (ws as unknown as WsPrivate)._extensions?.['permessage-deflate'] as DeflatePrivate | undefined;
+}
+
+/** How a server socket with permessage-deflate wants a prepared frame compressed (negotiated without context takeover). */
+export interface PreparedDeflate {
+  /** The window the server compresses with (server_max_window_bits). */
+  readonly windowBits: number;
+  /** Messages shorter than this go uncompressed, as ws would send them. */
+  readonly threshold: number;
+  /** The server's zlib options: one object for all its sockets, so it keys a prepared frame's cache. */
+  readonly zlib: object | undefined;
 }
 
 /** The TCP (or TLS) socket under an open `ws`, or `null` before the handshake and in test fakes without one. */
@@ -49,15 +80,33 @@ export function isServerSide(ws: WebSocket): boolean {
 }
 
 /**
- * Whether a frame framed by `prepare()` (unmasked, uncompressed) may be written
- * to this socket's TCP socket as it is now: a server socket without extensions
- * whose sender has nothing of its own waiting.
+ * How a frame framed by `prepare()` (unmasked) may be written to this
+ * socket's TCP socket as it is now: `'plain'` on a server socket without
+ * extensions; the deflate parameters on a server socket that negotiated
+ * permessage-deflate without server context takeover (each message stands
+ * alone, so one compressed copy fits every such socket); `null` otherwise (a
+ * client masks; a compressor that keeps its context must see every message;
+ * ws has frames of its own waiting, which the frame must not overtake).
  */
-export function acceptsPreparedFrame(ws: WebSocket): boolean {
-  if (ws.extensions !== '' || !isServerSide(ws)) return false;
-  const sender = (ws as unknown as WsPrivate)._sender;
-  if (sender == null) return true; // nothing of ws's own between us and the TCP socket (a test fake)
-  return sender._state === 0 && (sender._queue === undefined || sender._queue.length === 0);
+export function preparedPath(ws: WebSocket): 'plain' | PreparedDeflate | null {
+  if (!isServerSide(ws) || !senderIdle(ws)) return null;
+  const extensions = ws.extensions;
+  if (extensions === '') return 'plain';
+  if (extensions !== 'permessage-deflate') return null;
+  const deflate = deflateOf(ws);
+  const params = deflate?.params;
+  if (deflate == null || params == null || params.server_no_context_takeover !== true) return null;
+  const bits = params.server_max_window_bits;
+  return {
+    windowBits: typeof bits === 'number' ? bits : 15,
+    threshold: deflate._threshold ?? 1024,
+    zlib: deflate._options?.zlibDeflateOptions,
+  };
+}
+
+/** Bytes handed to ws that wait in its compressor, or queued behind a compression (part of ws's `bufferedAmount`). */
+export function senderBytes(ws: WebSocket): number {
+  return (ws as unknown as WsPrivate)._sender?._bufferedBytes ?? 0;
 }
 
 /** Pongs ws has written for the peer's pings (autoPong) that have not left yet. */
@@ -102,7 +151,39 @@ export function watchTransport(ws: WebSocket, watcher: TransportWatcher, reads: 
     raw.on('error', onTransportErrorAlone);
   }
   // After ws's own 'data' listener: the receiver has taken the chunk in by then.
-  if (reads && !raw.rawListeners('data').includes(sharedRead)) raw.on('data', onTransportRead);
+  if (reads) {
+    if (!raw.rawListeners('data').includes(sharedRead)) raw.on('data', onTransportRead);
+    watchInflation(ws, raw);
+  }
+}
+
+const kRaw = Symbol('rxjs-ws.raw');
+type WatchedDeflate = DeflatePrivate & { [kRaw]?: Watched | undefined };
+/** ws's own `PerMessageDeflate.prototype.decompress`. */
+let decompress: NonNullable<DeflatePrivate['decompress']> | undefined;
+
+/**
+ * Tells the watcher of `raw` each time an inflation ends (the receiver has
+ * kept what it inflated by then): a compressed fragment costs what it
+ * inflates to, known only then, after the read that brought it. An own
+ * `decompress` that calls ws's, one function for every socket.
+ */
+function watchInflation(ws: WebSocket, raw: Watched): void {
+  const deflate = deflateOf(ws) as WatchedDeflate | undefined;
+  if (deflate == null) return;
+  const own = (Object.getPrototypeOf(deflate) as DeflatePrivate).decompress;
+  if (typeof own !== 'function') return;
+  if (decompress === undefined) decompress = own;
+  else if (decompress !== own) return; // another copy of ws: left as it is
+  deflate[kRaw] = raw;
+  deflate.decompress = inflateWatched;
+}
+
+function inflateWatched(this: WatchedDeflate, data: Buffer, fin: boolean, callback: (err: Error | null, result?: Buffer) => void): void {
+  decompress!.call(this, data, fin, (err, result) => {
+    callback(err, result);
+    if (err === null) this[kRaw]?.[kTransport]?.transportRead();
+  });
 }
 
 /** Stops telling (at the socket's end); ws's own 'error' listener is back in place. */
@@ -110,6 +191,8 @@ export function unwatchTransport(ws: WebSocket): void {
   const raw = rawSocket(ws) as Watched | null;
   if (raw === null || raw[kTransport] === undefined) return;
   raw[kTransport] = undefined;
+  const deflate = deflateOf(ws) as WatchedDeflate | undefined;
+  if (deflate != null) deflate[kRaw] = undefined;
   if (raw.rawListeners('error').includes(onTransportError)) {
     raw.removeListener('error', onTransportError);
     raw.on('error', wsOnError!);
@@ -138,7 +221,8 @@ export const CHUNK_OVERHEAD = 600;
 
 /**
  * Bytes ws's receiver holds for the peer: read chunks not parsed yet and the
- * fragments of an unfinished message, each with its overhead.
+ * fragments of an unfinished message (inflated, when compressed), each with
+ * its overhead.
  */
 export function receiverCost(ws: WebSocket): number {
   const r = (ws as unknown as WsPrivate)._receiver as ReceiverPrivate | null | undefined;
@@ -146,7 +230,9 @@ export function receiverCost(ws: WebSocket): number {
   const buffered = r._bufferedBytes ?? 0;
   const fragments = r._fragments?.length ?? 0;
   if (buffered === 0 && fragments === 0) return 0;
-  return buffered + (r._buffers?.length ?? 0) * CHUNK_OVERHEAD + (r._totalPayloadLength ?? 0) + fragments * FRAGMENT_OVERHEAD;
+  // A compressed message's fragments are kept inflated: _messageLength counts those, _totalPayloadLength what came in.
+  const payload = Math.max(r._totalPayloadLength ?? 0, r._messageLength ?? 0);
+  return buffered + (r._buffers?.length ?? 0) * CHUNK_OVERHEAD + payload + fragments * FRAGMENT_OVERHEAD;
 }
 
 /**
@@ -192,6 +278,7 @@ interface ReceiverPrivate {
   _bufferedBytes?: number;
   _buffers?: unknown[];
   _totalPayloadLength?: number;
+  _messageLength?: number;
   _fragments?: unknown[];
 }
 
@@ -412,6 +499,21 @@ function isParked(raw: SharedSocket): boolean {
 function receiverNeedsDrain(ws: WebSocket): boolean {
   const r = (ws as unknown as WsPrivate)._receiver as { _writableState?: { needDrain?: boolean } } | null | undefined;
   return r?._writableState?.needDrain === true;
+}
+
+/** The private fields of permessage-deflate this module relies on, on a `ws` that negotiated it (for the spec that guards `ws` upgrades). */
+export function deflateInternalsPresent(ws: WebSocket): Record<string, boolean> {
+  const d = deflateOf(ws);
+  const r = (ws as unknown as WsPrivate)._receiver as ReceiverPrivate | null | undefined;
+  return {
+    "_extensions['permessage-deflate']": d != null && typeof d.params === 'object' && d.params !== null,
+    '_threshold': typeof d?._threshold === 'number',
+    '_isServer': typeof d?._isServer === 'boolean',
+    '_options': typeof d?._options === 'object' && d._options !== null,
+    'decompress()': typeof (d == null ? undefined : (Object.getPrototypeOf(d) as DeflatePrivate).decompress) === 'function',
+    '_sender._bufferedBytes': typeof (ws as unknown as WsPrivate)._sender?._bufferedBytes === 'number',
+    '_receiver._messageLength': typeof r?._messageLength === 'number',
+  };
 }
 
 /** Sockets waiting for a turn to read (for the specs). */

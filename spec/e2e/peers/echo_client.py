@@ -3,12 +3,14 @@
 (10.x, asyncio API; websockets.sync only exists from 11.0) against the rxjs-ws
 echo example.
 
-Usage: /usr/bin/python3 echo_client.py ws://127.0.0.1:PORT/ws
+Usage: /usr/bin/python3 echo_client.py [--deflate] ws://127.0.0.1:PORT/ws
 
 Sends a text frame, a binary frame, a 1 MiB binary frame and a 1 MiB text
 frame; checks that each echo is exact and of the same kind (str vs bytes),
 skipping interleaved "heart beat" text frames; closes with 1000 and prints one
-JSON summary line. Exits 0 when every check passed, 1 otherwise.
+JSON summary line. Exits 0 when every check passed, 1 otherwise. With
+--deflate it offers permessage-deflate (websockets' default offer), also sends
+a compressible JSON frame, and reports the extensions negotiated.
 """
 
 import asyncio
@@ -27,11 +29,15 @@ TIMEOUT = 20.0
 PAUSE = 0.06
 
 
-def frames():
+def frames(deflate):
     # A 1 MiB text frame with multi-byte characters: "abcde✓" is 8 UTF-8 bytes.
     big_text = "abcde\u2713" * (MIB // 8)
     assert len(big_text.encode("utf-8")) == MIB
-    return [
+    extra = []
+    if deflate:
+        rows = [{"id": i, "name": "item %d" % i, "tags": ["a", "b"]} for i in range(5000)]
+        extra = [("json", json.dumps(rows))]
+    return extra + [
         ("text", "hello from python \u2713"),
         ("binary", b"\x00\x01\x02\xfe\xff binary \x80"),
         ("binary 1 MiB", os.urandom(MIB)),
@@ -58,13 +64,15 @@ async def next_echo(ws, counts):
         return message
 
 
-async def run(url):
+async def run(url, deflate):
     counts = {"heartbeats": 0}
     results = []
-    # max_size: the default (1 MiB) would just fit; leave room. No compression,
-    # so the frames on the wire are the frames we check.
-    async with websockets.connect(url, max_size=4 * MIB, compression=None, open_timeout=TIMEOUT) as ws:
-        for name, data in frames():
+    # max_size: the default (1 MiB) would just fit; leave room. No compression
+    # unless asked, so the frames on the wire are the frames we check.
+    compression = "deflate" if deflate else None
+    async with websockets.connect(url, max_size=4 * MIB, compression=compression, open_timeout=TIMEOUT) as ws:
+        extensions = [e.name for e in ws.extensions]
+        for name, data in frames(deflate):
             await asyncio.sleep(PAUSE)
             await ws.send(data)
             echo = await next_echo(ws, counts)
@@ -84,22 +92,28 @@ async def run(url):
         await ws.close(code=1000, reason="python done")
         close_code, close_reason = ws.close_code, ws.close_reason
     ok = all(r["sameKind"] and r["exact"] for r in results) and close_code == 1000
+    ok = ok and extensions == (["permessage-deflate"] if deflate else [])
     return {
         "ok": ok,
         "websockets": websockets.__version__,
         "python": sys.version.split()[0],
         "frames": results,
         "heartbeats": counts["heartbeats"],
+        "extensions": extensions,
         "closeCode": close_code,
         "closeReason": close_reason,
     }
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    deflate = args[:1] == ["--deflate"]
+    if deflate:
+        args = args[1:]
+    if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    summary = asyncio.run(run(sys.argv[1]))
+    summary = asyncio.run(run(args[0], deflate))
     print(json.dumps(summary), flush=True)
     return 0 if summary["ok"] else 1
 
