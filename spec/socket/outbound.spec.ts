@@ -5,6 +5,7 @@ import { BackpressureError, FrameDroppedError, InvalidArgumentError, type CloseI
 import { testSocket } from '../../src/testing';
 import { FakeWebSocket } from '../../src/testing/fake-ws';
 import { fakeSocket } from '../support/fake';
+import { MemoryBudget } from '../../src/server/budget';
 
 /** A socket whose TCP side is congested from the start. */
 function congested(outbound: OutboundOptions, fake = new FakeWebSocket()) {
@@ -160,6 +161,19 @@ describe('outbound flow control', () => {
     expect(errors[0]).toEqual(new FrameDroppedError('close', 3));
     expect(socket.state).toBe('closing');
     expect(() => socket.send('4')).toThrow(/closing/);
+  });
+
+  it("policy 'close' tells the server's memory budget at once that the queue it discarded is freed", () => {
+    const budget = new MemoryBudget(1 << 30, () => {});
+    const fake = new FakeWebSocket();
+    const made = fakeSocket({ outbound: { policy: 'close', maxMessages: 2 }, budget }, fake);
+    fake._socket.writableNeedDrain = true;
+    made.socket.next('1');
+    made.socket.next('22');
+    expect(budget.used).toBeGreaterThan(0); // told when the queue began
+    made.socket.next('333');
+    expect(made.socket.state).toBe('closing');
+    expect(budget.used).toBe(0);
   });
 
   it('close() sends queued frames before the close frame', () => {

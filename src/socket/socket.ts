@@ -451,6 +451,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     }
     this.#report(report);
     this.#updateReading();
+    this.#account(); // the queue it let go of is memory freed now
     this.#notifyWritable();
   }
 
