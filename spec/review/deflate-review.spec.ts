@@ -1,0 +1,63 @@
+/**
+ * Review of permessage-deflate: the bounds that hold without it hold with it.
+ */
+import * as zlib from 'node:zlib';
+import type { RxSocket } from '../../src';
+import { listen } from '../support/net';
+import { encodeFrame, RawWs, until } from '../support/raw';
+
+/** A message compressed as a peer without context takeover sends it. */
+function compress(data: Buffer | string): Buffer {
+  const out = zlib.deflateRawSync(data, { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  return out.subarray(0, out.length - 4);
+}
+
+const NO_TAKEOVER = ['Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; server_no_context_takeover'];
+
+describe('review: permessage-deflate bounds', () => {
+  it('the inbound hold stops inflating once full: one small read of many compressed messages does not fill memory past it', async () => {
+    const { server, port } = await listen({ heartbeat: false, perMessageDeflate: true, memoryBudget: false });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve)); // nobody reads messages$
+    const raw = await RawWs.connect(port, { headers: NO_TAKEOVER });
+    const socket = await accepted;
+    // 200 messages of 512 KiB (100 MiB) in about 100 KiB on the wire, sent in one go.
+    const body = compress(Buffer.alloc(512 * 1024));
+    const frame = encodeFrame({ opcode: 0x2, rsv: 4, payload: body });
+    await raw.write(Buffer.concat(Array.from({ length: 200 }, () => frame)));
+    let most = 0;
+    const started = performance.now();
+    while (performance.now() - started < 1500) {
+      most = Math.max(most, socket.memoryCost());
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // The hold's bound (1 MiB) plus one message in flight, not 100 MiB.
+    expect(most).toBeLessThanOrEqual(2 * 1024 * 1024 + 512 * 1024);
+    // A subscriber comes: every message arrives, whole, as reading resumes.
+    let got = 0;
+    socket.messages$.subscribe((m) => {
+      expect((m as Buffer).length).toBe(512 * 1024);
+      got++;
+    });
+    await until(() => got === 200, 'the 200 messages', 10_000);
+    raw.destroy();
+    await until(() => socket.state === 'closed', 'the socket closed');
+  });
+
+  it('a connection that ends while an inflation waits for reading still closes, and what was read is delivered', async () => {
+    const { server, port } = await listen({ heartbeat: false, perMessageDeflate: true, memoryBudget: false });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    const raw = await RawWs.connect(port, { headers: NO_TAKEOVER });
+    const socket = await accepted;
+    const frame = encodeFrame({ opcode: 0x2, rsv: 4, payload: compress(Buffer.alloc(512 * 1024)) });
+    await raw.write(Buffer.concat(Array.from({ length: 10 }, () => frame)));
+    await until(() => socket.memoryCost() >= 1024 * 1024, 'the hold full');
+    raw.destroy();
+    await until(() => socket.state === 'closed', 'the socket closed');
+    expect(socket.closeInfo).toMatchObject({ code: 1006 });
+    const got = await new Promise<number>((resolve) => {
+      let n = 0;
+      socket.messages$.subscribe({ next: () => n++, complete: () => resolve(n) });
+    });
+    expect(got).toBe(10);
+  });
+});
