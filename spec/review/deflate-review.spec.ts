@@ -2,7 +2,7 @@
  * Review of permessage-deflate: the bounds that hold without it hold with it.
  */
 import * as zlib from 'node:zlib';
-import type { RxSocket } from '../../src';
+import { connect, type RxSocket } from '../../src';
 import { listen } from '../support/net';
 import { encodeFrame, RawWs, until } from '../support/raw';
 
@@ -59,5 +59,21 @@ describe('review: permessage-deflate bounds', () => {
       socket.messages$.subscribe({ next: () => n++, complete: () => resolve(n) });
     });
     expect(got).toBe(10);
+  });
+});
+
+describe('review: perMessageDeflate options on connect()', () => {
+  it('refuses serverMaxWindowBits: true at once (an offer of server_max_window_bits without a value fails every handshake with 400)', async () => {
+    expect(() => connect('ws://127.0.0.1:9/', { perMessageDeflate: { serverMaxWindowBits: true }, reconnect: false })).toThrow(
+      'Expected `perMessageDeflate.serverMaxWindowBits` to be an integer in [8, 15] or false on connect()',
+    );
+    // On serve() `true` takes what the client asks for; connect() asking for a number negotiates it.
+    const { server, url } = await listen({ heartbeat: false, perMessageDeflate: { serverMaxWindowBits: true } });
+    server.connections$.subscribe((s) => s.messages$.subscribe(s));
+    const client = connect(url(), { perMessageDeflate: { serverMaxWindowBits: 10, clientMaxWindowBits: true }, reconnect: false });
+    const echo = new Promise<unknown>((resolve) => client.messages$.subscribe(resolve));
+    client.next('x'.repeat(2000));
+    expect(await echo).toBe('x'.repeat(2000));
+    client.close();
   });
 });
