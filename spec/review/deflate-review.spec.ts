@@ -77,3 +77,69 @@ describe('review: perMessageDeflate options on connect()', () => {
     client.close();
   });
 });
+
+describe('review: decompression bombs across fragments', () => {
+  it('stops inflating a fragment once the message passes maxPayload, not once the fragment alone does', async () => {
+    const maxPayload = 1 << 20;
+    const { server, port } = await listen({ heartbeat: false, perMessageDeflate: true, maxPayload });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    const raw = await RawWs.connect(port, { headers: NO_TAKEOVER });
+    const socket = await accepted;
+    // What ws's inflate streams put out, counted as they put it out.
+    let inflated = 0;
+    const proto = zlib.InflateRaw.prototype as unknown as { push(chunk: Buffer | null): boolean };
+    const push = proto.push;
+    proto.push = function (this: unknown, chunk: Buffer | null) {
+      if (chunk !== null) inflated += chunk.length;
+      return push.call(this, chunk);
+    };
+    try {
+      // One message: a first fragment inflating to just under maxPayload, then a bomb (64 MiB of zeros).
+      const whole = zlib.deflateRawSync(Buffer.alloc(65 << 20), { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      // (its sync flush kept whole: the next fragment goes on from a byte boundary)
+      const first = zlib.deflateRawSync(Buffer.alloc(maxPayload - 1024, 1), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      const bomb = whole.subarray(0, whole.length - 4);
+      await raw.write(
+        Buffer.concat([encodeFrame({ opcode: 0x2, rsv: 4, fin: false, payload: first }), encodeFrame({ opcode: 0x0, fin: true, payload: bomb })]),
+      );
+      await raw.waitFor(() => raw.closeFrame !== undefined, 'the close frame');
+      expect(raw.closeFrame!.payload.readUInt16BE(0)).toBe(1009);
+      await until(() => socket.state === 'closed', 'the socket closed');
+    } finally {
+      delete (proto as { push?: unknown }).push;
+    }
+    // maxPayload and one zlib chunk at most, not maxPayload for each fragment.
+    expect(inflated).toBeLessThanOrEqual(maxPayload + 64 * 1024);
+  });
+
+  it('still takes a compressed message in fragments that comes to exactly maxPayload', async () => {
+    const maxPayload = 1 << 20;
+    const { server, port } = await listen({ heartbeat: false, perMessageDeflate: true, maxPayload });
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    const raw = await RawWs.connect(port, { headers: NO_TAKEOVER });
+    const socket = await accepted;
+    const got = new Promise<unknown>((resolve) => socket.messages$.subscribe(resolve));
+    const stream = zlib.createDeflateRaw();
+    const part = (data: Buffer) =>
+      new Promise<Buffer>((resolve) => {
+        const chunks: Buffer[] = [];
+        const onData = (c: Buffer) => chunks.push(c);
+        stream.on('data', onData);
+        stream.write(data);
+        stream.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+          stream.off('data', onData);
+          resolve(Buffer.concat(chunks));
+        });
+      });
+    const a = await part(Buffer.alloc(maxPayload / 2, 1));
+    const b = await part(Buffer.alloc(maxPayload / 2, 2));
+    stream.close();
+    await raw.write(
+      Buffer.concat([encodeFrame({ opcode: 0x2, rsv: 4, fin: false, payload: a }), encodeFrame({ opcode: 0x0, fin: true, payload: b.subarray(0, b.length - 4) })]),
+    );
+    const message = (await got) as Buffer;
+    expect(message.length).toBe(maxPayload);
+    expect(message[maxPayload - 1]).toBe(2);
+    raw.destroy();
+  });
+});

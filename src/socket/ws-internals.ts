@@ -32,10 +32,11 @@ import { Defaults } from '../constants';
  *                       bytes handed to ws that wait in its compressor or behind it
  *   ws._receiver._messageLength
  *                       bytes the fragments of an unfinished compressed message inflated to
- *   ws._extensions['permessage-deflate']: params, _threshold, _options.zlibDeflateOptions, decompress()
+ *   ws._extensions['permessage-deflate']: params, _threshold, _options.zlibDeflateOptions, _maxPayload, decompress()
  *                       the negotiated parameters (a prepared frame compressed once), and
  *                       the end of each inflation (the memory budget is told at once), and
- *                       no inflation while the socket is paused (the hold's bound)
+ *                       no inflation while the socket is paused (the hold's bound), and a fragment's
+ *                       inflation stopped where the message passes maxPayload
  */
 
 interface WsPrivate {
@@ -52,6 +53,7 @@ interface DeflatePrivate {
   params?: Record<string, unknown> | null;
   _threshold?: number;
   _isServer?: boolean;
+  _maxPayload?: number;
   _options?: { zlibDeflateOptions?: object };
   decompress?: (data: Buffer, fin: boolean, callback: (err: Error | null, result?: Buffer) => void) => void;
 }
@@ -160,8 +162,15 @@ export function watchTransport(ws: WebSocket, watcher: TransportWatcher, reads: 
 const kRaw = Symbol('rxjs-ws.raw');
 const kWs = Symbol('rxjs-ws.ws');
 const kDeferred = Symbol('rxjs-ws.deferredInflation');
+const kMaxPayload = Symbol('rxjs-ws.maxPayload');
 type Inflation = (err: Error | null, result?: Buffer) => void;
-type WatchedDeflate = DeflatePrivate & { [kRaw]?: Watched | undefined; [kWs]?: WebSocket | undefined; [kDeferred]?: (() => void) | undefined };
+type WatchedDeflate = DeflatePrivate & {
+  [kRaw]?: Watched | undefined;
+  [kWs]?: WebSocket | undefined;
+  [kDeferred]?: (() => void) | undefined;
+  /** ws's `maxPayload` for a whole message (ws checks each fragment's inflation against it alone). */
+  [kMaxPayload]?: number;
+};
 /** ws's own `PerMessageDeflate.prototype.decompress`. */
 let decompress: NonNullable<DeflatePrivate['decompress']> | undefined;
 
@@ -186,6 +195,7 @@ function watchInflation(ws: WebSocket, raw: Watched): void {
   else if (decompress !== own) return; // another copy of ws: left as it is
   deflate[kRaw] = raw;
   deflate[kWs] = ws;
+  deflate[kMaxPayload] = deflate._maxPayload ?? 0;
   deflate.decompress = inflateWatched;
 }
 
@@ -209,6 +219,13 @@ function inflateWatched(this: WatchedDeflate, data: Buffer, fin: boolean, callba
 }
 
 function inflate(deflate: WatchedDeflate, data: Buffer, fin: boolean, callback: Inflation): void {
+  // ws stops a fragment's inflation past maxPayload, counted from that fragment: each fragment of a message could
+  // inflate to maxPayload before ws sees the message is over it. Counted from the message's start instead.
+  const max = deflate[kMaxPayload] ?? 0;
+  if (max > 0) {
+    const r = (deflate[kWs] as unknown as WsPrivate | undefined)?._receiver as ReceiverPrivate | null | undefined;
+    deflate._maxPayload = Math.max(1, max - (r?._messageLength ?? 0));
+  }
   decompress!.call(deflate, data, fin, (err, result) => {
     callback(err, result);
     if (err === null) deflate[kRaw]?.[kTransport]?.transportRead();
@@ -544,6 +561,7 @@ export function deflateInternalsPresent(ws: WebSocket): Record<string, boolean> 
     "_extensions['permessage-deflate']": d != null && typeof d.params === 'object' && d.params !== null,
     '_threshold': typeof d?._threshold === 'number',
     '_isServer': typeof d?._isServer === 'boolean',
+    '_maxPayload': typeof d?._maxPayload === 'number',
     '_options': typeof d?._options === 'object' && d._options !== null,
     'decompress()': typeof (d == null ? undefined : (Object.getPrototypeOf(d) as DeflatePrivate).decompress) === 'function',
     '_sender._bufferedBytes': typeof (ws as unknown as WsPrivate)._sender?._bufferedBytes === 'number',
