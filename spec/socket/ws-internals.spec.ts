@@ -134,6 +134,7 @@ describe("the ws internals rxjs-ws relies on", () => {
       "_extensions['permessage-deflate']": true,
       _threshold: true,
       _isServer: true,
+      _maxPayload: true,
       _options: true,
       'decompress()': true,
       '_sender._bufferedBytes': true,

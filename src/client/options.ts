@@ -96,7 +96,7 @@ export function resolveConnect(url: unknown, options: ConnectOptions | undefined
       maxFragments: ws.maxFragments ?? readLimits(maxPayload).maxFragments,
       maxBufferedChunks: (ws as { maxBufferedChunks?: number }).maxBufferedChunks ?? readLimits(maxPayload).maxBufferedChunks,
       maxPendingAutoPongs: 2 * Defaults.pongBacklog,
-      perMessageDeflate: resolveDeflate(ws.perMessageDeflate),
+      perMessageDeflate: resolveDeflate(ws.perMessageDeflate, 'client'),
     } as ClientOptions,
     heartbeat: h === false ? false : (resolveHeartbeat({ ...h, scheduler: h.scheduler ?? common.scheduler }) ?? false),
     outbound: resolveOutbound(outbound),

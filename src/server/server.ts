@@ -197,7 +197,7 @@ export class RxServer<A = undefined> {
     if (o.log !== undefined) expectFunction('log', o.log);
     this.#keepRequest = o.keepRequest === undefined ? false : expectBoolean('keepRequest', o.keepRequest);
     const maxPayload = o.maxPayload === undefined ? Defaults.maxPayload : expectInteger('maxPayload', o.maxPayload, 1);
-    const perMessageDeflate = resolveDeflate(o.perMessageDeflate);
+    const perMessageDeflate = resolveDeflate(o.perMessageDeflate, 'server');
     this.#maxConnections = o.maxConnections === undefined ? Defaults.maxConnections : expectInteger('maxConnections', o.maxConnections, 1);
     const perAddress =
       o.maxConnectionsPerAddress === undefined ? Defaults.maxConnectionsPerAddress : expectInteger('maxConnectionsPerAddress', o.maxConnectionsPerAddress, 1);

@@ -18,7 +18,7 @@ export interface DeflateOptions {
   readonly serverNoContextTakeover?: boolean;
   /** The client resets its compressor after each message. @default false */
   readonly clientNoContextTakeover?: boolean;
-  /** Largest window (8–15 bits) the server compresses with; `true` lets the client choose. @default 15 */
+  /** Largest window (8–15 bits) the server compresses with; on `serve()`, `true` lets the client choose (on `connect()`, a number or `false`). @default 15 */
   readonly serverMaxWindowBits?: number | boolean;
   /** Largest window (8–15 bits) the client compresses with; `true` offers the parameter without a value. @default 15 */
   readonly clientMaxWindowBits?: number | boolean;
@@ -62,7 +62,7 @@ const ZLIB_RANGES: Readonly<Record<keyof ZlibTuning, readonly [number, number]>>
  * A bad value throws `InvalidArgumentError` here, where `ws` would throw it
  * at each handshake.
  */
-export function resolveDeflate(value: unknown, name = 'perMessageDeflate'): PerMessageDeflateOptions | false {
+export function resolveDeflate(value: unknown, side: 'server' | 'client', name = 'perMessageDeflate'): PerMessageDeflateOptions | false {
   if (value === undefined || value === false) return false;
   if (value === true) return {};
   ensure(name, value, typeof value === 'object' && value !== null && !Array.isArray(value), 'a boolean or an object');
@@ -76,6 +76,8 @@ export function resolveDeflate(value: unknown, name = 'perMessageDeflate'): PerM
   for (const key of WINDOWS) {
     const bits = o[key];
     if (bits === undefined) continue;
+    // A client's offer of server_max_window_bits must carry a value (RFC 7692 §7.1.2.1): a server refuses it with 400.
+    ensure(`${name}.${key}`, bits, !(bits === true && side === 'client' && key === 'serverMaxWindowBits'), 'an integer in [8, 15] or false on connect()');
     out[key] = typeof bits === 'boolean' ? bits : expectInteger(`${name}.${key}`, bits, 8, 15);
   }
   if (o.threshold !== undefined) out.threshold = expectInteger(`${name}.threshold`, o.threshold, 0);

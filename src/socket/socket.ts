@@ -15,7 +15,7 @@ import { OutboundChannel, resolveOutbound, type OutboundOptions, type ResolvedOu
 import { invalidFrame } from './frames';
 import { RateLimiter, resolveRate, TokenBucket, type RateLimitOptions } from './rate';
 import type { Outbound } from './types';
-import { limitFragments, peerOf, shareReads, pendingPongs, receiverCost, senderBytes, stopListening, unwatchPeerClose, unwatchTransport, watchPeerClose, watchTransport } from './ws-internals';
+import { limitFragments, peerOf, shareReads, pendingPongs, receiverCost, resumeInflation, senderBytes, stopListening, unwatchPeerClose, unwatchTransport, watchPeerClose, watchTransport } from './ws-internals';
 
 /** Options for wrapping one `ws` socket. */
 export interface RxSocketOptions<A = undefined> {
@@ -763,7 +763,10 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     if (pause !== this.#reading) return;
     this.#reading = !pause;
     if (pause) this.#ws.pause();
-    else this.#ws.resume();
+    else {
+      this.#ws.resume();
+      resumeInflation(this.#ws);
+    }
   }
 
   /** Releases everything rxjs-ws holds for this socket, then ends every stream. */

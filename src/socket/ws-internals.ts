@@ -32,9 +32,11 @@ import { Defaults } from '../constants';
  *                       bytes handed to ws that wait in its compressor or behind it
  *   ws._receiver._messageLength
  *                       bytes the fragments of an unfinished compressed message inflated to
- *   ws._extensions['permessage-deflate']: params, _threshold, _options.zlibDeflateOptions, decompress()
+ *   ws._extensions['permessage-deflate']: params, _threshold, _options.zlibDeflateOptions, _maxPayload, decompress()
  *                       the negotiated parameters (a prepared frame compressed once), and
- *                       the end of each inflation (the memory budget is told at once)
+ *                       the end of each inflation (the memory budget is told at once), and
+ *                       no inflation while the socket is paused (the hold's bound), and a fragment's
+ *                       inflation stopped where the message passes maxPayload
  */
 
 interface WsPrivate {
@@ -51,6 +53,7 @@ interface DeflatePrivate {
   params?: Record<string, unknown> | null;
   _threshold?: number;
   _isServer?: boolean;
+  _maxPayload?: number;
   _options?: { zlibDeflateOptions?: object };
   decompress?: (data: Buffer, fin: boolean, callback: (err: Error | null, result?: Buffer) => void) => void;
 }
@@ -151,22 +154,37 @@ export function watchTransport(ws: WebSocket, watcher: TransportWatcher, reads: 
     raw.on('error', onTransportErrorAlone);
   }
   // After ws's own 'data' listener: the receiver has taken the chunk in by then.
-  if (reads) {
-    if (!raw.rawListeners('data').includes(sharedRead)) raw.on('data', onTransportRead);
-    watchInflation(ws, raw);
-  }
+  if (reads && !raw.rawListeners('data').includes(sharedRead)) raw.on('data', onTransportRead);
+  // Every socket: inflation waits while reading is paused (the bounds of what is held), and tells the budget when read.
+  watchInflation(ws, raw);
 }
 
 const kRaw = Symbol('rxjs-ws.raw');
-type WatchedDeflate = DeflatePrivate & { [kRaw]?: Watched | undefined };
+const kWs = Symbol('rxjs-ws.ws');
+const kDeferred = Symbol('rxjs-ws.deferredInflation');
+const kMaxPayload = Symbol('rxjs-ws.maxPayload');
+type Inflation = (err: Error | null, result?: Buffer) => void;
+type WatchedDeflate = DeflatePrivate & {
+  [kRaw]?: Watched | undefined;
+  [kWs]?: WebSocket | undefined;
+  [kDeferred]?: (() => void) | undefined;
+  /** ws's `maxPayload` for a whole message (ws checks each fragment's inflation against it alone). */
+  [kMaxPayload]?: number;
+};
 /** ws's own `PerMessageDeflate.prototype.decompress`. */
 let decompress: NonNullable<DeflatePrivate['decompress']> | undefined;
 
 /**
- * Tells the watcher of `raw` each time an inflation ends (the receiver has
- * kept what it inflated by then): a compressed fragment costs what it
- * inflates to, known only then, after the read that brought it. An own
- * `decompress` that calls ws's, one function for every socket.
+ * Inflates a socket's compressed fragments only while it reads, and tells
+ * the watcher of `raw` each time an inflation ends (the receiver has kept
+ * what it inflated by then): a compressed fragment costs what it inflates
+ * to, known only then, after the read that brought it. While the socket is
+ * paused (`ws.pause()`: a full hold, a rate limit holding, a backlog), the
+ * next inflation waits for `resumeInflation()` (or for the connection's
+ * end, when ws must parse what it read): ws's receiver would otherwise
+ * inflate every message of what it has read, each up to `maxPayload`, past
+ * the bound that paused it. An own `decompress` that calls ws's, one
+ * function for every socket.
  */
 function watchInflation(ws: WebSocket, raw: Watched): void {
   const deflate = deflateOf(ws) as WatchedDeflate | undefined;
@@ -176,14 +194,48 @@ function watchInflation(ws: WebSocket, raw: Watched): void {
   if (decompress === undefined) decompress = own;
   else if (decompress !== own) return; // another copy of ws: left as it is
   deflate[kRaw] = raw;
+  deflate[kWs] = ws;
+  deflate[kMaxPayload] = deflate._maxPayload ?? 0;
   deflate.decompress = inflateWatched;
 }
 
-function inflateWatched(this: WatchedDeflate, data: Buffer, fin: boolean, callback: (err: Error | null, result?: Buffer) => void): void {
-  decompress!.call(this, data, fin, (err, result) => {
+function inflateWatched(this: WatchedDeflate, data: Buffer, fin: boolean, callback: Inflation): void {
+  const ws = this[kWs];
+  const raw = ws === undefined ? null : rawSocket(ws);
+  // The receiver waits for each inflation before it parses on: at most one waits here.
+  if (ws !== undefined && ws.isPaused && raw !== null && !raw.destroyed && this[kDeferred] === undefined) {
+    const run = (): void => {
+      if (this[kDeferred] !== run) return;
+      this[kDeferred] = undefined;
+      raw.removeListener('close', run);
+      inflate(this, data, fin, callback);
+    };
+    this[kDeferred] = run;
+    // At the end ws parses what it read before it says 'close': the inflation goes on then.
+    raw.on('close', run);
+    return;
+  }
+  inflate(this, data, fin, callback);
+}
+
+function inflate(deflate: WatchedDeflate, data: Buffer, fin: boolean, callback: Inflation): void {
+  // ws stops a fragment's inflation past maxPayload, counted from that fragment: each fragment of a message could
+  // inflate to maxPayload before ws sees the message is over it. Counted from the message's start instead.
+  const max = deflate[kMaxPayload] ?? 0;
+  if (max > 0) {
+    const r = (deflate[kWs] as unknown as WsPrivate | undefined)?._receiver as ReceiverPrivate | null | undefined;
+    deflate._maxPayload = Math.max(1, max - (r?._messageLength ?? 0));
+  }
+  decompress!.call(deflate, data, fin, (err, result) => {
     callback(err, result);
-    if (err === null) this[kRaw]?.[kTransport]?.transportRead();
+    if (err === null) deflate[kRaw]?.[kTransport]?.transportRead();
   });
+}
+
+/** The socket reads again (`ws.resume()`): an inflation that waited for it goes on. */
+export function resumeInflation(ws: WebSocket): void {
+  const deflate = deflateOf(ws) as WatchedDeflate | undefined;
+  if (deflate != null && !ws.isPaused) deflate[kDeferred]?.();
 }
 
 /** Stops telling (at the socket's end); ws's own 'error' listener is back in place. */
@@ -509,6 +561,7 @@ export function deflateInternalsPresent(ws: WebSocket): Record<string, boolean> 
     "_extensions['permessage-deflate']": d != null && typeof d.params === 'object' && d.params !== null,
     '_threshold': typeof d?._threshold === 'number',
     '_isServer': typeof d?._isServer === 'boolean',
+    '_maxPayload': typeof d?._maxPayload === 'number',
     '_options': typeof d?._options === 'object' && d._options !== null,
     'decompress()': typeof (d == null ? undefined : (Object.getPrototypeOf(d) as DeflatePrivate).decompress) === 'function',
     '_sender._bufferedBytes': typeof (ws as unknown as WsPrivate)._sender?._bufferedBytes === 'number',
