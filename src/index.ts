@@ -57,6 +57,7 @@ export { prepare, PreparedFrame } from './socket/prepared';
 export { RxSocket } from './socket/socket';
 export type { RxSocketOptions } from './socket/socket';
 export type { CloseInfo, Inbound, Outbound } from './socket/types';
-export type { Message, SocketStats } from './types';
+export type { LogEvent, Message, SocketStats } from './types';
+export type { RefusalReason, ServerMetrics } from './server/metrics';
 export { refuse, UpgradeRefusedError } from './server/upgrade';
 export type { OriginPolicy } from './server/upgrade';
