@@ -6,15 +6,11 @@ import type { Duplex } from 'node:stream';
 import {
   asyncScheduler,
   defaultIfEmpty,
-  concat,
-  defer,
   from,
   isObservable,
   Observable,
-  of,
   Subject,
   take,
-  takeUntil,
   timeout,
   TimeoutError,
   type SchedulerLike,
@@ -365,10 +361,7 @@ export class RxServer<A = undefined> {
    * server.metrics$(1000).subscribe((m) => console.log(`${m.open} open, ${m.messages.received} in`));
    */
   metrics$(interval = 5000, scheduler: SchedulerLike = this.#scheduler): Observable<ServerMetrics> {
-    const ticks = snapshots((now) => this.#snapshot(now), interval, scheduler);
-    const last = defer(() => of(this.#snapshot(scheduler.now())));
-    // A closed server gives its last counters, once.
-    return defer(() => (this.#ended?.isStopped === true ? last : concat(ticks.pipe(takeUntil((this.#ended ??= new Subject<void>()))), last)));
+    return snapshots((now) => this.#snapshot(now), interval, scheduler, (this.#ended ??= new Subject<void>()));
   }
 
   #snapshot(at: number): ServerMetrics {
