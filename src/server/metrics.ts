@@ -19,18 +19,6 @@ import type { MemoryBudget } from './budget';
  */
 export type RefusalReason = 'origin' | 'auth' | 'max-connections' | 'per-address' | 'handshake-rate' | 'bad-handshake' | 'not-found' | 'closing';
 
-/** Every {@link RefusalReason}, in the order the checks are made. */
-export const REFUSAL_REASONS: readonly RefusalReason[] = Object.freeze([
-  'bad-handshake',
-  'not-found',
-  'closing',
-  'origin',
-  'max-connections',
-  'per-address',
-  'handshake-rate',
-  'auth',
-] as const);
-
 /**
  * A server's counters at one moment: what `server.metrics$()` emits and
  * `server.metrics()` returns. Counters (`upgrades`, `messages`, `bytes`,
