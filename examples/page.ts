@@ -313,14 +313,17 @@ function watchServerMetrics(): void {
     setText($('m-drops'), drops);
     panel.dataset.state = state;
   };
-  const poll = () =>
+  const poll = (): void => {
+    // Offline, the answer cannot come: no request (and no console error for it).
+    if (!navigator.onLine) return show('–', '–', '–', 'unavailable');
     fetch('/metrics.json', { cache: 'no-store' })
       .then((res) => (res.ok ? res.json() : Promise.reject(new Error(`HTTP ${res.status}`))))
       .then(
         (m: { connections: number; messagesPerSecond: number; drops: number }) => show(String(m.connections), String(m.messagesPerSecond), String(m.drops), 'live'),
         () => show('–', '–', '–', 'unavailable'),
       );
-  void poll();
+  };
+  poll();
   setInterval(poll, METRICS_MS);
 }
 
