@@ -69,11 +69,13 @@ export type LogEvent =
   | {
       /** Node could not parse a request, or it took too long: answered with an HTTP error. */
       readonly event: 'request-refused';
+      /** The HTTP status sent (400, 408, 431). */
       readonly status: number;
       /** Always `'bad-handshake'`. */
       readonly reason: string;
       /** Node's error code, e.g. `HPE_HEADER_OVERFLOW`. */
       readonly detail: string;
+      /** The TCP peer's address. */
       readonly address: string;
     }
   | {
@@ -83,6 +85,7 @@ export type LogEvent =
       readonly code: number;
       /** Why: the policy's words (`rate limit exceeded`, `outbound queue full` …) or the close reason, possibly `''`. */
       readonly reason: string;
+      /** The peer's address (`socket.remoteAddress`). */
       readonly address: string;
       /** The path the socket was opened on, without its query. */
       readonly path: string | undefined;

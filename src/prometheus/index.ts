@@ -18,12 +18,18 @@ export interface RegistryLike {
   removeSingleMetric(name: string): void;
 }
 
+/** What the adapter reads of a server: an `RxServer` is one. */
+export interface MetricsSource {
+  /** The server's counters now. */
+  metrics(): ServerMetrics;
+}
+
 /** Options of {@link prometheus}. */
 export interface PrometheusOptions {
   /** The registry to register in. @default prom-client's global `register` */
   readonly registry?: RegistryLike;
-  /** The server whose `metrics()` to expose. */
-  readonly server?: { metrics(): ServerMetrics };
+  /** The server whose `metrics()` to expose (an `RxServer`). */
+  readonly server?: MetricsSource;
   /** The hub whose `stats` (and adapter status and lag) to expose. */
   readonly hub?: Hub;
   /** A client whose counters to expose (`rxjs_ws_client_*`). */
