@@ -5,7 +5,7 @@ module.exports = {
   testMatch: ['**/*.spec.ts'],
   testPathIgnorePatterns: ['\\.e2e\\.spec\\.ts$', '\\.attack\\.spec\\.ts$'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
-  moduleNameMapper: { '^rxjs-ws$': '<rootDir>/src/index.ts', '^rxjs-ws/testing$': '<rootDir>/src/testing/index.ts' },
+  moduleNameMapper: { '^rxjs-ws$': '<rootDir>/src/index.ts', '^rxjs-ws/testing$': '<rootDir>/src/testing/index.ts', '^rxjs-ws/prometheus$': '<rootDir>/src/prometheus/index.ts' },
   setupFilesAfterEnv: ['<rootDir>/spec/support/cleanup.ts'],
   testTimeout: 20000,
 };

@@ -51,6 +51,8 @@ export function judge(r: Unjudged): Verdict[] {
   const rx = idle(r.idle, RXJS_WS.label)?.levels.at(-1);
   const d = r.deflate?.medians;
   if (d?.['rxjs-ws deflate'] && d['raw ws deflate']) add('JSON echo throughput with deflate', d['rxjs-ws deflate'].rate / d['raw ws deflate'].rate, '>=', 1.0);
+  const m = r.metrics?.medians;
+  if (m?.['rxjs-ws metrics'] && m['rxjs-ws']) add('echo throughput with metrics on', m['rxjs-ws metrics'].rate / m['rxjs-ws'].rate, '>=', 0.97);
   if (raw && rx) add(`memory per idle connection at ${rx.connections} (heartbeat on)`, rx.rssPerConnection / raw.rssPerConnection, '<=', 1.25);
   return verdicts;
 }
@@ -114,6 +116,7 @@ export function formatResults(r: BenchResults): string {
   }
   out.push(table(['scenario', 'metric', RAW.label, RXJS_WS.label, 'rxjs-ws/raw', 'target', 'verdict'], rows, 'llrrrll'));
   if (r.deflate) out.push('', deflateTable(r.deflate, verdict('JSON echo throughput with deflate')));
+  if (r.metrics) out.push('', metricsTable(r.metrics, verdict('echo throughput with metrics on')));
   if (r.idle && r.idle.length > 0) out.push('', heartbeatTable(r.idle));
   const busy = busiest(r);
   if (busy > OTHER_CPU_WARNING) {
@@ -121,6 +124,18 @@ export function formatResults(r: BenchResults): string {
   }
   if (r.failures.length > 0) out.push('', `FAILED (${r.failures.length}):`, ...r.failures.map((f) => `  ${f}`));
   return out.join('\n');
+}
+
+/** The small-message echo with metrics off and on: echoes/s, p99 and server CPU, medians. */
+function metricsTable(s: EchoScenario, verdict: string[]): string {
+  const off = s.medians['rxjs-ws']!;
+  const on = s.medians['rxjs-ws metrics']!;
+  const title = `metrics: ${s.connections} conns × ${s.window} in flight × ${s.size} B text, metrics$ every 1 s and a scrape every 1 s (median of ${s.rounds} × ${s.durationMs / 1000} s)`;
+  const rows = [
+    ['echoes/s', int(off.rate), int(on.rate), ratio(on.rate / off.rate), ...verdict],
+    ['p99 latency', ms(off.p99), ms(on.p99), ratio(on.p99 / off.p99), '', ''],
+  ];
+  return `${title}\n\n${table(['metric', 'metrics off', 'metrics on', 'on/off', 'target', 'verdict'], rows, 'lrrrll')}`;
 }
 
 /** The JSON echo with and without deflate: one row per setting, raw ws and rxjs-ws side by side. */

@@ -132,6 +132,8 @@ export interface BenchResults {
   readonly idle?: readonly IdleVariant[];
   readonly scaling?: readonly EchoScenario[];
   readonly deflate?: DeflateEcho;
+  /** Small-message echo against rxjs-ws with metrics off and on. */
+  readonly metrics?: EchoScenario;
   readonly verdicts: readonly Verdict[];
   /** Integrity failures or crashes; the bench exits non-zero when there is any. */
   readonly failures: readonly string[];

@@ -17,7 +17,7 @@ import { compareEcho } from './scenarios/echo';
 import { compareDeflate } from './scenarios/deflate';
 import { compareHandshakes } from './scenarios/handshakes';
 import { measureIdle } from './scenarios/idle';
-import { RAW, RAW_DEFLATE, RXJS_WS, RXJS_WS_DEFLATE, RXJS_WS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
+import { RAW, RAW_DEFLATE, RXJS_WS, RXJS_WS_DEFLATE, RXJS_WS_METRICS, RXJS_WS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -56,6 +56,10 @@ async function runScenarios(config: BenchConfig, client: LoadClient, profile: Pr
   if (config.only.has('deflate')) {
     log('JSON echo with and without permessage-deflate');
     into.deflate = await withServers([RAW, RXJS_WS, RAW_DEFLATE, RXJS_WS_DEFLATE], profile, (servers) => compareDeflate(servers, config.deflate, log));
+  }
+  if (config.only.has('metrics')) {
+    log('small messages, metrics off and on');
+    into.metrics = await withServers([RXJS_WS, RXJS_WS_METRICS], profile, (servers) => compareEcho(client, servers, config.metrics, log));
   }
   if (config.only.has('idle')) {
     const variants: ServerSpec[] = [

@@ -25,6 +25,8 @@ export const PAGE_NAMES = ['echo', 'chat'] as const;
 /** The tags of a page template that the build replaces with what they point to. */
 const STYLESHEET = '<link rel="stylesheet" href="../page.css">';
 const SCRIPT = '<script type="module" src="page.ts"></script>';
+/** Where a page shows the live metrics panel, examples/metrics-panel.html. */
+const METRICS_PANEL = '<!-- metrics-panel.html -->';
 
 /** Bundles `examples/<name>/page.ts` as one minified ES module for the browser; returns its code. */
 async function bundle(name: string): Promise<string> {
@@ -62,12 +64,15 @@ function inline(html: string, tag: string, replacement: string, file: string): s
 /** Builds every page into dist/examples/<name>/index.html; returns the files written. */
 export async function buildPages(): Promise<string[]> {
   const css = readFileSync(join(EXAMPLES, 'page.css'), 'utf8');
+  // Its first line is a comment for people reading the file.
+  const panel = readFileSync(join(EXAMPLES, 'metrics-panel.html'), 'utf8').split('\n').slice(1).join('\n').trim();
   const scripts = await Promise.all(PAGE_NAMES.map(bundle));
   return PAGE_NAMES.map((name, i) => {
     const template = join(EXAMPLES, name, 'index.html');
     let html = readFileSync(template, 'utf8');
     html = inline(html, STYLESHEET, `<style>\n${css}</style>`, template);
     html = inline(html, SCRIPT, `<script type="module">\n${scripts[i]!}</script>`, template);
+    html = inline(html, METRICS_PANEL, panel, template);
     const out = join(ROOT, 'dist', 'examples', name, 'index.html');
     mkdirSync(join(out, '..'), { recursive: true });
     writeFileSync(out, html);

@@ -164,6 +164,7 @@ export class ExamplePage {
     // Once the page's script has run to its end (its hooks may name the page being constructed here).
     queueMicrotask(() => this.refresh());
     setInterval(() => this.refresh(), options.refreshMs);
+    watchServerMetrics();
   }
 
   /** One log line: its kind (a class, and the label unless `label` is given), its text, more classes, and when (ms since epoch, or now). */
@@ -294,6 +295,38 @@ export class ExamplePage {
 }
 
 /** Sets an element's text only when it changes (the pages refresh ten times a second). */
+/** How often the live panel asks the server for its figures, in ms. */
+const METRICS_MS = 1000;
+
+/**
+ * The live panel (`m-connections`, `m-rate`, `m-drops`): the server's figures
+ * from GET /metrics.json (its `metrics$()` stream), once a second. A page
+ * opened from a file has no server to ask: the panel says so.
+ */
+function watchServerMetrics(): void {
+  const panel = document.getElementById('metrics-panel');
+  if (panel === null) return;
+  if (location.protocol !== 'http:' && location.protocol !== 'https:') return void (panel.dataset.state = 'unavailable');
+  const show = (connections: string, rate: string, drops: string, state: string) => {
+    setText($('m-connections'), connections);
+    setText($('m-rate'), rate);
+    setText($('m-drops'), drops);
+    panel.dataset.state = state;
+  };
+  const poll = (): void => {
+    // Offline, the answer cannot come: no request (and no console error for it).
+    if (!navigator.onLine) return show('–', '–', '–', 'unavailable');
+    fetch('/metrics.json', { cache: 'no-store' })
+      .then((res) => (res.ok ? res.json() : Promise.reject(new Error(`HTTP ${res.status}`))))
+      .then(
+        (m: { connections: number; messagesPerSecond: number; drops: number }) => show(String(m.connections), String(m.messagesPerSecond), String(m.drops), 'live'),
+        () => show('–', '–', '–', 'unavailable'),
+      );
+  };
+  poll();
+  setInterval(poll, METRICS_MS);
+}
+
 export function setText(el: HTMLElement, text: string): void {
   if (el.textContent !== text) el.textContent = text;
 }

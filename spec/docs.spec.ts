@@ -25,6 +25,7 @@ const SPECIFIERS: Record<string, string> = {
   '@angular/core': join(SUPPORT, 'angular'),
   '@angular/common': join(SUPPORT, 'angular'),
   'rxjs-ws/testing': join(ROOT, 'src', 'testing'),
+  'rxjs-ws/prometheus': join(ROOT, 'src', 'prometheus'),
   ws: join(SUPPORT, 'ws'),
 };
 

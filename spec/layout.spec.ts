@@ -3,14 +3,14 @@
  * folder may import from its own files and from the folders below it in
  * LAYERS, never from one above; the leaves import only leaves; and no file
  * imports itself through a circle. The entry points are index.ts (Node),
- * browser.ts (browsers) and testing/.
+ * browser.ts (browsers), testing/ and prometheus/.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const SRC = resolve(__dirname, '..', 'src');
 
-/** Top to bottom. The two entry points (index.ts, testing/) may import anything. */
+/** Top to bottom. The entry points (index.ts, browser.ts, testing/, prometheus/) may import anything. */
 const LAYERS = ['client', 'hub', 'server', 'codec', 'socket', 'operators', 'leaves'] as const;
 const LEAVES = new Set(['errors.ts', 'constants.ts', 'validation.ts', 'types.ts', 'utf8.ts']);
 
@@ -22,7 +22,7 @@ function layerOf(file: string): string {
   const rel = relative(SRC, file);
   if (!rel.includes('/')) return rel === 'index.ts' || rel === 'browser.ts' ? 'entry' : LEAVES.has(rel) ? 'leaves' : `unplaced ${rel}`;
   const folder = rel.split('/')[0]!;
-  return folder === 'testing' ? 'entry' : folder;
+  return folder === 'testing' || folder === 'prometheus' ? 'entry' : folder;
 }
 
 /** Relative imports of a file (type-only ones too: they tie the layers as much), resolved to files. */

@@ -25,7 +25,7 @@ export { connect } from './client/browser';
 export type { BrowserConnectOptions, BrowserEnvironment, BrowserHeartbeatOptions, BrowserWebSocket, BrowserWebSocketConstructor } from './client/browser';
 export { BrowserConnection } from './client/browser-socket';
 export { RxClient } from './client/core';
-export type { ClientStatus, SocketLike } from './client/core';
+export type { ClientMetrics, ClientStatus, SocketLike } from './client/core';
 export { defaultShouldReconnect } from './client/common';
 export type { CommonConnectOptions, OfflineOptions, ReconnectInfo, ReconnectOptions } from './client/common';
 export type { OutboundOptions } from './socket/outbound-options';

@@ -46,6 +46,51 @@ export interface SocketStats {
   readonly discarded: number;
 }
 
+/**
+ * What the `log` option of `serve()` is told, besides its one-line text: a
+ * structured event, for a JSON logger (pino: `log: (line, event) => logger.warn(event, line)`).
+ * `event` says what happened; the other fields are the ones it has.
+ */
+export type LogEvent =
+  | {
+      /** An upgrade was answered with an HTTP error instead of 101. */
+      readonly event: 'upgrade-refused';
+      /** The HTTP status sent. */
+      readonly status: number;
+      /** Why, in a word that stays the same across releases (a `RefusalReason`). */
+      readonly reason: string;
+      /** Why, for people (the log line's words). */
+      readonly detail: string;
+      /** The client's address (see `clientAddress`). */
+      readonly address: string;
+      /** The request's path, without its query, or `null` when it had none. */
+      readonly path: string | null;
+    }
+  | {
+      /** Node could not parse a request, or it took too long: answered with an HTTP error. */
+      readonly event: 'request-refused';
+      /** The HTTP status sent (400, 408, 431). */
+      readonly status: number;
+      /** Always `'bad-handshake'`. */
+      readonly reason: string;
+      /** Node's error code, e.g. `HPE_HEADER_OVERFLOW`. */
+      readonly detail: string;
+      /** The TCP peer's address. */
+      readonly address: string;
+    }
+  | {
+      /** A socket closed for a reason rxjs-ws decided (a policy, a flood, the memory budget) or without a clean closing handshake. */
+      readonly event: 'socket-closed';
+      /** The close code. */
+      readonly code: number;
+      /** Why: the policy's words (`rate limit exceeded`, `outbound queue full` …) or the close reason, possibly `''`. */
+      readonly reason: string;
+      /** The peer's address (`socket.remoteAddress`). */
+      readonly address: string;
+      /** The path the socket was opened on, without its query. */
+      readonly path: string | undefined;
+    };
+
 /** What code that cannot import `PreparedFrame` (browsers) knows of one. Not exported from the package. */
 export interface PreparedFrameLike {
   readonly [PREPARED]: true;

@@ -5,9 +5,12 @@
  * the queue). `--heartbeat=off` turns the heartbeat off and
  * `--heartbeat=<ms>` sets its interval, for the heartbeat scale measurement;
  * `--batch-writes=off` turns off per-tick batching, to show what it buys;
- * `--deflate` turns permessage-deflate on with ws's defaults.
+ * `--deflate` turns permessage-deflate on with ws's defaults; `--metrics`
+ * subscribes to `metrics$()` and scrapes a Prometheus registry every second.
  */
 import { serve, type HeartbeatOptions, type ServeOptions } from 'rxjs-ws';
+import { Registry } from 'prom-client';
+import { prometheus } from 'rxjs-ws/prometheus';
 import { control } from './control';
 
 const argv = process.argv.slice(2);
@@ -22,6 +25,14 @@ const server = serve({
 });
 
 server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
+
+if (argv.includes('--metrics')) {
+  // What an operator runs: a metrics$() stream and a Prometheus scrape, each every second (scrapes are usually 15 s apart).
+  server.metrics$(1000).subscribe();
+  const registry = new Registry();
+  prometheus({ registry, server });
+  setInterval(() => void registry.metrics(), 1000).unref();
+}
 
 control(
   server.listening.then((address) => address.port),

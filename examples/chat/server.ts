@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { CloseCode, createHub, redisAdapter, serve, type HubStatus, type RxSocket } from 'rxjs-ws';
 import { closeOnSignals, fail, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen, switchFlag } from '../cli';
+import { ExampleMetrics } from '../metrics';
 import { OnlineCount } from './online';
 
 const ROOM = 'chat';
@@ -69,7 +70,8 @@ const server = serve({
   outbound: { policy: 'close', maxMessages: 256, maxBytes: 1 << 20 },
   rateLimit: { messages: RATE_MESSAGES, bytes: RATE_MAX_SIZE_MESSAGES * maxBytes, policy: 'pause' },
   log,
-  request: pages('chat', path, (pathname, res, head) => {
+  request: pages('chat', path, (pathname, res, head): boolean => {
+    if (metrics.serve(pathname, res, head)) return true; // /metrics (Prometheus text) and /metrics.json (the live panel)
     if (pathname !== '/status') return false;
     const body = JSON.stringify({ redis: redisUrl ? describeStatus(status) : null, clients: server.sockets.size, hub: hub.stats });
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
@@ -77,6 +79,8 @@ const server = serve({
     return true;
   }),
 });
+
+const metrics = new ExampleMetrics(server, hub);
 
 // Each process tells its own clients the total it knows of.
 const online = new OnlineCount(hub, ROOM, PRESENCE_MS);

@@ -1,6 +1,7 @@
 /**
  * The echo server on rxjs-ws: GET / serves the test page, /ws
- * echoes every frame with its kind and sends `heart beat` every second.
+ * echoes every frame with its kind and sends `heart beat` every second;
+ * GET /metrics is Prometheus text, /metrics.json the page's live panel.
  *
  *   npm start -- --port 8080 --heartbeat-ms 1000
  *   npm start -- --deflate        (permessage-deflate for clients that offer it)
@@ -8,6 +9,7 @@
 import { interval, map, takeUntil } from 'rxjs';
 import { serve } from 'rxjs-ws';
 import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen, switchFlag } from '../cli';
+import { ExampleMetrics } from '../metrics';
 
 const flags = parseFlags(
   process.argv.slice(2),
@@ -54,8 +56,10 @@ const server = serve({
   maxConnectionsPerAddress: maxPerAddress,
   handshakesPerAddress,
   log,
-  request: pages('echo', path),
+  // GET / is the page; /metrics is Prometheus text and /metrics.json the page's live panel.
+  request: pages('echo', path, (pathname, res, head): boolean => metrics.serve(pathname, res, head)),
 });
+const metrics = new ExampleMetrics(server);
 
 server.connections$.subscribe((socket) => {
   // (A peer gone before its socket was handed over may have left no port to read.)

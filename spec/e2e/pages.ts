@@ -4,11 +4,15 @@ import type { Locator, Page } from 'playwright-core';
 /** A RegExp matching exactly `text`. */
 export const exactly = (text: string): RegExp => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 
-/** Collects the page's uncaught errors and console errors into `errors`. */
+/**
+ * Collects the page's uncaught errors and console errors into `errors`; not
+ * the live panel's polls of /metrics.json that failed while the server was
+ * down or the browser offline (Chromium logs those itself; the panel shows –).
+ */
 export function watchErrors(page: Page, errors: string[]): void {
   page.on('pageerror', (err) => errors.push(err.message));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(msg.text());
+    if (msg.type() === 'error' && !msg.location().url.endsWith('/metrics.json')) errors.push(msg.text());
   });
 }
 

@@ -10,7 +10,7 @@ import { RxClient, type DialHooks, type Dialed, type Transport } from './core';
 import { resolveConnect, type ConnectOptions, type ResolvedConnect } from './options';
 
 export { RxClient } from './core';
-export type { ClientStatus, SocketLike } from './core';
+export type { ClientMetrics, ClientStatus, SocketLike } from './core';
 export { defaultShouldReconnect } from './options';
 export type { CommonConnectOptions, ConnectOptions, OfflineOptions, ReconnectInfo, ReconnectOptions, WebSocketFactory } from './options';
 

@@ -1,7 +1,8 @@
-import { BehaviorSubject, Observable, Subject, Subscription, type Observer } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, Subscription, type Observer, type SchedulerLike } from 'rxjs';
 import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS, CLOSE_NORMAL, type SocketState } from '../constants';
 import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxjsWsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
+import { snapshots } from '../operators/snapshots';
 import { current, endsWith, Held } from '../socket/held';
 import { FrameQueue } from '../socket/queue';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
@@ -51,6 +52,24 @@ export interface ClientStatus {
   readonly lastClose?: CloseInfo;
   /** Why it is reconnecting, or why it gave up (see `ReconnectInfo.error`). */
   readonly error?: unknown;
+}
+
+/** A client's counters at one moment, as `client.metrics$()` emits them. */
+export interface ClientMetrics {
+  /** When it was taken: the scheduler's `now()`, in ms. */
+  readonly at: number;
+  /** Where the client is (`status.state`). */
+  readonly state: ClientStatus['state'];
+  /** Connections that opened so far. */
+  readonly connections: number;
+  /** Reconnect attempts scheduled so far, over every outage. */
+  readonly reconnects: number;
+  /** Frame counters over every connection (`stats`). */
+  readonly messages: SocketStats;
+  /** Frames waiting in the offline queue. */
+  readonly queued: number;
+  /** Bytes waiting: the offline queue and the connection's buffer (`bufferedAmount`). */
+  readonly bufferedAmount: number;
 }
 
 /** @internal What a transport is told of the connection it opened. */
@@ -130,6 +149,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #socketWritable = false;
   #subscribers = 0;
   #attempt = 0;
+  #connections = 0;
+  #reconnects = 0;
   /** writable$ notifications in progress (a subscriber may close the client from inside one). */
   #notifying = 0;
   /** Counters of the connections that ended, plus what the client itself refused, dropped and discarded. */
@@ -218,6 +239,31 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   /** Counters over all connections, plus frames the offline queue refused or dropped. */
   get stats(): SocketStats {
     return addStats(this.#counts, this.#socket?.stats);
+  }
+
+  /**
+   * The client's counters on subscription, then every `interval` ms, until
+   * it has closed (with a last snapshot then). Cold: each subscriber has its
+   * own timer.
+   *
+   * @param interval Ms between snapshots. @default 5000
+   * @param scheduler Time source. @default the client's `scheduler` option, else asyncScheduler
+   */
+  metrics$(interval = 5000, scheduler: SchedulerLike = this.#config.scheduler): Observable<ClientMetrics> {
+    return snapshots(
+      (at): ClientMetrics => ({
+        at,
+        state: this.#status.value.state,
+        connections: this.#connections,
+        reconnects: this.#reconnects,
+        messages: this.stats,
+        queued: this.#offline.length,
+        bufferedAmount: this.bufferedAmount,
+      }),
+      interval,
+      scheduler,
+      this.close$,
+    );
   }
 
   /** Sends a frame, or queues it while no connection is open; never throws (refusals go to `errors$`). */
@@ -355,6 +401,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     const socket = this.#socket;
     if (socket === null) return;
     this.#openedAt = this.#config.scheduler.now();
+    this.#connections++;
     this.#status.next({ state: 'open', attempt: 0 });
     if (this.#closeRequest !== null) this.#closeOpen(socket);
     else this.#drain();
@@ -402,6 +449,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     const asked = this.#closeRequest !== null;
     if (!retry) return this.#finish(info, asked ? undefined : error, asked && wasOpen ? 0 : this.#attempt);
     const attempt = ++this.#attempt;
+    this.#reconnects++;
     const delay = backoffDelay(attempt, backoff!);
     // Scheduled before anyone hears of it: a status$ or writable$ subscriber may close the client, which cancels it.
     this.#timer = backoff!.scheduler.schedule(() => {

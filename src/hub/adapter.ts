@@ -54,6 +54,12 @@ export interface AdapterStats {
   readonly dropped: number;
   /** Envelopes the broker answered with an error and that were given up (after retries, if the error was transient). */
   readonly refused: number;
+  /**
+   * How long the oldest envelope still waiting for the broker has waited, in
+   * ms (0 when none waits): a broker that lags, stalls or cannot be reached
+   * shows here first. Adapters that do not know leave it out.
+   */
+  readonly lag?: number;
 }
 
 /**

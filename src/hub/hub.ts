@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { asyncScheduler, ignoreElements, Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { asyncScheduler, ignoreElements, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { describe, InvalidArgumentError, RxjsWsError } from '../errors';
 import type { AdapterLink, AdapterStats, HubAdapter, HubStatus } from './adapter';
 import { memoryAdapter } from './memory';
 import { Presence } from './presence';
 import { Relay } from './relay';
+import { snapshots } from '../operators/snapshots';
 import { isPrepared } from '../socket/frames';
 import { prepare, type PreparedFrame } from '../socket/prepared';
 import { RxSocket } from '../socket/socket';
@@ -58,6 +59,14 @@ export interface HubStats {
   readonly adapter: AdapterStats;
 }
 
+/** A hub's counters at one moment, as `hub.metrics$()` emits them. */
+export interface HubMetrics extends HubStats {
+  /** When it was taken: the scheduler's `now()`, in ms. */
+  readonly at: number;
+  /** The adapter's connection now (`'connected'` for the in-memory default). */
+  readonly status: HubStatus['state'];
+}
+
 /** `publish()` on a hub that was closed. Nothing was delivered. */
 export class HubClosedError extends RxjsWsError {
   readonly code = 'RXJS_WS_HUB_CLOSED';
@@ -103,6 +112,10 @@ export class Hub {
   #published = 0;
   #delivered = 0;
   #closed: Promise<void> | null = null;
+  readonly #scheduler: SchedulerLike;
+  #state: HubStatus['state'] = 'connecting';
+  /** Emits and completes once the hub has closed (ending every `metrics$()`). */
+  readonly #ended = new Subject<void>();
 
   constructor(options: HubOptions = {}) {
     const o = expectObject('options', options) as HubOptions;
@@ -114,6 +127,8 @@ export class Hub {
       receive: (envelope) => this.#relay?.receive(envelope),
       subscribed: (topics) => this.#relay?.subscribed(topics),
     });
+    this.#scheduler = scheduler;
+    this.#link.status$.subscribe((status) => (this.#state = status.state));
     if (this.#link.shared) {
       this.#relay = new Relay(this.id, this.#link, this.#presence, scheduler, interval, {
         members: this.#members,
@@ -138,6 +153,20 @@ export class Hub {
    */
   get errors$(): Observable<RxjsWsError> {
     return this.#link.errors$ ?? this.#link.status$.pipe(ignoreElements());
+  }
+
+  /**
+   * `stats`, with the adapter's status and the time, on subscription and then
+   * every `interval` ms, until the hub has closed (with a last snapshot then).
+   * Cold: each subscriber has its own timer. With Redis, `adapter.lag` says
+   * how long the oldest publish not yet taken by Redis has waited.
+   *
+   * @param interval Ms between snapshots. @default 5000
+   * @param scheduler Time source. @default the hub's `scheduler` option, else asyncScheduler
+   */
+  metrics$(interval = 5000, scheduler: SchedulerLike = this.#scheduler): Observable<HubMetrics> {
+    const read = (at: number): HubMetrics => ({ ...this.stats, at, status: this.#state });
+    return snapshots(read, interval, scheduler, this.#ended);
   }
 
   /** Topics with local members (a snapshot). */
@@ -253,7 +282,10 @@ export class Hub {
     for (const [socket, joined] of this.#joined) this.#forget(socket, joined.watch);
     this.#members.clear();
     this.#presence.end();
-    return (this.#closed = this.#link.close());
+    return (this.#closed = this.#link.close().finally(() => {
+      this.#ended.next();
+      this.#ended.complete();
+    }));
   }
 
   #deliver(members: Set<Member>, frame: PreparedFrame, except: Member | undefined): number {

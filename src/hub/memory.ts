@@ -10,7 +10,7 @@ export interface MemoryAdapterOptions {
 }
 
 const CONNECTED: HubStatus = Object.freeze({ state: 'connected', attempts: 0 });
-const NO_TRAFFIC: AdapterStats = Object.freeze({ published: 0, received: 0, queued: 0, dropped: 0, refused: 0 });
+const NO_TRAFFIC: AdapterStats = Object.freeze({ published: 0, received: 0, queued: 0, dropped: 0, refused: 0, lag: 0 });
 
 /**
  * The default adapter: members of this hub only, nothing to set up. With a
@@ -115,7 +115,7 @@ class BusLink implements AdapterLink {
   }
 
   get stats(): AdapterStats {
-    return { published: this.#published, received: this.#received, queued: 0, dropped: 0, refused: 0 };
+    return { published: this.#published, received: this.#received, queued: 0, dropped: 0, refused: 0, lag: 0 };
   }
 
   subscribe(topic: string): void {

@@ -57,6 +57,8 @@ interface Entry {
   state: 'waiting' | 'sent' | 'refused';
   refusals: number;
   error: Error | null;
+  /** When it was pushed (the scheduler's time): how long the oldest has waited is the adapter's lag. */
+  readonly at: number;
 }
 
 /**
@@ -139,6 +141,12 @@ export class Outbox {
     return this.#dropped;
   }
 
+  /** How long the oldest envelope not answered yet has waited, in ms; 0 when none waits. */
+  get lag(): number {
+    const oldest = this.#entries.values().next();
+    return oldest.done === true ? 0 : Math.max(0, this.#scheduler.now() - oldest.value.at);
+  }
+
   /** Envelopes given up because the broker refused them (also in `dropped`). */
   get refused(): number {
     return this.#refused;
@@ -150,7 +158,7 @@ export class Outbox {
       return;
     }
     if (volatile && !this.#online) return;
-    const entry: Entry = { channel, data, volatile, state: 'waiting', refusals: 0, error: null };
+    const entry: Entry = { channel, data, volatile, state: 'waiting', refusals: 0, error: null, at: this.#scheduler.now() };
     this.#entries.add(entry);
     this.#bytes += data.length;
     this.#unsent.push(entry);

@@ -215,7 +215,7 @@ class RedisLink implements AdapterLink {
 
   get stats(): AdapterStats {
     const outbox = this.#outbox;
-    return { published: outbox.acked, received: this.#received, queued: outbox.length, dropped: outbox.dropped, refused: outbox.refused };
+    return { published: outbox.acked, received: this.#received, queued: outbox.length, dropped: outbox.dropped, refused: outbox.refused, lag: outbox.lag };
   }
 
   subscribe(topic: string): void {

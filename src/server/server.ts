@@ -3,11 +3,26 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { getHeapStatistics } from 'node:v8';
 import type { Duplex } from 'node:stream';
-import { asyncScheduler, defaultIfEmpty, from, isObservable, Observable, take, timeout, TimeoutError, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  asyncScheduler,
+  defaultIfEmpty,
+  from,
+  isObservable,
+  Observable,
+  Subject,
+  take,
+  timeout,
+  TimeoutError,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { APP_PING, APP_PONG, CloseCode, Defaults, MAX_TIMER_DELAY, readLimits } from '../constants';
 import { Held } from '../socket/held';
 import { describe, InvalidArgumentError } from '../errors';
+import { snapshots } from '../operators/snapshots';
+import type { LogEvent } from '../types';
+import { ServerCounters, snapshot, type RefusalReason, type ServerMetrics } from './metrics';
 import { resolveDeflate, type DeflateOptions } from '../socket/deflate';
 import { resolveOutbound, type OutboundOptions } from '../socket/outbound';
 import { resolveHeartbeat, type HeartbeatOptions } from '../socket/heartbeat';
@@ -115,8 +130,15 @@ export interface ServeOptions<A = undefined> {
   readonly keepRequest?: boolean;
   /** Handler for plain HTTP requests to other paths, when rxjs-ws owns the server. @default 404 */
   readonly request?: (request: IncomingMessage, response: ServerResponse) => void;
-  /** One line per refused upgrade or failed socket; off by default. */
-  readonly log?: (line: string) => void;
+  /**
+   * Told of each refused upgrade and each socket that failed or that a
+   * policy closed: a one-line text, and the same as a structured event
+   * (`{ event, status?, code?, reason, address, path? … }`) for a JSON
+   * logger. A `(line) => void` takes the text alone. Off by default.
+   * @example
+   * log: (line, event) => pinoLogger.warn(event, line)
+   */
+  readonly log?: (line: string, event: LogEvent) => void;
   /** Scheduler for timeouts (tests pass a `TestScheduler`). @default asyncScheduler */
   readonly scheduler?: SchedulerLike;
 }
@@ -163,7 +185,10 @@ export class RxServer<A = undefined> {
   readonly #handshakeTimeout: number;
   readonly #closeTimeout: number;
   readonly #scheduler: SchedulerLike;
-  readonly #log: (line: string) => void;
+  readonly #log: (line: string, event: LogEvent) => void;
+  readonly #counters = new ServerCounters();
+  /** Emits and completes when the server has closed (ending every `metrics$()`); made when first needed. */
+  #ended: Subject<void> | null = null;
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(request, socket, head);
   readonly #onConnection = (ws: WebSocket, request: IncomingMessage) => this.#accept(ws, request, undefined as A);
   // Typed without A, which would make RxServer<A> invariant in A for no gain: connections$ gives A back.
@@ -214,7 +239,10 @@ export class RxServer<A = undefined> {
     this.#closeTimeout = o.closeTimeout === undefined ? Defaults.closeTimeout : expectInteger('closeTimeout', o.closeTimeout, 0, MAX_TIMER_DELAY);
     this.#socketOptions = {
       heartbeat: resolveHeartbeat(o.heartbeat) ?? false,
-      onClose: (socket) => this.#release(socket as RxSocket<A>),
+      host: {
+        closed: (socket) => this.#release(socket as RxSocket<A>),
+        rateLimited: () => void this.#counters.rateLimited++,
+      },
       rateLimit: resolveRate(o.rateLimit, o.scheduler) ?? undefined,
       log: o.log,
       outbound: resolveOutbound(o.outbound),
@@ -311,6 +339,35 @@ export class RxServer<A = undefined> {
     return this.#sockets;
   }
 
+  /**
+   * The server's counters now: open sockets, upgrades accepted and refused
+   * by reason, frames and bytes in and out, closes by code, what waits in
+   * outbound queues, the memory budget, heartbeat timeouts and rate-limit
+   * hits. Counting costs nothing per message: each socket's `stats` are
+   * added when it closes, and this walks the open ones (O(sockets)).
+   */
+  metrics(): ServerMetrics {
+    return this.#snapshot(this.#scheduler.now());
+  }
+
+  /**
+   * `metrics()` on subscription, then every `interval` ms, until the server
+   * has closed (with a last snapshot then). Cold: each subscriber has its
+   * own timer. Time comes from `scheduler`, so a marble test drives it.
+   *
+   * @param interval Ms between snapshots. @default 5000
+   * @param scheduler Time source. @default the server's `scheduler` option, else asyncScheduler
+   * @example
+   * server.metrics$(1000).subscribe((m) => console.log(`${m.open} open, ${m.messages.received} in`));
+   */
+  metrics$(interval = 5000, scheduler: SchedulerLike = this.#scheduler): Observable<ServerMetrics> {
+    return snapshots((now) => this.#snapshot(now), interval, scheduler, (this.#ended ??= new Subject<void>()));
+  }
+
+  #snapshot(at: number): ServerMetrics {
+    return snapshot(at, this.#counters, this.#sockets, this.#budget);
+  }
+
   /** The bound address, or `null` before listening. */
   address(): AddressInfo | null {
     const address = this.http !== undefined ? this.http.address() : wssAddress(this.#wss);
@@ -352,6 +409,9 @@ export class RxServer<A = undefined> {
       await httpClosed;
     }
     this.#accepted.end();
+    const ended = (this.#ended ??= new Subject<void>());
+    ended.next();
+    ended.complete();
   }
 
   /** Waits until every socket has closed, terminating the rest at the deadline. */
@@ -373,7 +433,10 @@ export class RxServer<A = undefined> {
   #clientError(err: NodeJS.ErrnoException, socket: Socket): void {
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    this.#log(`request refused ${status} from ${socket.remoteAddress ?? 'unknown'}: ${err.code ?? err.message}`);
+    const address = socket.remoteAddress ?? 'unknown';
+    const detail = err.code ?? err.message;
+    this.#counters.refused['bad-handshake']++;
+    this.#log(`request refused ${status} from ${address}: ${detail}`, { event: 'request-refused', status, reason: 'bad-handshake', detail, address });
     if (socket.bytesWritten === 0) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
     socket.destroy();
   }
@@ -402,37 +465,38 @@ export class RxServer<A = undefined> {
     // Read now, while the connection surely has one: a peer that resets right after the handshake takes it along.
     const address = this.#clientAddress(request);
     const path = pathOf(request.url);
-    const refuseWith = (status: number, message: string, why: string, headers?: Record<string, string>) => {
-      this.#log(`upgrade refused ${status} from ${address} ${path ?? ''}: ${why}`);
+    const refuseWith: Refuse = (status, message, reason, why, headers) => {
+      this.#counters.refused[reason]++;
+      this.#log(`upgrade refused ${status} from ${address} ${path ?? ''}: ${why}`, { event: 'upgrade-refused', status, reason, detail: why, address, path });
       refuseUpgrade(socket, status, message, headers);
     };
     if (this.#options.path !== undefined && path !== this.#options.path) {
       // Leave other paths to other upgrade listeners on a shared server.
       if (this.http !== undefined && this.http.listenerCount('upgrade') > 1) return void socket.removeListener('error', ignore);
-      return refuseWith(404, 'Not Found', 'unknown path');
+      return refuseWith(404, 'Not Found', 'not-found', 'unknown path');
     }
     // The checks ws would make in handleUpgrade, made here so they are logged and come before authenticate.
-    if (request.method !== 'GET') return refuseWith(405, 'Method Not Allowed', `method ${request.method}`);
-    if (request.headers.upgrade?.toLowerCase() !== 'websocket') return refuseWith(400, 'Bad Request', 'invalid Upgrade header');
+    if (request.method !== 'GET') return refuseWith(405, 'Method Not Allowed', 'bad-handshake', `method ${request.method}`);
+    if (request.headers.upgrade?.toLowerCase() !== 'websocket') return refuseWith(400, 'Bad Request', 'bad-handshake', 'invalid Upgrade header');
     const wsKey = request.headers['sec-websocket-key'];
-    if (wsKey === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(wsKey)) return refuseWith(400, 'Bad Request', 'missing or invalid Sec-WebSocket-Key');
+    if (wsKey === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(wsKey)) return refuseWith(400, 'Bad Request', 'bad-handshake', 'missing or invalid Sec-WebSocket-Key');
     const version = request.headers['sec-websocket-version'];
     if (version !== '13' && version !== '8') {
-      return refuseWith(400, 'Bad Request', 'missing or unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
+      return refuseWith(400, 'Bad Request', 'bad-handshake', 'missing or unsupported Sec-WebSocket-Version', { 'Sec-WebSocket-Version': '13, 8' });
     }
-    if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
+    if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'closing', 'server closing');
     let allowed: boolean;
     try {
       allowed = this.#allowOrigin(request);
     } catch (err) {
-      return refuseWith(403, 'Forbidden', `origin check failed: ${err instanceof Error ? err.message : String(err)}`);
+      return refuseWith(403, 'Forbidden', 'origin', `origin check failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (!allowed) return refuseWith(403, 'Forbidden', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
-    if (this.#sockets.size + this.#pending >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'connection limit');
+    if (!allowed) return refuseWith(403, 'Forbidden', 'origin', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
+    if (this.#sockets.size + this.#pending >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'max-connections', 'connection limit');
     const key = addressKey(address);
     const over = this.#limits.admit(key);
-    if (over === 'connections') return refuseWith(503, 'Service Unavailable', 'per-address connection limit');
-    if (over === 'rate') return refuseWith(429, 'Too Many Requests', 'per-address handshake rate', { 'Retry-After': '1' });
+    if (over === 'connections') return refuseWith(503, 'Service Unavailable', 'per-address', 'per-address connection limit');
+    if (over === 'rate') return refuseWith(429, 'Too Many Requests', 'handshake-rate', 'per-address handshake rate', { 'Retry-After': '1' });
     const authenticate = this.#options.authenticate;
     if (authenticate === undefined) return this.#paced(key, refuseWith, () => this.#complete(request, socket, head, undefined as A, address));
     let result: AuthResult<A>;
@@ -442,7 +506,7 @@ export class RxServer<A = undefined> {
       return this.#refuseAuth(err, refuseWith);
     }
     if (!isObservable(result) && !isPromiseLike(result)) {
-      if (result === false) return refuseWith(401, 'Unauthorized', 'authenticate returned false');
+      if (result === false) return refuseWith(401, 'Unauthorized', 'auth', 'authenticate returned false');
       return this.#paced(key, refuseWith, () => this.#complete(request, socket, head, result, address));
     }
     const release = this.#reserve(key);
@@ -457,16 +521,16 @@ export class RxServer<A = undefined> {
     const abandon = () => {
       settle();
       subscription.unsubscribe();
-      refuseWith(503, 'Service Unavailable', 'server closing');
+      refuseWith(503, 'Service Unavailable', 'closing', 'server closing');
     };
     const subscription = from(result)
       .pipe(take(1), defaultIfEmpty(false as const), timeout({ first: this.#handshakeTimeout, scheduler: this.#scheduler }))
       .subscribe({
         next: (value) => {
           settle(); // #complete accepts synchronously: the place goes straight to the socket
-          if (value === false) return refuseWith(401, 'Unauthorized', 'authenticate gave no user');
+          if (value === false) return refuseWith(401, 'Unauthorized', 'auth', 'authenticate gave no user');
           if (socket.destroyed) return;
-          if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'server closing');
+          if (this.#closed !== null) return refuseWith(503, 'Service Unavailable', 'closing', 'server closing');
           this.#paced(key, refuseWith, () => this.#complete(request, socket, head, value, address));
         },
         error: (err: unknown) => {
@@ -485,7 +549,7 @@ export class RxServer<A = undefined> {
    * a burst of handshakes is taken in slices, with everyone else's reads
    * between them, rather than in one long turn.
    */
-  #paced(key: string, refuseWith: (status: number, message: string, why: string) => void, complete: () => void): void {
+  #paced(key: string, refuseWith: Refuse, complete: () => void): void {
     if (this.#upgradesThisTurn < Defaults.upgradesPerTurn && this.#paceQueue.length === 0) {
       this.#countUpgrade();
       return complete();
@@ -501,7 +565,7 @@ export class RxServer<A = undefined> {
         release();
         this.#pendingUpgrades.delete(entry.abandon);
         this.#paceQueue.splice(this.#paceQueue.indexOf(entry), 1);
-        refuseWith(503, 'Service Unavailable', 'server closing');
+        refuseWith(503, 'Service Unavailable', 'closing', 'server closing');
       },
     };
     this.#pendingUpgrades.add(entry.abandon);
@@ -537,10 +601,10 @@ export class RxServer<A = undefined> {
   }
 
 
-  #refuseAuth(err: unknown, refuseWith: (status: number, message: string, why: string) => void): void {
-    if (err instanceof UpgradeRefusedError) return refuseWith(err.status, err.message, 'authenticate refused');
-    if (err instanceof TimeoutError) return refuseWith(503, 'Service Unavailable', 'authenticate timed out');
-    refuseWith(500, 'Internal Server Error', `authenticate failed: ${err instanceof Error ? err.message : String(err)}`);
+  #refuseAuth(err: unknown, refuseWith: Refuse): void {
+    if (err instanceof UpgradeRefusedError) return refuseWith(err.status, err.message, 'auth', 'authenticate refused');
+    if (err instanceof TimeoutError) return refuseWith(503, 'Service Unavailable', 'auth', 'authenticate timed out');
+    refuseWith(500, 'Internal Server Error', 'auth', `authenticate failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 
   #complete(request: IncomingMessage, socket: Duplex, head: Buffer, auth: A, address: string): void {
@@ -558,7 +622,7 @@ export class RxServer<A = undefined> {
       inboundHold: shared.inboundHold,
       rateLimit: shared.rateLimit,
       log: shared.log,
-      onClose: shared.onClose,
+      host: shared.host,
       budget: shared.budget,
       limitFragments: shared.limitFragments,
       shareReads: shared.shareReads,
@@ -569,6 +633,7 @@ export class RxServer<A = undefined> {
       remoteAddress: address ?? this.#clientAddress(request),
     };
     const socket = new RxSocket<A>(ws, options);
+    this.#counters.accepted++;
     this.#sockets.add(socket);
     this.#limits.tally(addressKey(options.remoteAddress), 1);
     if (this.#closed !== null) socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
@@ -578,6 +643,7 @@ export class RxServer<A = undefined> {
   /** Bookkeeping when a socket has closed: one function for all sockets instead of a subscription each. */
   #release(socket: RxSocket<A>): void {
     if (!this.#sockets.delete(socket)) return;
+    this.#counters.closed(socket as RxSocket<unknown>);
     this.#accepted.forget(socket as RxSocket<unknown>);
     this.#limits.tally(addressKey(socket.remoteAddress), -1);
     if (this.#sockets.size === 0) this.#onEmpty?.();
@@ -632,6 +698,9 @@ function wssAddress(wss: WebSocketServer): AddressInfo | string | null {
 }
 
 function ignore(): void {}
+
+/** Answers an upgrade with an HTTP error, counts it under `reason` and logs `why`. */
+type Refuse = (status: number, message: string, reason: RefusalReason, why: string, headers?: Record<string, string>) => void;
 
 /** Gives up a pending authenticate when the client leaves; made here so it holds nothing else of the upgrade. */
 function cancelOnClose(release: () => void, subscription: Subscription): () => void {

@@ -57,6 +57,8 @@ export interface RateHost {
   rateExceeded(onData: boolean): void;
   /** Frames started or stopped waiting for budget: re-derive whether to read. */
   holdChanged(): void;
+  /** Over the budget with the `pause` policy: reading stops until it refills (told before `holdChanged`). */
+  rateHeld(): void;
 }
 
 /**
@@ -142,6 +144,7 @@ export class RateLimiter {
     if (this.#rate.policy === 'close') return this.#host.rateExceeded(true);
     this.#held = [frame, size];
     this.#timer = this.#rate.scheduler.schedule(release, wait, this);
+    this.#host.rateHeld();
     this.#host.holdChanged();
   }
 
@@ -158,6 +161,7 @@ export class RateLimiter {
     if (this.#rate.policy === 'close') return this.#host.rateExceeded(false);
     this.#held = [];
     this.#timer = this.#rate.scheduler.schedule(release, wait, this);
+    this.#host.rateHeld();
     this.#host.holdChanged();
   }
 

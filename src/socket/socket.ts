@@ -4,7 +4,7 @@ import { WebSocket } from 'ws';
 import { CloseCode, Defaults, type SocketState } from '../constants';
 import { describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxjsWsError } from '../errors';
 import { processWith, type ProcessOptions } from '../operators/process';
-import type { CloseInfo, SocketStats } from '../types';
+import type { CloseInfo, LogEvent, SocketStats } from '../types';
 import type { Inbound } from './types';
 import { utf8Length } from '../utf8';
 import { expectInteger, validateClose } from '../validation';
@@ -38,8 +38,8 @@ export interface RxSocketOptions<A = undefined> {
   readonly heartbeat?: HeartbeatOptions | false;
   /** Inbound rate limit: close (1008) or pause a peer that sends too much. @default none */
   readonly rateLimit?: RateLimitOptions;
-  /** @internal One line for each close rxjs-ws itself decides (rate limit, outbound overflow). */
-  readonly log?: (line: string) => void;
+  /** @internal One line (and its event) for each close rxjs-ws itself decides (rate limit, outbound overflow). */
+  readonly log?: (line: string, event: LogEvent) => void;
   /** The HTTP upgrade request, kept on the socket (server sockets; `serve({ keepRequest: true })`). */
   readonly request?: IncomingMessage;
   /** What the server's `authenticate` hook returned for this socket. */
@@ -48,8 +48,8 @@ export interface RxSocketOptions<A = undefined> {
   readonly url?: string;
   /** The peer's IP address. */
   readonly remoteAddress?: string;
-  /** @internal Called once when the socket has closed, before anyone is told (the server's bookkeeping). */
-  readonly onClose?: (socket: RxSocket<never>) => void;
+  /** @internal The server's bookkeeping: told when the socket has closed (before anyone else is) and of rate-limit hits. */
+  readonly host?: SocketHost;
   /**
    * Answers a browser client's heartbeat: a text frame equal to `ping` is
    * answered with `pong` and kept from `messages$` (browsers cannot send
@@ -73,6 +73,14 @@ export interface RxSocketOptions<A = undefined> {
    * without it they are reported as `FrameDroppedError('closed')`.
    */
   readonly onUnsent?: (frames: Outbound[]) => void;
+}
+
+/** @internal What a socket tells the server that owns it: one object for all of its sockets. */
+export interface SocketHost {
+  /** The socket has closed; nobody has been told yet. */
+  closed(socket: RxSocket<never>): void;
+  /** The socket went over its rate limit (and was paused or closed for it). */
+  rateLimited(): void;
 }
 
 /** @internal What a socket tells the server's memory budget. */
@@ -124,13 +132,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   readonly #rate: RateLimiter | null;
   #beat: SocketHeartbeat | null = null;
   readonly #heartbeatConfig: ReturnType<typeof resolveHeartbeat>;
-  readonly #onClose: ((socket: RxSocket<never>) => void) | undefined;
+  readonly #host: SocketHost | undefined;
   readonly #onUnsent: ((frames: Outbound[]) => void) | undefined;
   readonly #budget: MemoryAccount | undefined;
   readonly #limitFragments: boolean;
   readonly #shareReads: boolean;
   readonly #appPing: AppPing | null;
-  readonly #log: ((line: string) => void) | undefined;
+  readonly #log: ((line: string, event: LogEvent) => void) | undefined;
   /** Time source of the socket's own budgets (pings). */
   readonly #scheduler: SchedulerLike;
   #controls: TokenBucket | null = null;
@@ -195,7 +203,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.auth = options.auth as A;
     this.url = options.url ?? (ws.url || undefined);
     this.#remoteAddress = options.remoteAddress;
-    this.#onClose = options.onClose;
+    this.#host = options.host;
     this.#onUnsent = options.onUnsent;
     this.#budget = options.budget;
     this.#limitFragments = options.limitFragments ?? false;
@@ -439,7 +447,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** @internal */
   outboundOverflow(report: FrameDroppedError): void {
-    this.#logEnd(`closed 1013 (outbound queue full)`);
+    this.#logEnd(CloseCode.TRY_AGAIN_LATER, 'outbound queue full');
     // Closing before the drop is told, and the drop told before reading resumes or writable$ hears of it:
     // frames read on resuming reach subscribers that may send (refused) and must not come first.
     const settling = this.#settling;
@@ -462,7 +470,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   /** @internal */
+  rateHeld(): void {
+    this.#host?.rateLimited();
+  }
+
+  /** @internal */
   rateExceeded(onData: boolean): void {
+    this.#host?.rateLimited();
     if (onData) this.#discarded++;
     this.#violated('Rate limit exceeded', 'rate limit exceeded');
   }
@@ -586,11 +600,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   // ---- private ----
 
-  /** One log line for how this socket ended, said once (by the first that knows why). */
-  #logEnd(what: string): void {
+  /** One log line (and event) for how this socket ended, said once (by the first that knows why). */
+  #logEnd(code: number, why: string): void {
     if (this.#endLogged) return;
     this.#endLogged = true;
-    this.#log?.(`socket from ${this.remoteAddress ?? 'unknown'} ${what}`);
+    const log = this.#log;
+    if (log === undefined) return;
+    const address = this.remoteAddress ?? 'unknown';
+    log(`socket from ${address} closed ${code}${why ? ` (${why})` : ''}`, { event: 'socket-closed', code, reason: why, address, path: pathOf(this.url) });
   }
 
   /**
@@ -602,7 +619,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #cutOff(reason: string, logged: string): void {
     if (this.#closeInfo !== null || this.#cut) return;
     this.#cut = true;
-    this.#logEnd(`closed 1008 (${logged})`);
+    this.#logEnd(CloseCode.POLICY_VIOLATION, logged);
     // Cut off and closing before anyone is told (writable$ included): a subscriber told below finds the socket closing.
     this.#closing = true;
     this.#failedWith = { code: CloseCode.POLICY_VIOLATION, reason };
@@ -626,7 +643,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #violated(reason: string, logged: string): void {
     if (this.#discarding) return;
     this.#discarding = true;
-    this.#logEnd(`closed 1008 (${logged})`);
+    this.#logEnd(CloseCode.POLICY_VIOLATION, logged);
     // Closing first: whoever is told of the frames read before (held by the rate limit) sees the socket closing.
     if (!this.#closing) this.close(CloseCode.POLICY_VIOLATION, reason);
     this.#stopDelivering();
@@ -785,12 +802,12 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws[kSocket] = undefined; // not `delete`: that would turn every closed ws into a slow dictionary object
     const held = this.#rate?.dispose() ?? [];
     this.#closeInfo = info;
-    if (!info.wasClean && !this.#endLogged) this.#logEnd(`closed ${info.code}${info.reason ? ` (${info.reason})` : ''}`);
+    if (!info.wasClean && !this.#endLogged) this.#logEnd(info.code, info.reason);
     this.#closing = true;
     this.#pendingClose = null;
     const unsent = this.#out.takeUnsent();
     this.#budget?.release(this as unknown as RxSocket<never>);
-    this.#onClose?.(this as unknown as RxSocket<never>);
+    this.#host?.closed(this as unknown as RxSocket<never>);
     // Settled; now tell. Frames the rate limit held back were read before the end: they are delivered.
     for (const frame of held) this.#in.push(frame);
     if (unsent.length > 0) {
@@ -841,6 +858,13 @@ function resolveAppPing(option: { readonly ping: string; readonly pong: string }
     appPings.set(option, resolved);
   }
   return resolved;
+}
+
+/** A URL's path without its query (which may carry a token): what a log may say. */
+function pathOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {

@@ -407,6 +407,13 @@ export function peerOf(ws: WebSocket): { address: string | undefined; port: numb
   return { address: raw?.remoteAddress, port: raw?.remotePort };
 }
 
+/** Bytes the connection has read from and written to the network so far (the upgrade's HTTP included); 0 without one. */
+export function transportBytes(ws: WebSocket, written: boolean): number {
+  const raw = rawSocket(ws);
+  if (raw === null) return 0;
+  return written ? raw.bytesWritten : raw.bytesRead;
+}
+
 const kParked = Symbol('rxjs-ws.parked');
 /** What the last read cost, in whole microseconds (a small integer: no number box per socket). */
 const kCost = Symbol('rxjs-ws.readCost');
