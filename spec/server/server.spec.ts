@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { delay as rxDelay, firstValueFrom, of, take, type Observable } from 'rxjs';
+import { config, delay as rxDelay, firstValueFrom, of, take, type Observable } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, InvalidArgumentError, refuse, serve, type CloseInfo, type RxSocket } from '../../src';
 import { closed, delay, get, listen, nextMessage, open, rawClient, shutdown, upgradeStatus } from '../support/net';
@@ -217,6 +217,45 @@ describe('limits', () => {
     await delay(20);
     expect((await upgradeStatus(per.url())).status).toBe(101);
     await per.server.close();
+  });
+});
+
+describe('a log function that throws', () => {
+  let reported: unknown[];
+  let before: typeof config.onUnhandledError;
+  beforeEach(() => {
+    reported = [];
+    before = config.onUnhandledError;
+    config.onUnhandledError = (err) => reported.push(err);
+  });
+  afterEach(() => {
+    config.onUnhandledError = before;
+  });
+
+  it('is reported as RxJS reports a subscriber error, and the close it told of still happens whole', async () => {
+    const { server, url } = await listen({
+      rateLimit: { messages: 1 },
+      log: () => {
+        throw new Error('log broke');
+      },
+    });
+    const sockets: RxSocket[] = [];
+    server.connections$.subscribe((socket) => {
+      sockets.push(socket);
+      socket.messages$.subscribe(socket);
+    });
+    const client = await open(url());
+    const ended = closed(client);
+    for (let i = 0; i < 5; i++) client.send(`m${i}`);
+    expect(await ended).toMatchObject({ code: CloseCode.POLICY_VIOLATION });
+    await firstValueFrom(sockets[0]!.close$);
+    expect(reported).toEqual([new Error('log broke')]);
+    expect(() => sockets[0]!.next('late')).not.toThrow();
+    // The server carries on.
+    const again = await open(url());
+    again.send('hello');
+    expect((await nextMessage(again)).data.toString()).toBe('hello');
+    again.close();
   });
 });
 

@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { getHeapStatistics } from 'node:v8';
 import type { Duplex } from 'node:stream';
 import {
+  config,
   asyncScheduler,
   defaultIfEmpty,
   from,
@@ -220,6 +221,7 @@ export class RxServer<A = undefined> {
       if (o.path === undefined) throw new InvalidArgumentError('The `request` option needs `path`: without it every path is the WebSocket endpoint');
     }
     if (o.log !== undefined) expectFunction('log', o.log);
+    const log = o.log === undefined ? noLog : guarded(o.log);
     this.#keepRequest = o.keepRequest === undefined ? false : expectBoolean('keepRequest', o.keepRequest);
     const maxPayload = o.maxPayload === undefined ? Defaults.maxPayload : expectInteger('maxPayload', o.maxPayload, 1);
     const perMessageDeflate = resolveDeflate(o.perMessageDeflate, 'server');
@@ -244,7 +246,7 @@ export class RxServer<A = undefined> {
         rateLimited: () => void this.#counters.rateLimited++,
       },
       rateLimit: resolveRate(o.rateLimit, o.scheduler) ?? undefined,
-      log: o.log,
+      log: o.log === undefined ? undefined : log,
       outbound: resolveOutbound(o.outbound),
       inboundHold: o.inboundHold === undefined ? undefined : expectInteger('inboundHold', o.inboundHold, 1),
       budget: this.#budget ?? undefined,
@@ -265,7 +267,7 @@ export class RxServer<A = undefined> {
               return request.socket.remoteAddress ?? 'unknown';
             }
           };
-    this.#log = o.log ?? (() => {});
+    this.#log = log;
     this.#options = o;
 
     if (o.wss !== undefined) {
@@ -727,4 +729,26 @@ function once(server: HttpServer | HttpsServer): Promise<AddressInfo> {
     server.once('error', onError);
     server.once('listening', onListening);
   });
+}
+
+function noLog(): void {}
+
+/**
+ * The user's `log`, made safe to call from inside the socket's state changes:
+ * a throw is reported the way RxJS reports a subscriber's error (its
+ * `config.onUnhandledError`, else thrown on a later turn), never into
+ * `next()` or a close half done.
+ */
+function guarded(log: (line: string, event: LogEvent) => void): (line: string, event: LogEvent) => void {
+  return (line, event) => {
+    try {
+      log(line, event);
+    } catch (err) {
+      const report = config.onUnhandledError;
+      if (report !== null) report(err);
+      else setTimeout(() => {
+        throw err;
+      });
+    }
+  };
 }
