@@ -244,6 +244,7 @@ export class RxServer<A = undefined> {
       host: {
         closed: (socket) => this.#release(socket as RxSocket<A>),
         rateLimited: () => void this.#counters.rateLimited++,
+        refusedAfterClose: () => void this.#counters.refusedFrames++,
       },
       rateLimit: resolveRate(o.rateLimit, o.scheduler) ?? undefined,
       log: o.log === undefined ? undefined : log,

@@ -1,0 +1,42 @@
+/**
+ * Review: the observability feature (issue 17) — counters exact, logs bounded.
+ */
+import type { RxSocket } from '../../src';
+import { listen, open, closed } from '../support/net';
+import { until } from '../support/raw';
+
+describe('review: server metrics count every frame once', () => {
+  it('frames left unsent when a socket closes are in messages.dropped, as the socket counts them', async () => {
+    const { server, url } = await listen({ heartbeat: false, outbound: { policy: 'error', maxMessages: 10_000, maxBytes: 64 << 20 } });
+    const sockets: RxSocket<undefined>[] = [];
+    server.connections$.subscribe((socket) => sockets.push(socket));
+    const client = await open(url());
+    await until(() => sockets.length === 1, 'the socket');
+    (client as unknown as { _socket: { pause(): void } })._socket.pause(); // reads nothing: the queue fills
+    const frame = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < 300; i++) sockets[0]!.next(frame);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const gone = closed(client);
+    client.terminate();
+    await gone;
+    await until(() => server.sockets.size === 0, 'the close seen by the server');
+    const dropped = sockets[0]!.stats.dropped;
+    expect(dropped).toBeGreaterThan(0);
+    expect(server.metrics().messages.dropped).toBe(dropped);
+  });
+
+  it('a frame sent to a socket after it closed is in messages.refused, as the socket counts it', async () => {
+    const { server, url } = await listen({ heartbeat: false });
+    const sockets: RxSocket<undefined>[] = [];
+    server.connections$.subscribe((socket) => sockets.push(socket));
+    const client = await open(url());
+    await until(() => sockets.length === 1, 'the socket');
+    const gone = closed(client);
+    client.close(1000);
+    await gone;
+    await until(() => server.sockets.size === 0, 'the close seen by the server');
+    sockets[0]!.next('late');
+    expect(sockets[0]!.stats.refused).toBe(1);
+    expect(server.metrics().messages.refused).toBe(1);
+  });
+});
