@@ -40,3 +40,20 @@ describe('review: server metrics count every frame once', () => {
     expect(server.metrics().messages.refused).toBe(1);
   });
 });
+
+describe('review: prometheus() on a registry that has some of its names', () => {
+  it('fails whole: a clash registers nothing, so the next try (or a scrape) is not left half-registered', () => {
+    const { Registry } = require('prom-client') as typeof import('prom-client');
+    const { prometheus } = require('../../src/prometheus') as typeof import('../../src/prometheus');
+    const { createHub } = require('../../src') as typeof import('../../src');
+    const registry = new Registry();
+    const hub = createHub();
+    const first = prometheus({ registry, hub });
+    const server = { metrics: () => ({}) as never };
+    expect(() => prometheus({ registry, server, hub })).toThrow(/rxjs_ws_hub_topics/);
+    expect(registry.getMetricsAsArray().map((m) => m.name).sort()).toEqual([...first.names].sort());
+    first.unregister();
+    expect(() => prometheus({ registry, server, hub }).unregister()).not.toThrow();
+    void hub.close();
+  });
+});
