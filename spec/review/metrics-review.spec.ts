@@ -1,8 +1,8 @@
 /**
  * Review: the observability feature (issue 17) — counters exact, logs bounded.
  */
-import type { RxSocket } from '../../src';
-import { listen, open, closed } from '../support/net';
+import type { LogEvent, RxSocket } from '../../src';
+import { listen, open, closed, upgradeStatus } from '../support/net';
 import { until } from '../support/raw';
 
 describe('review: server metrics count every frame once', () => {
@@ -55,5 +55,34 @@ describe('review: prometheus() on a registry that has some of its names', () => 
     first.unregister();
     expect(() => prometheus({ registry, server, hub }).unregister()).not.toThrow();
     void hub.close();
+  });
+});
+
+describe('review: log events are bounded', () => {
+  const long = '/' + 'p'.repeat(8000);
+
+  it('an upgrade refused for a long path logs a bounded path, line and detail', async () => {
+    const logged: { line: string; event: LogEvent }[] = [];
+    const { url } = await listen({ path: '/ws', heartbeat: false, origin: ['https://ok.example'], log: (line, event) => logged.push({ line, event }) });
+    expect((await upgradeStatus(url(long))).status).toBe(404);
+    expect((await upgradeStatus(url(), { Origin: 'https://' + 'o'.repeat(8000) })).status).toBe(403);
+    expect(logged).toHaveLength(2);
+    for (const { line, event } of logged) {
+      expect(line.length).toBeLessThan(600);
+      expect(JSON.stringify(event).length).toBeLessThan(1000);
+    }
+    expect((logged[0]!.event as { path: string }).path.startsWith('/ppp')).toBe(true);
+  });
+
+  it('a socket opened on a long path (no `path` option) logs a bounded path when it ends', async () => {
+    const events: LogEvent[] = [];
+    const { server, url } = await listen({ heartbeat: false, log: (_line, event) => events.push(event) });
+    const client = await open(url(long + '?token=secret'));
+    await until(() => server.sockets.size === 1, 'the socket');
+    client.terminate();
+    await until(() => events.some((e) => e.event === 'socket-closed'), 'the close logged');
+    const event = events.find((e) => e.event === 'socket-closed') as { path: string };
+    expect(event.path.length).toBeLessThan(300);
+    expect(JSON.stringify(event)).not.toContain('secret');
   });
 });

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { asyncScheduler, AsyncSubject, BehaviorSubject, Observable, Subject, type ObservableInput, type Observer, type SchedulerLike } from 'rxjs';
 import { WebSocket } from 'ws';
 import { CloseCode, Defaults, type SocketState } from '../constants';
-import { describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxjsWsError } from '../errors';
+import { clip, describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxjsWsError } from '../errors';
 import { processWith, type ProcessOptions } from '../operators/process';
 import type { CloseInfo, LogEvent, SocketStats } from '../types';
 import type { Inbound } from './types';
@@ -870,10 +870,11 @@ function resolveAppPing(option: { readonly ping: string; readonly pong: string }
 }
 
 /** A URL's path without its query (which may carry a token): what a log may say. */
+/** The path a socket was opened on, for its log event: without the query, and bounded. */
 function pathOf(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
+  return clip(q === -1 ? url : url.slice(0, q));
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
