@@ -86,3 +86,24 @@ describe('review: log events are bounded', () => {
     expect(JSON.stringify(event)).not.toContain('secret');
   });
 });
+
+describe("review: the examples' GET /metrics", () => {
+  it('does not walk every socket for each request: a burst of scrapes reads the server once', async () => {
+    const { ExampleMetrics } = require('../../examples/metrics') as typeof import('../../examples/metrics');
+    const { NEVER } = require('rxjs') as typeof import('rxjs');
+    const { listen } = require('../support/net') as typeof import('../support/net');
+    const real = (await listen({ heartbeat: false })).server;
+    let reads = 0;
+    const server = { metrics: () => (reads++, real.metrics()), metrics$: () => NEVER };
+    const metrics = new ExampleMetrics(server);
+    const bodies: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = { writeHead: () => res, end: (body: string) => bodies.push(body) } as unknown as import('node:http').ServerResponse;
+      expect(metrics.serve('/metrics', res, false)).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve)); // each request in a turn of its own
+    }
+    await until(() => bodies.length === 20, 'twenty answers');
+    expect(bodies.every((b) => b.includes('rxjs_ws_open_sockets 0'))).toBe(true);
+    expect(reads).toBe(1);
+  });
+});
