@@ -18,12 +18,15 @@ const PANEL_MS = 1000;
 
 /**
  * The examples' observability: GET /metrics (Prometheus text, from
- * `rxjs-ws/prometheus`, read on scrape) and GET /metrics.json (the live
+ * `rxjs-ws/prometheus`, read on scrape, at most once a second however many
+ * ask) and GET /metrics.json (the live
  * panel's figures, from a `metrics$()` stream: messages/s is the change
  * between its snapshots).
  */
 export class ExampleMetrics {
   readonly #registry = new Registry();
+  /** The last scrape's text, shared by every GET /metrics for PANEL_MS: a burst of requests walks the sockets once. */
+  #scrape: { readonly at: number; readonly text: Promise<string> } | null = null;
   #panel: PanelMetrics = { connections: 0, messagesPerSecond: 0, drops: 0 };
 
   constructor(server: { metrics$(interval: number): import('rxjs').Observable<ServerMetrics>; metrics(): ServerMetrics }, hub?: Hub) {
@@ -49,9 +52,13 @@ export class ExampleMetrics {
       return true;
     }
     if (pathname !== '/metrics') return false;
-    this.#registry.metrics().then(
+    const now = Date.now();
+    if (this.#scrape === null || now - this.#scrape.at >= PANEL_MS) this.#scrape = { at: now, text: this.#registry.metrics() };
+    const scrape = this.#scrape;
+    scrape.text.then(
       (text) => send(res, this.#registry.contentType, text, head),
       (err: Error) => {
+        if (this.#scrape === scrape) this.#scrape = null; // the next request tries again
         res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
         res.end(`${err.message}\n`);
       },

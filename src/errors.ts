@@ -64,6 +64,11 @@ export class SocketCloseError extends RxjsWsError {
 }
 
 /** Describes a value for a validation message: `` `-1` (number) ``. */
+/** @internal Text from a peer (a path, an Origin) cut to at most `max` characters for a log line or event: a request's 16 KiB of headers is not logged whole. */
+export function clip(text: string, max = 200): string {
+  return text.length <= max ? text : `${text.slice(0, max - 3)}...`;
+}
+
 export function describe(value: unknown): string {
   let shown: string;
   if (typeof value === 'string') shown = JSON.stringify(value);

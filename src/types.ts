@@ -63,7 +63,7 @@ export type LogEvent =
       readonly detail: string;
       /** The client's address (see `clientAddress`). */
       readonly address: string;
-      /** The request's path, without its query, or `null` when it had none. */
+      /** The request's path, without its query and cut to 200 characters, or `null` when it had none. */
       readonly path: string | null;
     }
   | {
@@ -87,7 +87,7 @@ export type LogEvent =
       readonly reason: string;
       /** The peer's address (`socket.remoteAddress`). */
       readonly address: string;
-      /** The path the socket was opened on, without its query. */
+      /** The path the socket was opened on, without its query and cut to 200 characters. */
       readonly path: string | undefined;
     };
 

@@ -20,7 +20,7 @@ import {
 import { WebSocketServer, type WebSocket } from 'ws';
 import { APP_PING, APP_PONG, CloseCode, Defaults, MAX_TIMER_DELAY, readLimits } from '../constants';
 import { Held } from '../socket/held';
-import { describe, InvalidArgumentError } from '../errors';
+import { clip, describe, InvalidArgumentError } from '../errors';
 import { snapshots } from '../operators/snapshots';
 import type { LogEvent } from '../types';
 import { ServerCounters, snapshot, type RefusalReason, type ServerMetrics } from './metrics';
@@ -244,6 +244,7 @@ export class RxServer<A = undefined> {
       host: {
         closed: (socket) => this.#release(socket as RxSocket<A>),
         rateLimited: () => void this.#counters.rateLimited++,
+        refusedAfterClose: () => void this.#counters.refusedFrames++,
       },
       rateLimit: resolveRate(o.rateLimit, o.scheduler) ?? undefined,
       log: o.log === undefined ? undefined : log,
@@ -469,7 +470,10 @@ export class RxServer<A = undefined> {
     const path = pathOf(request.url);
     const refuseWith: Refuse = (status, message, reason, why, headers) => {
       this.#counters.refused[reason]++;
-      this.#log(`upgrade refused ${status} from ${address} ${path ?? ''}: ${why}`, { event: 'upgrade-refused', status, reason, detail: why, address, path });
+      // What the peer sent (path, Origin, an error's words) is logged bounded.
+      const logged = path === null ? null : clip(path);
+      const detail = clip(why);
+      this.#log(`upgrade refused ${status} from ${address} ${logged ?? ''}: ${detail}`, { event: 'upgrade-refused', status, reason, detail, address, path: logged });
       refuseUpgrade(socket, status, message, headers);
     };
     if (this.#options.path !== undefined && path !== this.#options.path) {
@@ -493,7 +497,7 @@ export class RxServer<A = undefined> {
     } catch (err) {
       return refuseWith(403, 'Forbidden', 'origin', `origin check failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (!allowed) return refuseWith(403, 'Forbidden', 'origin', `origin ${JSON.stringify(request.headers.origin)} not allowed`);
+    if (!allowed) return refuseWith(403, 'Forbidden', 'origin', `origin ${clip(JSON.stringify(request.headers.origin) ?? 'undefined', 100)} not allowed`);
     if (this.#sockets.size + this.#pending >= this.#maxConnections) return refuseWith(503, 'Service Unavailable', 'max-connections', 'connection limit');
     const key = addressKey(address);
     const over = this.#limits.admit(key);

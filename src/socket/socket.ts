@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { asyncScheduler, AsyncSubject, BehaviorSubject, Observable, Subject, type ObservableInput, type Observer, type SchedulerLike } from 'rxjs';
 import { WebSocket } from 'ws';
 import { CloseCode, Defaults, type SocketState } from '../constants';
-import { describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxjsWsError } from '../errors';
+import { clip, describe, FrameDroppedError, InvalidArgumentError, SocketClosedError, type HeartbeatTimeoutError, type RxjsWsError } from '../errors';
 import { processWith, type ProcessOptions } from '../operators/process';
 import type { CloseInfo, LogEvent, SocketStats } from '../types';
 import type { Inbound } from './types';
@@ -81,6 +81,8 @@ export interface SocketHost {
   closed(socket: RxSocket<never>): void;
   /** The socket went over its rate limit (and was paused or closed for it). */
   rateLimited(): void;
+  /** A frame was refused after `closed()` (its stats were taken then): counted once, here. */
+  refusedAfterClose(): void;
 }
 
 /** @internal What a socket tells the server's memory budget. */
@@ -363,7 +365,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   send(frame: Outbound): void {
     const error = this.#write(frame);
     if (error !== undefined) {
-      this.#refused++;
+      this.#countRefused();
       throw error;
     }
   }
@@ -734,8 +736,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   #report(error: RxjsWsError): void {
     if (error instanceof FrameDroppedError) this.#dropped += error.count;
-    else this.#refused++;
+    else this.#countRefused();
     this.#errorSubject?.next(error);
+  }
+
+  /** One frame refused; once the host has taken this socket's stats (closed), it is told of each one after. */
+  #countRefused(): void {
+    this.#refused++;
+    if (this.#closeInfo !== null) this.#host?.refusedAfterClose();
   }
 
   #writable(): boolean {
@@ -806,14 +814,15 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#closing = true;
     this.#pendingClose = null;
     const unsent = this.#out.takeUnsent();
+    // Counted before the host takes this socket's stats; reported below, once settled.
+    const dropped = unsent.length > 0 && this.#onUnsent === undefined ? new FrameDroppedError('closed', unsent.length) : null;
+    if (dropped !== null) this.#dropped += dropped.count;
     this.#budget?.release(this as unknown as RxSocket<never>);
     this.#host?.closed(this as unknown as RxSocket<never>);
     // Settled; now tell. Frames the rate limit held back were read before the end: they are delivered.
     for (const frame of held) this.#in.push(frame);
-    if (unsent.length > 0) {
-      if (this.#onUnsent !== undefined) this.#onUnsent(unsent);
-      else this.#report(new FrameDroppedError('closed', unsent.length));
-    }
+    if (dropped !== null) this.#errorSubject?.next(dropped);
+    else if (unsent.length > 0) this.#onUnsent!(unsent);
     // close$ first: whoever keeps the socket somewhere (a hub's topic) lets go of it before messages$ ends.
     const closeSubject = this.#closeSubject;
     if (closeSubject !== null) {
@@ -861,10 +870,11 @@ function resolveAppPing(option: { readonly ping: string; readonly pong: string }
 }
 
 /** A URL's path without its query (which may carry a token): what a log may say. */
+/** The path a socket was opened on, for its log event: without the query, and bounded. */
 function pathOf(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
+  return clip(q === -1 ? url : url.slice(0, q));
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
