@@ -90,7 +90,7 @@ describe('review: shareReads() under sustained load', () => {
    * the cheap peers got 2,500-4,200 echoes; and 80-100 of the 250 flood peers, those
    * whose very first read was parked (cost unknown -> `heavy`), never got one.
    */
-  it('a socket whose reads are costly is still read while cheap sockets keep the parked queue busy (each message echoed within 1 s)', async () => {
+  it('a socket whose reads are costly is still read while cheap sockets keep the parked queue busy (each message echoed within 2 s, where starving it meant none in 4 s)', async () => {
     const f = await floodedEcho(250, 0.4);
     const victim = await open(f.url('/ws?id=victim'));
     f.start();
@@ -125,7 +125,8 @@ describe('review: shareReads() under sustained load', () => {
     expect(mostParked).toBeGreaterThan(64); // the load did park sockets
     const worst = Math.max(worstWait, ...latencies);
     // The diff shows the whole picture: how many echoes each side got, and how long the costly one waited.
-    expect({ servedWithin1s: worst < 1000, ...summary }).toEqual({ ...summary, servedWithin1s: true });
+    // 2 s, not less: beside other test workers on two cores a fair turn can take over a second.
+    expect({ servedWithin2s: worst < 2000, ...summary }).toEqual({ ...summary, servedWithin2s: true });
   }, 60_000);
 
   /*
