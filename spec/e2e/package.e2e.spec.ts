@@ -76,6 +76,19 @@ describe('the installed package', () => {
     expect(out).toEqual({ echo: { data: 'hi', binary: true }, testSocket: 'function', deep: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
   });
 
+  it('rxjs-ws/prometheus loads without prom-client, and asks for it by name when called', () => {
+    write('prom.cjs', `
+      const { prometheus } = require('rxjs-ws/prometheus');
+      const { MissingDependencyError } = require('rxjs-ws');
+      let error;
+      try { prometheus({}); } catch (e) { error = { missing: e instanceof MissingDependencyError, code: e.code, dependency: e.dependency }; }
+      console.log(JSON.stringify({ prometheus: typeof prometheus, error }));
+    `);
+    const out = JSON.parse(run(process.execPath, ['prom.cjs'], app));
+    expect(out).toEqual({ prometheus: 'function', error: { missing: true, code: 'RXJS_WS_MISSING_DEPENDENCY', dependency: 'prom-client' } });
+    expect(entries).toContain('dist/src/prometheus/index.d.ts');
+  });
+
   it('import gets every export by name from both entry points (ESM over the CommonJS build)', () => {
     write('names.mjs', `
       import { serve, RxSocket, CloseCode } from 'rxjs-ws';
