@@ -142,7 +142,7 @@ export function watchTransport(ws: WebSocket, watcher: TransportWatcher, reads: 
   const raw = rawSocket(ws) as Watched | null;
   if (raw === null || typeof raw.rawListeners !== 'function') return;
   raw[kTransport] = watcher;
-  const original = raw.rawListeners('error').find((listener) => listener.name === 'socketOnError') as typeof wsOnError;
+  const original = wsListener(raw, 'error', 'socketOnError', wsOnError);
   if (original !== undefined && wsOnError === undefined) {
     wsOnError = original;
     (onTransportError as { listener?: unknown }).listener = original;
@@ -154,7 +154,7 @@ export function watchTransport(ws: WebSocket, watcher: TransportWatcher, reads: 
     raw.on('error', onTransportErrorAlone);
   }
   // After ws's own 'data' listener: the receiver has taken the chunk in by then.
-  if (reads && !raw.rawListeners('data').includes(sharedRead)) raw.on('data', onTransportRead);
+  if (reads && raw.listenerCount('data', sharedRead) === 0) raw.on('data', onTransportRead);
   // Every socket: inflation waits while reading is paused (the bounds of what is held), and tells the budget when read.
   watchInflation(ws, raw);
 }
@@ -245,12 +245,22 @@ export function unwatchTransport(ws: WebSocket): void {
   raw[kTransport] = undefined;
   const deflate = deflateOf(ws) as WatchedDeflate | undefined;
   if (deflate != null) deflate[kRaw] = undefined;
-  if (raw.rawListeners('error').includes(onTransportError)) {
+  if (raw.listenerCount('error', onTransportError) > 0) {
     raw.removeListener('error', onTransportError);
     raw.on('error', wsOnError!);
   }
   raw.removeListener('error', onTransportErrorAlone);
   raw.removeListener('data', onTransportRead);
+}
+
+/**
+ * ws's own listener `name` for `event` on `raw`: found by name on the first
+ * socket, then by identity (`known`), with no copy of the listener list per
+ * socket. `undefined` when it is not there (a test fake, another copy of ws).
+ */
+function wsListener<F extends (this: Socket, ...args: never[]) => void>(raw: Socket, event: string, name: string, known: F | undefined): F | undefined {
+  if (known !== undefined) return raw.listenerCount(event, known) > 0 ? known : undefined;
+  return raw.rawListeners(event).find((listener) => listener.name === name) as F | undefined;
 }
 
 function onTransportError(this: Watched, error: Error): void {
@@ -477,7 +487,7 @@ const heavy = new Parked();
 export function shareReads(ws: WebSocket): void {
   const raw = rawSocket(ws) as SharedSocket | null;
   if (raw === null || typeof raw.rawListeners !== 'function') return;
-  const original = raw.rawListeners('data').find((listener) => listener.name === 'socketOnData') as typeof feed;
+  const original = wsListener(raw, 'data', 'socketOnData', feed);
   if (original === undefined) return;
   if (feed === undefined) {
     feed = original;
@@ -542,7 +552,7 @@ function nextTurn(): void {
     fromLight = !fromLight;
     raw[kParked] = false;
     const ws = (raw as unknown as Record<symbol, WebSocket | undefined>)[kWebSocket!];
-    if (ws === undefined || raw.destroyed || !raw.rawListeners('data').includes(sharedRead)) continue; // closed, or no longer read
+    if (ws === undefined || raw.destroyed || raw.listenerCount('data', sharedRead) === 0) continue; // closed, or no longer read
     raw.read(); // emits its data as 'data', to sharedRead first
     if (!isParked(raw) && !ws.isPaused && !receiverNeedsDrain(ws)) raw.resume();
   }
