@@ -452,13 +452,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#logEnd(CloseCode.TRY_AGAIN_LATER, 'outbound queue full');
     // Closing before the drop is told, and the drop told before reading resumes or writable$ hears of it:
     // frames read on resuming reach subscribers that may send (refused) and must not come first.
-    const settling = this.#settling;
-    this.#settling = true;
-    try {
-      this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full');
-    } finally {
-      this.#settling = settling;
-    }
+    this.#settle(() => this.close(CloseCode.TRY_AGAIN_LATER, 'Outbound queue full'));
     this.#report(report);
     this.#updateReading();
     this.#account(); // the queue it let go of is memory freed now
@@ -625,16 +619,12 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     // Cut off and closing before anyone is told (writable$ included): a subscriber told below finds the socket closing.
     this.#closing = true;
     this.#failedWith = { code: CloseCode.POLICY_VIOLATION, reason };
-    const settling = this.#settling;
-    this.#settling = true;
-    let unsent: Outbound[];
-    try {
+    let unsent: Outbound[] = [];
+    this.#settle(() => {
       unsent = this.#out.takeUnsent();
       if (this.#ws.readyState === WebSocket.OPEN) this.#ws.close(CloseCode.POLICY_VIOLATION, reason);
       stopListening(this.#ws);
-    } finally {
-      this.#settling = settling;
-    }
+    });
     // What it let go of is told first, before the frames read earlier: a subscriber handed one may end the socket.
     if (unsent.length > 0) this.#report(new FrameDroppedError('closed', unsent.length));
     this.#stopDelivering();
@@ -748,6 +738,21 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   #writable(): boolean {
     return this.#opened && !this.#closing && !this.#out.congested && this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  /**
+   * Makes `change` with reading and `writable$` held back: whoever is told of
+   * it afterwards finds it complete. The caller re-derives both once it has
+   * told what must come first.
+   */
+  #settle(change: () => void): void {
+    const settling = this.#settling;
+    this.#settling = true;
+    try {
+      change();
+    } finally {
+      this.#settling = settling;
+    }
   }
 
   /** The state behind `writable$`, made when it is first watched: only then does the peer's close frame need telling. */
