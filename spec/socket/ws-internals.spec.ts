@@ -67,6 +67,21 @@ describe("the ws internals rxjs-ws relies on", () => {
     expect(await closed).toMatchObject({ code: 1006, wasClean: false, error: { message: 'read ECONNRESET' } });
   });
 
+  it('leave none of their stand-ins on the TCP socket once the socket has closed: ws has its own listeners back', async () => {
+    const { server, url } = await listen();
+    const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
+    const client = await open(url());
+    const socket = await accepted;
+    socket.messages$.subscribe(socket);
+    const raw = rawSocket(socket.ws)!;
+    const names = (event: string) => raw.rawListeners(event).map((l) => l.name);
+    expect(names('error')).toEqual(['onTransportError']);
+    client.close(1000);
+    await new Promise((resolve) => socket.close$.subscribe({ complete: () => resolve(undefined) }));
+    expect(names('error')).toContain('socketOnError');
+    expect([...names('error'), ...names('data'), ...names('close')].filter((n) => /^(onTransport|sharedRead)/.test(n))).toEqual([]);
+  });
+
   it('add no listener arrays of their own to an idle server socket (each costs memory per socket)', async () => {
     const { server, url } = await listen();
     const accepted = new Promise<RxSocket>((resolve) => server.connections$.subscribe(resolve));
