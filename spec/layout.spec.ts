@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 const SRC = resolve(__dirname, '..', 'src');
 
 /** Top to bottom. The entry points (index.ts, browser.ts, testing/, prometheus/) may import anything. */
-const LAYERS = ['client', 'hub', 'server', 'codec', 'socket', 'operators', 'leaves'] as const;
+const LAYERS = ['client', 'hub', 'server', 'resume', 'codec', 'socket', 'operators', 'leaves'] as const;
 const LEAVES = new Set(['errors.ts', 'constants.ts', 'validation.ts', 'types.ts', 'utf8.ts']);
 
 function files(dir: string): string[] {

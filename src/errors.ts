@@ -115,8 +115,13 @@ export class BackpressureError extends RxjsWsError {
 export class FrameDroppedError extends RxjsWsError {
   readonly code = 'RXJS_WS_FRAME_DROPPED';
   constructor(
-    /** Why: the policy that dropped them, `'closed'` if the connection ended first, `'unread'` for inbound frames nobody took. */
-    readonly why: 'drop-oldest' | 'drop-newest' | 'close' | 'closed' | 'unread',
+    /**
+     * Why: the policy that dropped them, `'closed'` if the connection ended
+     * first, `'unread'` for inbound frames nobody took, `'unconfirmed'` for
+     * frames a resumable session sent whose receipt the peer never confirmed
+     * before the session was lost (they may or may not have arrived).
+     */
+    readonly why: 'drop-oldest' | 'drop-newest' | 'close' | 'closed' | 'unread' | 'unconfirmed',
     /** How many frames this report covers. */
     readonly count: number,
   ) {
@@ -125,8 +130,22 @@ export class FrameDroppedError extends RxjsWsError {
         ? `${count} queued frame(s) were not sent: the connection ended first`
         : why === 'unread'
           ? `${count} received frame(s) discarded: nobody subscribed to messages$ and the hold was full`
-          : `${count} frame(s) dropped by the outbound policy "${why}"`,
+          : why === 'unconfirmed'
+            ? `${count} sent frame(s) unconfirmed: the session was lost before the peer acknowledged them`
+            : `${count} frame(s) dropped by the outbound policy "${why}"`,
     );
+  }
+}
+
+/**
+ * The peer broke the resumable-session protocol (`rxjs-ws.resume.1`): a
+ * malformed hello or welcome, or an acknowledgement of frames never sent. The
+ * connection closes with 1002 (protocol error).
+ */
+export class ResumeProtocolError extends RxjsWsError {
+  readonly code = 'RXJS_WS_RESUME_PROTOCOL';
+  constructor(message: string) {
+    super(`Resumable session: ${message}`);
   }
 }
 

@@ -17,6 +17,7 @@ export {
   InvalidArgumentError,
   InvalidFrameError,
   MissingDependencyError,
+  ResumeProtocolError,
   RxjsWsError,
   SocketCloseError,
   SocketClosedError,
@@ -34,11 +35,15 @@ export type { RetryBackoffConfig } from './operators/retry';
 export type { OutboundOptions } from './socket/outbound';
 export type { DeflateOptions, ZlibTuning } from './socket/deflate';
 export { connect, RxClient } from './client/client';
-export type { ClientMetrics, ClientStatus, SocketLike } from './client/client';
+export type { ClientMetrics, ClientStatus, SessionStatus, SocketLike } from './client/client';
 export { defaultShouldReconnect } from './client/options';
-export type { ConnectOptions, OfflineOptions, ReconnectInfo, WebSocketFactory } from './client/options';
+export type { ClientResumeOptions, ConnectOptions, OfflineOptions, ReconnectInfo, WebSocketFactory } from './client/options';
 export type { RateLimitOptions } from './socket/rate';
 export { RxServer, serve } from './server/server';
+export { RESUME_PROTOCOL } from './resume/link';
+export type { NewSessionReason } from './resume/link';
+export { RxSession } from './resume/session';
+export type { ResumeOptions } from './resume/registry';
 export type { AuthResult, ServeOptions, ServerCloseOptions } from './server/server';
 export { json } from './codec/codec';
 export type { BinaryCodec, Codec, JsonOptions, TextCodec } from './codec/codec';

@@ -16,6 +16,8 @@ export interface BrowserWebSocket {
   readonly bufferedAmount: number;
   /** Set to `'arraybuffer'` by the client. */
   binaryType: string;
+  /** The subprotocol the server selected (`''` for none). */
+  readonly protocol?: string;
   /** Called once the handshake is done. */
   onopen: ((event: unknown) => void) | null;
   /** Called with each frame: `data` is a string or an `ArrayBuffer`. */

@@ -87,7 +87,10 @@ export function connect(url: string | URL, options: BrowserConnectOptions = {}):
     // A browser cannot stop reading: the client listens at once and holds frames itself.
     holds: false,
     // What the connection was given and did not send went through the client's queue: nothing of its own to hand back.
-    dial: (url, protocols, hooks) => ({ connection: new BrowserConnection(new Ctor(url, protocols), config.scheduler, heartbeat, hooks.opened) }),
+    dial: (url, protocols, hooks) => {
+      const ws = new Ctor(url, protocols);
+      return { connection: new BrowserConnection(ws, config.scheduler, heartbeat, () => hooks.opened(ws.protocol ?? '')) };
+    },
   };
   let unwatch: (() => void) | undefined;
   const client = new RxClient(href, config, transport, () => unwatch?.());

@@ -10,9 +10,9 @@ import { RxClient, type DialHooks, type Dialed, type Transport } from './core';
 import { resolveConnect, type ConnectOptions, type ResolvedConnect } from './options';
 
 export { RxClient } from './core';
-export type { ClientMetrics, ClientStatus, SocketLike } from './core';
+export type { ClientMetrics, ClientStatus, SessionStatus, SocketLike } from './core';
 export { defaultShouldReconnect } from './options';
-export type { CommonConnectOptions, ConnectOptions, OfflineOptions, ReconnectInfo, ReconnectOptions, WebSocketFactory } from './options';
+export type { ClientResumeOptions, CommonConnectOptions, ConnectOptions, OfflineOptions, ReconnectInfo, ReconnectOptions, WebSocketFactory } from './options';
 
 /** Largest part of a refused handshake's body kept for `HandshakeError`. */
 const MAX_REFUSAL_BODY = 512;
@@ -51,7 +51,7 @@ class NodeTransport implements Transport<RxSocket> {
     const socketOptions: RxSocketOptions = { heartbeat, outbound, inboundHold, onUnsent: (frames: Outbound[]) => hooks.unsent(frames) };
     const socket = new RxSocket(ws, socketOptions);
     let refusal: { status: number; body: Buffer[] } | null = null;
-    const onOpen = () => hooks.opened();
+    const onOpen = () => hooks.opened(ws.protocol);
     const onRefused = (req: ClientRequest, res: IncomingMessage) => {
       // Abort the request and its socket once the start of the body (often a one-line reason) is in.
       refusal = readRefusal(res, () => (ws.readyState === WebSocket.CONNECTING ? socket.terminate() : req.destroy()));

@@ -56,6 +56,18 @@ export interface ReconnectOptions extends BackoffConfig {
   readonly minUptime?: number;
 }
 
+/** A client's side of a resumable session (`resume` option of `connect()`). */
+export interface ClientResumeOptions {
+  /**
+   * Bytes the client sends before it waits for the server to acknowledge
+   * them (its window). Sent frames are kept until acknowledged, to send again
+   * after a drop. @default 1 MiB
+   */
+  readonly maxBytes?: number;
+  /** Ms to wait for the server's session welcome after a connection opens; past it the connection closes with 1002. @default 10000 */
+  readonly timeout?: number;
+}
+
 /** Options of `connect()` that mean the same in Node and in browsers. */
 export interface CommonConnectOptions {
   /** Subprotocols to offer (`Sec-WebSocket-Protocol`). */
@@ -74,6 +86,16 @@ export interface CommonConnectOptions {
    * @default 1024
    */
   readonly inboundHold?: number;
+  /**
+   * Ask the server for a resumable session (the subprotocol
+   * `rxjs-ws.resume.1`): frames in flight when a connection drops are sent
+   * again on the next one, in both directions, each delivered once and in
+   * order, as long as the client comes back within the server's `ttl`.
+   * `status$` says whether each connection `resumed` the session or began a
+   * `new` one (and why). A server without resume accepts the connection as
+   * a plain one (`session.state: 'unsupported'`). @default false
+   */
+  readonly resume?: boolean | ClientResumeOptions;
   /** Time source of the reconnect delays and (unless it has its own) the heartbeat. @default asyncScheduler */
   readonly scheduler?: SchedulerLike;
 }
@@ -85,6 +107,7 @@ export interface ResolvedCommon {
   readonly shouldReconnect: (info: ReconnectInfo) => boolean;
   readonly offline: QueueLimits;
   readonly inboundHold: number;
+  readonly resume: { readonly maxBytes: number; readonly timeout: number } | null;
   readonly scheduler: SchedulerLike;
 }
 
@@ -147,6 +170,7 @@ export function resolveCommon(
       maxMessages: expectInteger('offline.maxMessages', orDefault(o.maxMessages, DEFAULT_QUEUE_MESSAGES), 1),
     },
     inboundHold: expectInteger('inboundHold', orDefault(inboundHold, DEFAULT_INBOUND_HOLD), 1),
+    resume: resolveResume(options.resume),
     scheduler,
   };
 }
@@ -162,6 +186,15 @@ export function resolveUrl(url: unknown, schemes: readonly string[], base?: stri
   const names = `${schemes.slice(0, -1).join(', ')} or ${schemes[schemes.length - 1]}`;
   ensure('url', url, parsed !== undefined && schemes.includes(parsed.protocol) && parsed.hash === '', `a ${names} URL without a fragment`);
   return parsed!.href;
+}
+
+function resolveResume(option: unknown): ResolvedCommon['resume'] {
+  if (option === undefined || option === false) return null;
+  const o = option === true ? {} : expectObject('resume', option);
+  return {
+    maxBytes: expectInteger('resume.maxBytes', orDefault(o.maxBytes, 1024 * 1024), 1),
+    timeout: expectInteger('resume.timeout', orDefault(o.timeout, 10_000), 1),
+  };
 }
 
 function resolveProtocols(protocols: unknown): string[] {

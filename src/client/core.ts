@@ -1,10 +1,11 @@
 import { BehaviorSubject, Observable, Subject, Subscription, type Observer, type SchedulerLike } from 'rxjs';
 import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS, CLOSE_NORMAL, type SocketState } from '../constants';
-import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, SocketCloseError, SocketClosedError, type RxjsWsError } from '../errors';
+import { FrameDroppedError, HandshakeError, HeartbeatTimeoutError, ResumeProtocolError, SocketCloseError, SocketClosedError, type RxjsWsError } from '../errors';
 import { backoffDelay } from '../operators/backoff';
 import { snapshots } from '../operators/snapshots';
 import { current, endsWith, Held } from '../socket/held';
 import { FrameQueue } from '../socket/queue';
+import { handshakeFrame, Link, parseHandshake, RESUME_PROTOCOL, type NewSessionReason } from '../resume/link';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
 import type { ResolvedCommon } from './common';
 
@@ -41,6 +42,18 @@ export interface SocketLike extends Observer<Outbound> {
   terminate(): void;
 }
 
+/** What became of the resumable session on the connection that opened (`resume` option). */
+export interface SessionStatus {
+  /**
+   * `resumed`: the session goes on, nothing lost; `new`: a new session began
+   * (the first, or `why` the last could not go on); `unsupported`: the
+   * server does not offer resume, and the connection is a plain one.
+   */
+  readonly state: 'new' | 'resumed' | 'unsupported';
+  /** Why the server did not know the session the client presented: it `expired` (ttl), was `evicted`, or is `unknown` (another server, or a restart). */
+  readonly why?: NewSessionReason;
+}
+
 /** Where a client is in its life, as `status$` reports it. */
 export interface ClientStatus {
   readonly state: 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -52,6 +65,8 @@ export interface ClientStatus {
   readonly lastClose?: CloseInfo;
   /** Why it is reconnecting, or why it gave up (see `ReconnectInfo.error`). */
   readonly error?: unknown;
+  /** With `resume`, on `open`: whether the session was resumed. */
+  readonly session?: SessionStatus;
 }
 
 /** A client's counters at one moment, as `client.metrics$()` emits them. */
@@ -74,8 +89,8 @@ export interface ClientMetrics {
 
 /** @internal What a transport is told of the connection it opened. */
 export interface DialHooks {
-  /** The connection opened (after its own parts have). */
-  opened(): void;
+  /** The connection opened (after its own parts have), with the subprotocol the server selected (`''` for none). */
+  opened(protocol: string): void;
   /** The connection ended with these frames accepted but never handed to the network. */
   unsent(frames: Outbound[]): void;
 }
@@ -153,6 +168,18 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #reconnects = 0;
   /** writable$ notifications in progress (a subscriber may close the client from inside one). */
   #notifying = 0;
+  /** The resumable session's sequencing (`resume` option), across connections. */
+  readonly #link: Link | null;
+  readonly #protocols: string[];
+  #sessionId: string | null = null;
+  /** The current connection negotiated resume. */
+  #resuming = false;
+  /** … and its welcome came: the session is on. */
+  #welcomed = false;
+  /** The server ended the session (its bye): the next connection begins a new one. */
+  #sessionOver = false;
+  #welcomeTimer: Subscription | null = null;
+  #draining = false;
   /** Counters of the connections that ended, plus what the client itself refused, dropped and discarded. */
   #counts: Counts = { received: 0, sent: 0, refused: 0, dropped: 0, discarded: 0 };
 
@@ -163,10 +190,25 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#transport = transport;
     this.#ended = ended;
     this.#hooks = {
-      opened: () => this.#opened(),
+      opened: (protocol) => this.#opened(protocol),
       // Frames a connection never sent go back to the head of the offline queue, ahead of those offered since.
-      unsent: (frames) => this.#offline.requeue(frames),
+      // (A resumable session keeps every frame it handed to a connection until acknowledged: it sends them again itself.)
+      unsent: (frames) => {
+        if (!this.#resuming) this.#offline.requeue(frames);
+      },
     };
+    const resume = config.resume;
+    this.#protocols = resume === null ? config.protocols : [...config.protocols, RESUME_PROTOCOL];
+    this.#link =
+      resume === null
+        ? null
+        : new Link(resume.maxBytes, config.offline, config.scheduler, {
+            bye: () => {
+              this.#sessionOver = true;
+            },
+            report: (error) => this.#report(error),
+            changed: () => this.#linkChanged(),
+          });
     this.#offline = new FrameQueue(config.offline, (error) => this.#report(error));
     this.#inbound = new ClientInbound(config.inboundHold, (error) => this.#report(error));
     this.#dial();
@@ -271,7 +313,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     if (this.#writableNow()) {
       // Checked here: a connection hands a bad frame back by throwing (a browser's), and next() never throws.
       const invalid = this.#transport.invalidFrame(frame);
-      return invalid === undefined ? this.#socket!.next(frame) : this.#report(invalid);
+      return invalid === undefined ? this.#put(frame) : this.#report(invalid);
     }
     const error = this.#enqueue(frame);
     if (error !== undefined) this.#report(error);
@@ -279,7 +321,13 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** Like `next()`, but throws `SocketClosedError`, `BackpressureError` or `InvalidFrameError` to the caller. */
   send(frame: Outbound): void {
-    if (this.#writableNow()) return this.#socket!.send(frame);
+    if (this.#writableNow()) {
+      if (!this.#resuming) return this.#socket!.send(frame);
+      const invalid = this.#transport.invalidFrame(frame);
+      if (invalid === undefined) return this.#put(frame);
+      this.#counts.refused++;
+      throw invalid;
+    }
     const error = this.#enqueue(frame);
     if (error !== undefined) {
       this.#counts.refused++;
@@ -363,7 +411,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #dial(): void {
     let dialed: Dialed<C>;
     try {
-      dialed = this.#transport.dial(this.#url, this.#config.protocols, this.#hooks);
+      dialed = this.#transport.dial(this.#url, this.#protocols, this.#hooks);
     } catch (error) {
       return this.#lost(undefined, error);
     }
@@ -373,12 +421,13 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     const listen = () => {
       if (listening) return;
       listening = true;
-      connection.add(socket.messages$.subscribe((frame) => this.#inbound.push(frame)));
+      connection.add(socket.messages$.subscribe((frame) => (this.#resuming ? this.#read(socket, frame) : this.#inbound.push(frame))));
     };
     connection.add(socket.errors$.subscribe((error) => this.#errors.next(error)));
     connection.add(
       socket.writable$.subscribe((writable) => {
         this.#socketWritable = writable;
+        if (this.#welcomed) return this.#link!.writable(writable);
         // Until the client has said 'open' (status$ subscribers may send first), the queue waits.
         if (writable && this.#status.value.state === 'open') this.#drain();
         else this.#notifyWritable();
@@ -387,7 +436,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#socket = socket;
     this.#connection = connection;
     this.#listen = listen;
-    if (this.#subscribers > 0 || !this.#transport.holds) listen();
+    // A resumable session reads at once: the welcome and acknowledgements come first, and frames it took are its to keep.
+    if (this.#subscribers > 0 || !this.#transport.holds || this.#link !== null) listen();
     connection.add(
       socket.close$.subscribe((info) => {
         // Frames this connection holds for a subscriber yet to come move to the client's hold.
@@ -397,28 +447,113 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     );
   }
 
-  #opened(): void {
+  #opened(protocol: string): void {
     const socket = this.#socket;
     if (socket === null) return;
+    const link = this.#link;
+    if (link === null) return this.#ready(socket, undefined);
+    if (protocol !== RESUME_PROTOCOL) {
+      // A server without resume: a plain connection. What the session held moves to the offline queue.
+      this.#endSession();
+      this.#offline.requeue(link.takeWaiting());
+      return this.#ready(socket, { state: 'unsupported' });
+    }
+    this.#resuming = true;
+    if (this.#sessionOver) this.#endSession();
+    socket.next(handshakeFrame('H', { s: this.#sessionId, r: link.received, w: link.maxBytes }));
+    this.#welcomeTimer = this.#config.scheduler.schedule(() => {
+      this.#welcomeTimer = null;
+      this.#broke(socket, new ResumeProtocolError('no session welcome'));
+    }, this.#config.resume!.timeout);
+  }
+
+  /** The connection is open (and its session on): tell, then send what waits. */
+  #ready(socket: C, session: SessionStatus | undefined): void {
     this.#openedAt = this.#config.scheduler.now();
     this.#connections++;
-    this.#status.next({ state: 'open', attempt: 0 });
+    this.#status.next({ state: 'open', attempt: 0, ...(session && { session }) });
+    if (this.#socket !== socket) return;
     if (this.#closeRequest !== null) this.#closeOpen(socket);
     else this.#drain();
+  }
+
+  /** A frame of a resume connection: the welcome first, then data and the session's control messages. */
+  #read(socket: C, frame: Message): void {
+    const link = this.#link!;
+    if (!this.#welcomed) {
+      this.#welcomeTimer?.unsubscribe();
+      this.#welcomeTimer = null;
+      let welcome;
+      try {
+        welcome = parseHandshake('W', frame);
+        if (!welcome.resumed) {
+          const unconfirmed = this.#sessionId === null ? 0 : link.reset();
+          if (unconfirmed > 0) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
+        }
+        this.#sessionId = welcome.s;
+        link.attach(socket, welcome.r, welcome.w);
+      } catch (error) {
+        return this.#broke(socket, error as ResumeProtocolError);
+      }
+      this.#welcomed = true;
+      link.writable(this.#socketWritable);
+      const session: SessionStatus = welcome.resumed ? { state: 'resumed' } : { state: 'new', ...(welcome.why && { why: welcome.why }) };
+      return this.#ready(socket, session);
+    }
+    let data;
+    try {
+      data = link.read(frame);
+    } catch (error) {
+      return this.#broke(socket, error as ResumeProtocolError);
+    }
+    if (data !== undefined) this.#inbound.push(data);
+  }
+
+  /** The server broke the session protocol: reported, and the connection closes with 1002. */
+  #broke(socket: C, error: ResumeProtocolError): void {
+    this.#errors.next(error);
+    socket.close(1002, error.message.slice(0, 120));
+  }
+
+  /** The session the client had is over: what it sent unacknowledged is reported, counts start again. */
+  #endSession(): void {
+    const unconfirmed = this.#sessionId === null ? 0 : this.#link!.reset();
+    this.#sessionId = null;
+    this.#sessionOver = false;
+    if (unconfirmed > 0) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
+  }
+
+  /** Hands a frame to the connection: through the session when there is one. */
+  #put(frame: Outbound): void {
+    if (!this.#resuming) return this.#socket!.next(frame);
+    // #writableNow() held: the link sends it at once (nothing waits ahead of it, the window has room).
+    this.#link!.offer(frame);
+  }
+
+  /** The session's window or queue changed: send what the offline queue holds if it now can, and tell writable$. */
+  #linkChanged(): void {
+    if (this.#draining) return;
+    if (this.#offline.length > 0 && this.#writableNowIgnoringQueue() && this.#status.value.state === 'open') this.#drain();
+    else this.#notifyWritable();
   }
 
   /** Sends the offline queue in order while the connection takes it; the rest waits for `writable$`. */
   #drain(): void {
     const socket = this.#socket;
-    while (this.#offline.length > 0 && this.#socketWritable && this.#closeRequest === null && socket?.state === 'open') {
-      socket.next(this.#offline.shift());
+    this.#draining = true;
+    try {
+      while (this.#offline.length > 0 && this.#writableNowIgnoringQueue() && socket?.state === 'open') this.#put(this.#offline.shift());
+    } finally {
+      this.#draining = false;
     }
     this.#notifyWritable();
   }
 
   #closeOpen(socket: C): void {
     // The socket's own queue takes what is left, under its outbound policy, ahead of the close frame.
-    while (this.#offline.length > 0 && socket.state === 'open') socket.next(this.#offline.shift());
+    while (this.#offline.length > 0 && socket.state === 'open') this.#put(this.#offline.shift());
+    // The session sends all it holds, then its bye: the server ends it with this connection.
+    if (this.#welcomed) this.#link!.flush();
     const { code, reason } = this.#closeRequest!;
     if (code === CLOSE_ABNORMAL) socket.terminate();
     else socket.close(code, reason);
@@ -430,6 +565,10 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#connection?.unsubscribe();
     this.#socket = this.#connection = this.#listen = null;
     this.#socketWritable = false;
+    this.#link?.detach();
+    this.#welcomeTimer?.unsubscribe();
+    this.#welcomeTimer = null;
+    this.#resuming = this.#welcomed = false;
     const backoff = this.#config.backoff;
     // Only a connection that stayed open long enough worked: then this outage counts from the start.
     const wasOpen = this.#openedAt >= 0;
@@ -471,8 +610,10 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     // Without a connection there was no handshake to cut short: the app's own close is clean, anything else is not.
     const code = request?.code ?? CLOSE_ABNORMAL;
     const closeInfo = (this.#closeInfo = info ?? { code, reason: request?.reason ?? '', wasClean: code !== CLOSE_ABNORMAL });
-    const unsent = this.#offline.clear();
+    const [unconfirmed, held] = this.#link?.clear() ?? [0, 0];
+    const unsent = this.#offline.clear() + held;
     // Settled; now tell.
+    if (unconfirmed > 0 && !this.#sessionOver) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
     if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
     this.#notifyWritable();
     if (this.#notifying === 0) this.#writable.complete();
@@ -487,7 +628,13 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   /** Whether a frame goes straight to the connection: it is open and takes more, nothing queued ahead, no close asked. */
   #writableNow(): boolean {
     // While the connection cannot take more (congested), frames wait in the offline queue: one queue, one policy, one order.
-    return this.#closeRequest === null && this.#socketWritable && this.#offline.length === 0 && this.#socket?.state === 'open';
+    return this.#offline.length === 0 && this.#writableNowIgnoringQueue();
+  }
+
+  /** Whether the connection takes a frame now: open (and its session on), not congested, no close asked. */
+  #writableNowIgnoringQueue(): boolean {
+    if (this.#closeRequest !== null || !this.#socketWritable || this.#socket?.state !== 'open') return false;
+    return !this.#resuming || (this.#welcomed && this.#link!.open);
   }
 
   /** Tells `writable$` the new value, once the state that makes it is settled. */

@@ -8,7 +8,7 @@ import { resolveOutbound, type OutboundOptions, type ResolvedOutbound } from '..
 import { expectFunction, expectInteger, expectObject } from '../validation';
 import { defaultShouldReconnect as commonShouldReconnect, resolveCommon, resolveUrl, type CommonConnectOptions, type ReconnectInfo, type ResolvedCommon } from './common';
 
-export type { CommonConnectOptions, OfflineOptions, ReconnectInfo, ReconnectOptions } from './common';
+export type { ClientResumeOptions, CommonConnectOptions, OfflineOptions, ReconnectInfo, ReconnectOptions } from './common';
 
 /** A `ws`-compatible WebSocket constructor: `ws`'s own `WebSocket`, a subclass, or a test fake. */
 export type WebSocketFactory = new (url: string, protocols: string[], options: ClientOptions) => WebSocket;

@@ -18,7 +18,7 @@ import {
   type Subscription,
 } from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { APP_PING, APP_PONG, CloseCode, Defaults, MAX_TIMER_DELAY, readLimits } from '../constants';
+import { APP_PING, APP_PONG, CloseCode, DEFAULT_INBOUND_HOLD, Defaults, MAX_TIMER_DELAY, readLimits } from '../constants';
 import { Held } from '../socket/held';
 import { clip, describe, InvalidArgumentError } from '../errors';
 import { snapshots } from '../operators/snapshots';
@@ -32,6 +32,9 @@ import { RxSocket, type RxSocketOptions } from '../socket/socket';
 import { MemoryBudget } from './budget';
 import { addressKey, AddressLimits } from './limits';
 import { originCheck, pathOf, refuseUpgrade, UpgradeRefusedError, type OriginPolicy } from './upgrade';
+import { RESUME_PROTOCOL } from '../resume/link';
+import { resolveResume, SessionRegistry, type ResumeOptions } from '../resume/registry';
+import type { RxSession } from '../resume/session';
 import { expectBoolean, expectFunction, expectInteger, expectObject, expectScheduler, validateClose } from '../validation';
 
 /** What `authenticate` may return: the value itself, a Promise or an Observable of it, or `false` to refuse (401). */
@@ -140,6 +143,14 @@ export interface ServeOptions<A = undefined> {
    * log: (line, event) => pinoLogger.warn(event, line)
    */
   readonly log?: (line: string, event: LogEvent) => void;
+  /**
+   * Resumable sessions for clients that ask (`connect(url, { resume: true })`,
+   * negotiated as the subprotocol `rxjs-ws.resume.1`): nothing sent either way
+   * is lost when a connection drops and the client comes back within `ttl`.
+   * Their sessions come on `sessions$`; other clients' connections on
+   * `connections$` as before. `true` takes the defaults. @default false
+   */
+  readonly resume?: ResumeOptions | boolean;
   /** Scheduler for timeouts (tests pass a `TestScheduler`). @default asyncScheduler */
   readonly scheduler?: SchedulerLike;
 }
@@ -175,6 +186,7 @@ export class RxServer<A = undefined> {
   readonly #sockets = new Set<RxSocket<A>>();
   readonly #limits: AddressLimits;
   readonly #budget: MemoryBudget | null;
+  readonly #sessions: SessionRegistry<A> | null;
   readonly #wss: WebSocketServer;
   readonly #owned: boolean;
   readonly #options: ServeOptions<A>;
@@ -255,6 +267,19 @@ export class RxServer<A = undefined> {
       shareReads: true,
       appPing: resolveAppPing(o.appPing),
     };
+    const resume = resolveResume(o.resume);
+    const budgetRef = this.#budget;
+    this.#sessions =
+      resume === null
+        ? null
+        : new SessionRegistry<A>({
+            ...resume,
+            outbound: resolveOutbound(o.outbound),
+            inboundHold: this.#socketOptions.inboundHold ?? DEFAULT_INBOUND_HOLD,
+            helloTimeout: this.#handshakeTimeout,
+            scheduler: this.#scheduler,
+            budget: budgetRef,
+          });
     this.#allowOrigin = originCheck(o.origin);
     const clientAddress = o.clientAddress;
     if (clientAddress !== undefined) expectFunction('clientAddress', clientAddress);
@@ -306,6 +331,7 @@ export class RxServer<A = undefined> {
       closeTimeout: this.#closeTimeout,
       // ws answers pings (autoPong); RxSocket closes with 1008 past its ping budget or pong backlog, before ws's bare terminate.
       maxPendingAutoPongs: 2 * Defaults.pongBacklog,
+      handleProtocols: (offered: Set<string>) => selectProtocol(offered, this.#sessions !== null),
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     if (o.server !== undefined) {
       this.#owned = false;
@@ -336,6 +362,23 @@ export class RxServer<A = undefined> {
   get connections$(): Observable<RxSocket<A>> {
     return this.#accepted.stream as Observable<RxSocket<A>>;
   }
+
+  /**
+   * Resumable sessions (`resume` option), as they begin: one per client
+   * that asked for one, spanning its connections (a resumed connection does
+   * not emit again). Hot; held for the first subscriber. Completes after
+   * `close()`. Without `resume`, it never emits.
+   *
+   * @example
+   * // Serve clients with and without resume alike.
+   * merge(server.connections$, server.sessions$).subscribe((socket) => socket.messages$.subscribe(socket));
+   */
+  get sessions$(): Observable<RxSession<A>> {
+    return this.#sessions?.sessions$ ?? this.#noSessions;
+  }
+
+  /** Without `resume`: completes with the server. */
+  readonly #noSessions = new Observable<never>((subscriber) => (this.#ended ??= new Subject<void>()).subscribe({ complete: () => subscriber.complete() }));
 
   /** The open sockets. */
   get sockets(): ReadonlySet<RxSocket<A>> {
@@ -401,6 +444,7 @@ export class RxServer<A = undefined> {
     const httpClosed =
       this.#owned && http !== undefined && http.listening ? new Promise<void>((resolve) => http.close(() => resolve())) : Promise.resolve();
     for (const abandon of [...this.#pendingUpgrades]) abandon();
+    this.#sessions?.close(code, reason);
     for (const socket of this.#sockets) socket.close(code, reason);
     await this.#drain(deadline);
     http?.removeListener('upgrade', this.#onUpgrade);
@@ -643,7 +687,8 @@ export class RxServer<A = undefined> {
     this.#sockets.add(socket);
     this.#limits.tally(addressKey(options.remoteAddress), 1);
     if (this.#closed !== null) socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
-    this.#accepted.push(socket as RxSocket<unknown>);
+    if (this.#sessions !== null && ws.protocol === RESUME_PROTOCOL) this.#sessions.accept(socket);
+    else this.#accepted.push(socket as RxSocket<unknown>);
   }
 
   /** Bookkeeping when a socket has closed: one function for all sockets instead of a subscription each. */
@@ -659,6 +704,17 @@ export class RxServer<A = undefined> {
     this.#failure = err;
     this.#accepted.end(err);
   }
+}
+
+/**
+ * The subprotocol to accept: resume when the server has it on and the client
+ * offers it, else the client's first other choice (as `ws` does by default),
+ * never resume on a server without it.
+ */
+function selectProtocol(offered: Set<string>, resume: boolean): string | false {
+  if (resume && offered.has(RESUME_PROTOCOL)) return RESUME_PROTOCOL;
+  for (const protocol of offered) if (!protocol.startsWith('rxjs-ws.resume.')) return protocol;
+  return false;
 }
 
 /** Options that only mean something when rxjs-ws handles the upgrade (not with an adopted `wss`). */

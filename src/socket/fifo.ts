@@ -18,6 +18,11 @@ export class Fifo<T> {
     else this.#items.push(item);
   }
 
+  /** The item `i` places after the oldest (0: the oldest); `i` must be below `length`. */
+  at(i: number): T {
+    return this.#items![this.#head + i]!;
+  }
+
   /** Takes the oldest item; the list must not be empty. */
   shift(): T {
     const items = this.#items!;
