@@ -241,7 +241,8 @@ export class ExamplePage {
     let client: RxClient<BrowserConnection>;
     try {
       url = this.#options.url?.(typed) ?? typed;
-      client = connect(url, { reconnect: RECONNECT, heartbeat: this.#heartbeat.checked && HEARTBEAT });
+      // resume: a server started with --resume keeps a session across drops; any other takes it as a plain connection.
+      client = connect(url, { reconnect: RECONNECT, heartbeat: this.#heartbeat.checked && HEARTBEAT, resume: true });
     } catch (err) {
       this.log('error', `cannot connect to ${JSON.stringify(url)}: ${(err as Error).message}`);
       return;
@@ -266,7 +267,7 @@ export class ExamplePage {
         case 'connecting':
           return this.log('info', `connecting to ${url}`);
         case 'open':
-          this.log('open', attempts === 0 ? url : `${url} (after ${attempts} attempt(s))`);
+          this.log('open', `${attempts === 0 ? url : `${url} (after ${attempts} attempt(s))`}${sessionText(status)}`);
           attempts = 0;
           return;
         case 'reconnecting':
@@ -329,4 +330,11 @@ function watchServerMetrics(): void {
 
 export function setText(el: HTMLElement, text: string): void {
   if (el.textContent !== text) el.textContent = text;
+}
+
+/** How the session went on an open, when the server offers resume (`--resume`): nothing for a plain connection. */
+function sessionText(status: ClientStatus): string {
+  const session = status.session;
+  if (session === undefined || session.state === 'unsupported') return '';
+  return session.state === 'resumed' ? ', session resumed: nothing lost' : `, new session${session.why ? ` (the last one ${session.why === 'unknown' ? 'was unknown to the server' : `was ${session.why}`})` : ''}`;
 }

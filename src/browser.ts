@@ -16,6 +16,7 @@ export {
   HeartbeatTimeoutError,
   InvalidArgumentError,
   InvalidFrameError,
+  ResumeProtocolError,
   RxjsWsError,
   SocketCloseError,
   SocketClosedError,
@@ -25,9 +26,11 @@ export { connect } from './client/browser';
 export type { BrowserConnectOptions, BrowserEnvironment, BrowserHeartbeatOptions, BrowserWebSocket, BrowserWebSocketConstructor } from './client/browser';
 export { BrowserConnection } from './client/browser-socket';
 export { RxClient } from './client/core';
-export type { ClientMetrics, ClientStatus, SocketLike } from './client/core';
+export type { ClientMetrics, ClientStatus, SessionStatus, SocketLike } from './client/core';
+export { RESUME_PROTOCOL } from './resume/link';
+export type { NewSessionReason } from './resume/link';
 export { defaultShouldReconnect } from './client/common';
-export type { CommonConnectOptions, OfflineOptions, ReconnectInfo, ReconnectOptions } from './client/common';
+export type { ClientResumeOptions, CommonConnectOptions, OfflineOptions, ReconnectInfo, ReconnectOptions } from './client/common';
 export type { OutboundOptions } from './socket/outbound-options';
 export { json } from './codec/codec';
 export type { BinaryCodec, Codec, JsonOptions, TextCodec } from './codec/codec';

@@ -63,6 +63,6 @@ export { RxSocket } from './socket/socket';
 export type { RxSocketOptions } from './socket/socket';
 export type { CloseInfo, Inbound, Outbound } from './socket/types';
 export type { LogEvent, Message, SocketStats } from './types';
-export type { RefusalReason, ServerMetrics } from './server/metrics';
+export type { RefusalReason, ServerMetrics, SessionCounts } from './server/metrics';
 export { refuse, UpgradeRefusedError } from './server/upgrade';
 export type { OriginPolicy } from './server/upgrade';

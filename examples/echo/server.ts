@@ -5,9 +5,10 @@
  *
  *   npm start -- --port 8080 --heartbeat-ms 1000
  *   npm start -- --deflate        (permessage-deflate for clients that offer it)
+ *   npm start -- --resume         (resumable sessions for clients that ask: nothing lost across drops)
  */
-import { interval, map, takeUntil } from 'rxjs';
-import { serve } from 'rxjs-ws';
+import { interval, map, merge, takeUntil } from 'rxjs';
+import { serve, type RxSession, type RxSocket } from 'rxjs-ws';
 import { closeOnSignals, intFlag, log, originFlag, pages, parseFlags, serverFlags, stillOpen, switchFlag } from '../cli';
 import { ExampleMetrics } from '../metrics';
 
@@ -27,6 +28,12 @@ const flags = parseFlags(
       switch: true,
       help: "permessage-deflate for clients that offer it, with ws's defaults (context takeover, 15-bit windows); --deflate or --deflate=on|off",
     },
+    {
+      name: 'resume',
+      default: 'off',
+      switch: true,
+      help: 'resumable sessions (2 min ttl) for clients that ask: frames in flight when a connection drops are sent again; --resume or --resume=on|off',
+    },
   ],
   'Usage: npm start -- [options]\n\nThe rxjs-ws echo server: GET / serves a test page; the WebSocket path echoes every frame.',
 );
@@ -41,6 +48,7 @@ const maxPayload = intFlag(flags, 'max-payload', 1);
 const maxPerAddress = intFlag(flags, 'max-per-address', 1);
 const handshakesPerAddress = intFlag(flags, 'handshakes-per-address', 1);
 const deflate = switchFlag(flags, 'deflate');
+const resume = switchFlag(flags, 'resume');
 
 const server = serve({
   port,
@@ -53,6 +61,7 @@ const server = serve({
   outbound: { pauseReading: true, policy: 'close' },
   maxPayload,
   perMessageDeflate: deflate,
+  resume,
   maxConnectionsPerAddress: maxPerAddress,
   handshakesPerAddress,
   log,
@@ -61,11 +70,13 @@ const server = serve({
 });
 const metrics = new ExampleMetrics(server);
 
-server.connections$.subscribe((socket) => {
+// Plain clients come as connections, clients that asked for a resumable session (with --resume) as sessions.
+merge(server.connections$, server.sessions$).subscribe((socket: RxSocket | RxSession) => {
   // (A peer gone before its socket was handed over may have left no port to read.)
-  const port = socket.remotePort;
-  const peer = `${socket.remoteAddress || 'unknown'}${port === undefined ? '' : `:${port}`}`;
-  log(`open ${peer} ${socket.url}`);
+  const connection = 'id' in socket ? socket.socket : socket;
+  const port = connection?.remotePort;
+  const peer = `${connection?.remoteAddress || 'unknown'}${port === undefined ? '' : `:${port}`}`;
+  log(`open ${peer} ${connection?.url}${'id' in socket ? ' (session)' : ''}`);
 
   // Echo: inbound piped into the sink; text stays text, binary stays binary.
   socket.messages$.subscribe(socket);
@@ -83,7 +94,8 @@ server.connections$.subscribe((socket) => {
 });
 
 server.listening.then(
-  (address) => log(`echo server on http://${address.address}:${address.port}/ (WebSocket at ${path})${deflate ? ', permessage-deflate on' : ''}`),
+  (address) =>
+    log(`echo server on http://${address.address}:${address.port}/ (WebSocket at ${path})${deflate ? ', permessage-deflate on' : ''}${resume ? ', resumable sessions on' : ''}`),
   (err: Error) => {
     log(`cannot listen: ${err.message}`);
     process.exit(1);

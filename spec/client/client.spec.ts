@@ -956,7 +956,7 @@ describe('connect() over real sockets', () => {
     expect(refused.status.error).toMatchObject({ status: 401 });
   });
 
-  it('with application acks (the recipe in docs/drafts/client.md), connections killed mid-stream lose nothing', async () => {
+  it('with acknowledgements at the application level, over plain connections killed mid-stream, nothing is lost', async () => {
     // Server: handles id n only right after n - 1, per session, and acknowledges cumulatively.
     const handled: number[] = [];
     const lastSeen = new Map<string, number>();

@@ -145,6 +145,11 @@ export function prometheus(options: PrometheusOptions): PrometheusMetrics {
       counter(m, 'memory_budget_evictions_total', 'Sockets closed (1008) to keep within the memory budget.', (s) => s.memory?.evictions ?? 0);
       counter(m, 'heartbeat_timeouts_total', 'Sockets terminated because a ping went unanswered.', (s) => s.heartbeatTimeouts);
       counter(m, 'rate_limited_total', 'Times a socket went over its rate limit (paused or closed).', (s) => s.rateLimited);
+      gauge(m, 'sessions_open', 'Resumable sessions now, with their client or waiting for it; 0 without resume.', (s) => s.sessions?.open ?? 0);
+      gauge(m, 'sessions_away', 'Resumable sessions waiting for their client to come back.', (s) => s.sessions?.away ?? 0);
+      counter(m, 'sessions_resumed_total', 'Connections that resumed a session.', (s) => s.sessions?.resumed ?? 0);
+      counter(m, 'sessions_expired_total', 'Sessions ended because their client did not come back within ttl.', (s) => s.sessions?.expired ?? 0);
+      counter(m, 'sessions_evicted_total', 'Sessions evicted (maxSessions, memory budget).', (s) => s.sessions?.evicted ?? 0);
     }
     if (o.hub !== undefined) {
       const hub = o.hub;

@@ -68,6 +68,8 @@ export class SessionRegistry<A> {
   readonly #gone = new Map<string, NewSessionReason>();
   readonly #new = new Held<RxSession<unknown>>();
   #resumed = 0;
+  #expired = 0;
+  #evicted = 0;
 
   constructor(config: RegistryConfig) {
     this.#config = config;
@@ -94,9 +96,9 @@ export class SessionRegistry<A> {
     return this.#sessions.size;
   }
 
-  /** Sessions resumed so far. */
-  get resumed(): number {
-    return this.#resumed;
+  /** The counters of `server.metrics()`. */
+  counts(): { open: number; away: number; resumed: number; expired: number; evicted: number } {
+    return { open: this.#sessions.size, away: this.#away.size, resumed: this.#resumed, expired: this.#expired, evicted: this.#evicted };
   }
 
   /** A connection that negotiated resume: waits for its hello, then resumes or begins its session. */
@@ -165,6 +167,8 @@ export class SessionRegistry<A> {
     this.#away.delete(session);
     this.#config.budget?.release(session as RxSession<unknown>);
     this.#new.forget(session as RxSession<unknown>);
+    if (why === 'expired') this.#expired++;
+    else if (why === 'evicted') this.#evicted++;
     if (why !== null) {
       this.#gone.set(session.id, why);
       if (this.#gone.size > REMEMBERED) this.#gone.delete(this.#gone.keys().next().value!);

@@ -59,6 +59,22 @@ export interface ServerMetrics {
   readonly heartbeatTimeouts: number;
   /** Times a socket went over its rate limit (paused, or closed with 1008, by the policy). */
   readonly rateLimited: number;
+  /**
+   * Resumable sessions (`resume` option; `null` without it): `open` now (with
+   * their client or waiting for it), `away` of them waiting for their client,
+   * and, from the start, `resumed` connections, sessions `expired` (ttl) and
+   * `evicted`.
+   */
+  readonly sessions: SessionCounts | null;
+}
+
+/** The sessions part of {@link ServerMetrics}. */
+export interface SessionCounts {
+  readonly open: number;
+  readonly away: number;
+  readonly resumed: number;
+  readonly expired: number;
+  readonly evicted: number;
 }
 
 /** @internal The label a close code is counted under (see {@link ServerMetrics.closes}): a bounded set. */
@@ -117,7 +133,13 @@ export class ServerCounters {
 }
 
 /** @internal The counters now: the closed sockets' and a walk over the open ones. */
-export function snapshot(at: number, c: ServerCounters, sockets: ReadonlySet<RxSocket<unknown>>, budget: MemoryBudget | null): ServerMetrics {
+export function snapshot(
+  at: number,
+  c: ServerCounters,
+  sockets: ReadonlySet<RxSocket<unknown>>,
+  budget: MemoryBudget | null,
+  sessions: SessionCounts | null,
+): ServerMetrics {
   let received = c.received;
   let sent = c.sent;
   let refused = c.refusedFrames;
@@ -151,5 +173,6 @@ export function snapshot(at: number, c: ServerCounters, sockets: ReadonlySet<RxS
     memory: budget === null ? null : { used: budget.used, limit: budget.limit, evictions: budget.evictions },
     heartbeatTimeouts: c.heartbeatTimeouts,
     rateLimited: c.rateLimited,
+    sessions,
   };
 }

@@ -411,7 +411,7 @@ export class RxServer<A = undefined> {
   }
 
   #snapshot(at: number): ServerMetrics {
-    return snapshot(at, this.#counters, this.#sockets, this.#budget);
+    return snapshot(at, this.#counters, this.#sockets, this.#budget, this.#sessions?.counts() ?? null);
   }
 
   /** The bound address, or `null` before listening. */
