@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import type { ServerKind } from './server-process';
 
-export const SCENARIOS = ['small', 'large', 'handshakes', 'scaling', 'idle', 'deflate', 'metrics'] as const;
+export const SCENARIOS = ['small', 'large', 'handshakes', 'scaling', 'idle', 'deflate', 'metrics', 'resume'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface EchoParams {
@@ -44,9 +44,11 @@ export interface BenchConfig {
   readonly deflate: { readonly connections: number; readonly window: number; readonly size: number; readonly rounds: number; readonly durationMs: number; readonly warmupMs: number };
   /** Small-message echo against rxjs-ws with metrics off and on (metrics$ every second, a Prometheus scrape every second). */
   readonly metrics: EchoParams;
+  /** Small-message echo with resumable sessions off and on, by rxjs-ws clients. */
+  readonly resume: { readonly connections: number; readonly window: number; readonly size: number; readonly rounds: number; readonly durationMs: number; readonly warmupMs: number };
 }
 
-const USAGE = `Usage: npm run bench -- [--only=small,large,handshakes,scaling,idle,deflate,metrics] [--quick] [--unbatched]
+const USAGE = `Usage: npm run bench -- [--only=small,large,handshakes,scaling,idle,deflate,metrics,resume] [--quick] [--unbatched]
                            [--client-threads=N] [--cpu-prof=rxjs-ws|raw|raw,rxjs-ws]
 
   --only            run these scenarios (default: all)
@@ -96,6 +98,7 @@ export function parseArgs(argv: readonly string[], resultsDir: string): BenchCon
     handshakes: { connections: q(2000, 500), parallel: 64, rounds: q(11, 1), warmup: q(4000, 500) },
     scaling: { levels: [10, 100, 1000], window: 8, size: 64, binary: false, rounds: q(2, 1), durationMs: q(1500, 500), ...timing },
     deflate: { connections: 50, window: 4, size: 1024, rounds: q(3, 1), durationMs: q(4000, 1000), warmupMs: timing.warmupMs },
+    resume: { connections: 50, window: 8, size: 64, rounds: q(3, 1), durationMs: q(4000, 1000), warmupMs: timing.warmupMs },
     metrics: { connections: 50, window: 8, size: 64, binary: false, rounds: q(5, 1), durationMs: q(4000, 1000), ...timing },
     idle: { levels: quick ? [200, 1000, 2000] : [1000, 5000, 10_000], parallel: 128, cpuMs: q(5000, 1000), shortIntervalMs: 1000 },
   };

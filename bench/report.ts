@@ -3,7 +3,7 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { arch, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { BenchResults, DeflateEcho, EchoScenario, IdleVariant, Machine, Verdict } from './results';
+import type { BenchResults, DeflateEcho, EchoScenario, IdleVariant, Machine, ResumeEcho, Verdict } from './results';
 import { RAW, RXJS_WS, RXJS_WS_UNBATCHED } from './server-process';
 
 export function machine(): Machine {
@@ -53,6 +53,8 @@ export function judge(r: Unjudged): Verdict[] {
   if (d?.['rxjs-ws deflate'] && d['raw ws deflate']) add('JSON echo throughput with deflate', d['rxjs-ws deflate'].rate / d['raw ws deflate'].rate, '>=', 1.0);
   const m = r.metrics?.medians;
   if (m?.['rxjs-ws metrics'] && m['rxjs-ws']) add('echo throughput with metrics on', m['rxjs-ws metrics'].rate / m['rxjs-ws'].rate, '>=', 0.97);
+  const s = r.resume?.medians;
+  if (s?.['rxjs-ws resume'] && s['rxjs-ws']) add('echo throughput with resume on', s['rxjs-ws resume'].rate / s['rxjs-ws'].rate, '>=', 0.8);
   if (raw && rx) add(`memory per idle connection at ${rx.connections} (heartbeat on)`, rx.rssPerConnection / raw.rssPerConnection, '<=', 1.25);
   return verdicts;
 }
@@ -117,6 +119,7 @@ export function formatResults(r: BenchResults): string {
   out.push(table(['scenario', 'metric', RAW.label, RXJS_WS.label, 'rxjs-ws/raw', 'target', 'verdict'], rows, 'llrrrll'));
   if (r.deflate) out.push('', deflateTable(r.deflate, verdict('JSON echo throughput with deflate')));
   if (r.metrics) out.push('', metricsTable(r.metrics, verdict('echo throughput with metrics on')));
+  if (r.resume) out.push('', resumeTable(r.resume, verdict('echo throughput with resume on')));
   if (r.idle && r.idle.length > 0) out.push('', heartbeatTable(r.idle));
   const busy = busiest(r);
   if (busy > OTHER_CPU_WARNING) {
@@ -154,6 +157,18 @@ function deflateTable(d: DeflateEcho, verdict: string[]): string {
   });
   const title = `JSON echo: ${d.connections} ws clients × ${d.window} in flight × ${d.size} B JSON (median of ${d.rounds} × ${d.durationMs / 1000} s); raw ws / rxjs-ws`;
   return `${title}\n\n${table(['deflate', 'echoes/s', 'rxjs-ws/raw', 'server CPU per echo', 'bytes on the wire per echo', 'target', 'verdict'], rows, 'lrrrrll')}`;
+}
+
+/** The echo with resumable sessions off and on: echoes/s, server CPU and bytes on the wire per echo, medians. */
+function resumeTable(d: ResumeEcho, verdict: string[]): string {
+  const [off, on] = [d.medians['rxjs-ws']!, d.medians['rxjs-ws resume']!];
+  const rows = [
+    ['echoes/s', int(off.rate), int(on.rate), ratio(on.rate / off.rate), ...verdict],
+    ['server CPU per echo', `${off.serverCpuMicros.toFixed(1)} µs`, `${on.serverCpuMicros.toFixed(1)} µs`, ratio(on.serverCpuMicros / off.serverCpuMicros), '', ''],
+    ['bytes on the wire per echo', off.wireBytes.toFixed(1), on.wireBytes.toFixed(1), ratio(on.wireBytes / off.wireBytes), '', ''],
+  ];
+  const title = `resume: ${d.connections} rxjs-ws clients × ${d.window} in flight × ${d.size} B text, resume off / on on both sides (median of ${d.rounds} × ${d.durationMs / 1000} s)`;
+  return `${title}\n\n${table(['metric', 'resume off', 'resume on', 'on/off', 'target', 'verdict'], rows, 'lrrrll')}`;
 }
 
 /** CPU (% of a core) that other processes may use during a run before the bench warns. */

@@ -97,6 +97,9 @@ export interface DeflateEcho {
   readonly medians: Readonly<Record<string, DeflateSample>>;
 }
 
+/** Small-message echo with resumable sessions off and on (same fields as the deflate echo). */
+export type ResumeEcho = DeflateEcho;
+
 export interface Machine {
   readonly cpus: number;
   readonly model: string;
@@ -134,6 +137,8 @@ export interface BenchResults {
   readonly deflate?: DeflateEcho;
   /** Small-message echo against rxjs-ws with metrics off and on. */
   readonly metrics?: EchoScenario;
+  /** Small-message echo with resumable sessions off and on. */
+  readonly resume?: ResumeEcho;
   readonly verdicts: readonly Verdict[];
   /** Integrity failures or crashes; the bench exits non-zero when there is any. */
   readonly failures: readonly string[];

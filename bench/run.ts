@@ -16,8 +16,9 @@ import type { BenchResults, EchoScenario, IdleVariant } from './results';
 import { compareEcho } from './scenarios/echo';
 import { compareDeflate } from './scenarios/deflate';
 import { compareHandshakes } from './scenarios/handshakes';
+import { compareResume } from './scenarios/resume';
 import { measureIdle } from './scenarios/idle';
-import { RAW, RAW_DEFLATE, RXJS_WS, RXJS_WS_DEFLATE, RXJS_WS_METRICS, RXJS_WS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
+import { RAW, RAW_DEFLATE, RXJS_WS, RXJS_WS_DEFLATE, RXJS_WS_METRICS, RXJS_WS_RESUME, RXJS_WS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -60,6 +61,10 @@ async function runScenarios(config: BenchConfig, client: LoadClient, profile: Pr
   if (config.only.has('metrics')) {
     log('small messages, metrics off and on');
     into.metrics = await withServers([RXJS_WS, RXJS_WS_METRICS], profile, (servers) => compareEcho(client, servers, config.metrics, log));
+  }
+  if (config.only.has('resume')) {
+    log('small messages, resumable sessions off and on');
+    into.resume = await withServers([RXJS_WS, RXJS_WS_RESUME], profile, (servers) => compareResume(servers, config.resume, log));
   }
   if (config.only.has('idle')) {
     const variants: ServerSpec[] = [

@@ -22,6 +22,7 @@ export const RAW: ServerSpec = { kind: 'raw', label: 'raw ws' };
 export const RXJS_WS: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws' };
 export const RAW_DEFLATE: ServerSpec = { kind: 'raw', label: 'raw ws deflate', args: ['--deflate'] };
 export const RXJS_WS_DEFLATE: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws deflate', args: ['--deflate'] };
+export const RXJS_WS_RESUME: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws resume', args: ['--resume'] };
 export const RXJS_WS_METRICS: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws metrics', args: ['--metrics'] };
 export const RXJS_WS_UNBATCHED: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws batchWrites off', args: ['--batch-writes=off'] };
 

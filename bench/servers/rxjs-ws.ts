@@ -6,7 +6,8 @@
  * `--heartbeat=<ms>` sets its interval, for the heartbeat scale measurement;
  * `--batch-writes=off` turns off per-tick batching, to show what it buys;
  * `--deflate` turns permessage-deflate on with ws's defaults; `--metrics`
- * subscribes to `metrics$()` and scrapes a Prometheus registry every second.
+ * subscribes to `metrics$()` and scrapes a Prometheus registry every second;
+ * `--resume` turns resumable sessions on.
  */
 import { serve, type HeartbeatOptions, type ServeOptions } from 'rxjs-ws';
 import { Registry } from 'prom-client';
@@ -22,9 +23,11 @@ const server = serve({
   maxConnectionsPerAddress: 100_000,
   handshakesPerAddress: Infinity,
   perMessageDeflate: argv.includes('--deflate'),
+  resume: argv.includes('--resume'),
 });
 
 server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
+server.sessions$.subscribe((session) => session.messages$.subscribe(session));
 
 if (argv.includes('--metrics')) {
   // What an operator runs: a metrics$() stream and a Prometheus scrape, each every second (scrapes are usually 15 s apart).
