@@ -613,7 +613,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     const [unconfirmed, held] = this.#link?.clear() ?? [0, 0];
     const unsent = this.#offline.clear() + held;
     // Settled; now tell.
-    if (unconfirmed > 0 && !this.#sessionOver) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
+    // A closing handshake that finished means the server read every frame sent before it.
+    if (unconfirmed > 0 && info?.wasClean !== true) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
     if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
     this.#notifyWritable();
     if (this.#notifying === 0) this.#writable.complete();

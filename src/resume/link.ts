@@ -244,17 +244,18 @@ export class Link {
 
   /**
    * Hands everything it holds to the connection regardless of its pace (the
-   * connection's own queue and policy take it), then its count and the bye:
-   * the session is closing.
+   * connection's own queue and policy take it), then its count and, with
+   * `bye`, the bye that ends the session (without it the client may present
+   * the session again, to another process).
    */
-  flush(): void {
+  flush(bye = true): void {
     const connection = this.#connection;
     if (connection === null) return;
     while (this.#onWire < this.#unacked.length) this.#put(this.#unacked.at(this.#onWire++));
     while (this.#waiting.length > 0) this.#take();
     this.#cancelAck();
     if (this.#received !== this.#told) connection.next(ACK + this.#received);
-    connection.next(BYE);
+    if (bye) connection.next(BYE);
   }
 
   /**

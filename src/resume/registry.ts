@@ -132,9 +132,9 @@ export class SessionRegistry<A> {
     }, this.#config.helloTimeout);
   }
 
-  /** Ends every session (the server is closing). */
+  /** Ends every session (the server is closing), without telling their clients they are over: they may resume their topics elsewhere. */
   close(code: number, reason: string): void {
-    for (const session of [...this.#sessions.values()]) session.close(code, reason);
+    for (const session of [...this.#sessions.values()]) session.shutdown(code, reason);
     this.#new.end();
   }
 

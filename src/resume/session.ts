@@ -155,11 +155,23 @@ export class RxSession<A = undefined> {
    * client is away ends at once. Idempotent.
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
+    this.#close(code, reason, true);
+  }
+
+  /**
+   * @internal The server is closing: the session ends here, but the client
+   * is not told it is over (no bye), so it may present it to another process.
+   */
+  shutdown(code: number, reason: string): void {
+    this.#close(code, reason, false);
+  }
+
+  #close(code: number, reason: string, bye: boolean): void {
     if (this.#closeRequest !== null || this.#closeInfo !== null) return;
     this.#closeRequest = { code, reason };
     const socket = this.#socket;
     if (socket === null) return this.#end({ code, reason, wasClean: true }, null);
-    this.#link.flush();
+    this.#link.flush(bye);
     socket.close(code, reason);
     this.#changed();
   }
@@ -284,7 +296,8 @@ export class RxSession<A = undefined> {
     if (this.#socket !== socket) return;
     this.#detach();
     if (this.#evicted) return this.#end(info, 'evicted');
-    if (this.#closeRequest !== null || this.#peerBye) return this.#end(info, null);
+    // A closing handshake that finished means the client read every frame sent before it.
+    if (this.#closeRequest !== null || this.#peerBye) return this.#end(info, null, info.wasClean);
     this.#changed();
     this.#ttl = this.#host.scheduler.schedule(() => {
       this.#ttl = null;
@@ -293,7 +306,7 @@ export class RxSession<A = undefined> {
     this.#host.away(this as RxSession<unknown>, true);
   }
 
-  #end(info: CloseInfo, why: NewSessionReason | null): void {
+  #end(info: CloseInfo, why: NewSessionReason | null, delivered = false): void {
     if (this.#closeInfo !== null) return;
     this.#ttl?.unsubscribe();
     this.#ttl = null;
@@ -302,7 +315,7 @@ export class RxSession<A = undefined> {
     const [unconfirmed, unsent] = this.#link.clear();
     this.#changed();
     this.#host.ended(this as RxSession<unknown>, why);
-    if (unconfirmed > 0) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
+    if (unconfirmed > 0 && !delivered) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
     if (unsent > 0) this.#report(new FrameDroppedError('closed', unsent));
     this.#writable.complete();
     this.#inbound.end();
