@@ -58,6 +58,8 @@ export function handshakeFrame(kind: 'H' | 'W', body: Hello | Welcome): string {
 }
 
 const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** A hello or welcome is a few dozen characters; anything much longer is not one. */
+const MAX_HANDSHAKE = 512;
 
 function counter(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
@@ -71,6 +73,7 @@ export function parseHandshake(kind: 'H' | 'W', frame: Message): Hello | Welcome
   if (typeof frame !== 'string' || frame.charCodeAt(0) !== MARK || frame[1] !== kind) {
     throw new ResumeProtocolError(`expected the session ${what} first`);
   }
+  if (frame.length > MAX_HANDSHAKE) throw new ResumeProtocolError(`the session ${what} is over ${MAX_HANDSHAKE} characters`);
   let body: Record<string, unknown>;
   try {
     body = JSON.parse(frame.slice(2)) as Record<string, unknown>;
