@@ -91,6 +91,8 @@ class Track {
   claimed: Promise<void> | null = null;
   storing = false;
   lastStored = -Infinity;
+  /** The pending list as last stored (its first and last mark and its length), to store it again only when it changed. */
+  storedPending = '';
   /** Another session of the lineage claimed the positions: this one stores nothing more. */
   disowned = false;
   ended = false;
@@ -202,10 +204,11 @@ export class History {
   }
 
   /**
-   * Stores what the clients confirmed: the topics whose position moved,
-   * and a session's expiry renewed while its client is connected. `final`
-   * (the hub closes) stores every session, with what it handed over that is
-   * not confirmed yet, and resolves once the adapter answered.
+   * Stores what the clients confirmed (the topics whose position moved),
+   * what was handed over and not confirmed yet (a session begun elsewhere
+   * for the same client learns from the client which of those it took), and
+   * renews the expiry of a session whose client is connected. `final` (the
+   * hub closes) stores every session; resolves once the adapter answered.
    */
   flush(final: boolean): Promise<unknown> {
     const now = this.#host.scheduler.now();
@@ -215,15 +218,19 @@ export class History {
       const session = track.session;
       this.#settle(track);
       const renew = session.state === 'open' && now - track.lastStored >= this.#renewal(session);
-      if (!final && track.dirty.size === 0 && track.removed.size === 0 && !renew) continue;
+      const pending = this.#pendingOf(track);
+      const signature = pending.length === 0 ? '' : `${pending[0]!.mark} ${pending.at(-1)!.mark} ${pending.length}`;
+      const pendingChanged = signature !== track.storedPending;
+      if (!final && track.dirty.size === 0 && track.removed.size === 0 && !renew && !pendingChanged) continue;
       const set = new Map<string, HistoryPosition>();
       for (const topic of track.dirty) set.set(topic, track.confirmed.get(topic)!);
       const remove = [...track.removed];
       track.dirty.clear();
       track.removed.clear();
-      const pending = final ? this.#pendingOf(track) : undefined;
       track.storing = true;
-      const write = this.#link.store(track.key, session.id, { set, remove, ...(pending && { pending }) }, this.#expiry(session), renew || final).then(
+      track.storedPending = signature;
+      const changes = { set, remove, ...(pendingChanged && { pending }) };
+      const write = this.#link.store(track.key, session.id, changes, this.#expiry(session), renew || final).then(
         (stored) => {
           track.storing = false;
           track.lastStored = now;
@@ -232,6 +239,7 @@ export class History {
         () => {
           // Again next time: what is not newer by then.
           track.storing = false;
+          track.storedPending = 'unknown';
           for (const topic of set.keys()) if (track.confirmed.has(topic)) track.dirty.add(topic);
           for (const topic of remove) if (!track.tails.has(topic)) track.removed.add(topic);
         },
