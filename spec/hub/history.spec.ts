@@ -14,7 +14,7 @@ import { createHub, HistoryGapError, type Hub } from '../../src/hub/hub';
 import { redisAdapter } from '../../src/hub/redis';
 import type { RedisHistoryOptions } from '../../src/hub/redis-history';
 import { startRedis, type RedisServer } from '../e2e/peers/redis-server';
-import { delay, listen } from '../support/net';
+import { deadPort, delay, listen, waitUntil } from '../support/net';
 import { CuttingProxy } from '../support/proxy';
 
 const TTL = 1500;
@@ -102,11 +102,11 @@ describe('topic history and sessions across processes (Redis)', () => {
     const [a, b] = [await node(), await node()];
     const p = await publisher();
     const { client: c, proxy, got, statuses } = await client(a);
-    await waitFor(() => a.hub.members('room').size === 1 && a.errors.length === 0);
+    await waitUntil(() => a.hub.members('room').size === 1 && a.errors.length === 0);
     await delay(100); // the session's first read of the topic: it starts here
 
     for (const m of range('a', 0, 10)) p.publish('room', m);
-    await waitFor(() => got.length === 10);
+    await waitUntil(() => got.length === 10);
 
     // A goes away (its connections cut; nothing more reaches the client from it), the balancer sends the client to B.
     const dead = await deadPort();
@@ -117,7 +117,7 @@ describe('topic history and sessions across processes (Redis)', () => {
     await delay(100);
     proxy.retarget(b.port);
 
-    await waitFor(() => got.length === 30);
+    await waitUntil(() => got.length === 30);
     const open = statuses.filter((s) => s.state === 'open');
     expect(open.at(-1)!.session).toEqual({ state: 'new', why: 'unknown' });
     const [session] = b.sessions;
@@ -127,7 +127,7 @@ describe('topic history and sessions across processes (Redis)', () => {
     expect(b.hub.members('room').has(session!)).toBe(true);
 
     for (const m of range('c', 0, 5)) p.publish('room', m);
-    await waitFor(() => got.length === 35);
+    await waitUntil(() => got.length === 35);
     await delay(150); // room for a duplicate
     expect(got).toEqual([...range('a', 0, 10), ...range('b', 0, 20), ...range('c', 0, 5)]);
     expect(b.errors).toEqual([]);
@@ -141,7 +141,7 @@ describe('topic history and sessions across processes (Redis)', () => {
     await delay(100);
     let i = 0;
     let timer = setInterval(() => p.publish('room', String(i++)), 2);
-    await waitFor(() => got.length >= 50);
+    await waitUntil(() => got.length >= 50);
     // A pause, so that A has stored where the client is (a crash in the last positionsInterval may repeat messages).
     clearInterval(timer);
     await delay(150);
@@ -149,11 +149,11 @@ describe('topic history and sessions across processes (Redis)', () => {
     proxy.cut();
     // Published on: while the client is away, while B reads the history, and live.
     timer = setInterval(() => p.publish('room', String(i++)), 2);
-    await waitFor(() => b.sessions.length === 1);
+    await waitUntil(() => b.sessions.length === 1);
     await delay(200);
     clearInterval(timer);
     const total = i;
-    await waitFor(() => got.length >= total);
+    await waitUntil(() => got.length >= total);
     await delay(150);
     expect(got).toEqual(Array.from({ length: total }, (_, k) => String(k)));
     expect(b.errors).toEqual([]);
@@ -166,7 +166,7 @@ describe('topic history and sessions across processes (Redis)', () => {
     const { got, proxy } = await client(a);
     await delay(100);
     p.publish('room', 'first');
-    await waitFor(() => got.length === 1);
+    await waitUntil(() => got.length === 1);
     await delay(100); // its position stored
 
     proxy.retarget(await deadPort());
@@ -176,7 +176,7 @@ describe('topic history and sessions across processes (Redis)', () => {
     await delay(200);
     proxy.retarget(b.port);
 
-    await waitFor(() => got.at(-1) === 'm299');
+    await waitUntil(() => got.at(-1) === 'm299');
     const kept = got.slice(1);
     // What the stream kept: the newest, at least maxLen (Redis trims in whole blocks), in order.
     expect(kept.length).toBeGreaterThanOrEqual(10);
@@ -192,13 +192,13 @@ describe('topic history and sessions across processes (Redis)', () => {
     const other = await client(a);
     await delay(100);
     c.next('mine');
-    await waitFor(() => other.got.includes('mine'));
+    await waitUntil(() => other.got.includes('mine'));
     proxy.retarget(await deadPort());
     proxy.cut();
     other.client.next('theirs');
     await delay(200);
     proxy.retarget(b.port);
-    await waitFor(() => got.includes('theirs'));
+    await waitUntil(() => got.includes('theirs'));
     await delay(150);
     expect(got).toEqual(['theirs']);
   });
@@ -209,16 +209,16 @@ describe('topic history and sessions across processes (Redis)', () => {
     const { got, proxy, statuses } = await client(a);
     await delay(100);
     p.publish('room', 'before');
-    await waitFor(() => got.length === 1);
+    await waitUntil(() => got.length === 1);
     proxy.retarget(await deadPort());
     proxy.cut();
     p.publish('room', 'away');
-    await waitFor(() => a.sessions[0]!.closeInfo !== null, TTL + 2000); // expired on A, which let its positions go
+    await waitUntil(() => a.sessions[0]!.closeInfo !== null, undefined, TTL + 2000); // expired on A, which let its positions go
     proxy.retarget(b.port);
-    await waitFor(() => b.sessions.length === 1);
+    await waitUntil(() => b.sessions.length === 1);
     await delay(200);
     p.publish('room', 'after');
-    await waitFor(() => got.includes('after'));
+    await waitUntil(() => got.includes('after'));
     expect(got).toEqual(['before', 'after']);
     expect(statuses.filter((s) => s.state === 'open').at(-1)!.session).toEqual({ state: 'new', why: 'unknown' });
     expect(b.sessions[0]!.predecessor?.why).toBe('unknown');
@@ -231,13 +231,13 @@ describe('topic history and sessions across processes (Redis)', () => {
     const { got, proxy } = await client(a);
     await delay(100);
     for (const m of range('x', 0, 100)) p.publish('room', m);
-    await waitFor(() => got.length === 100);
+    await waitUntil(() => got.length === 100);
     proxy.retarget(await deadPort());
     proxy.cut(); // before the client's last acknowledgement, most likely
     await a.hub.close(); // the positions, and what is pending
     for (const m of range('y', 0, 5)) p.publish('room', m);
     proxy.retarget(b.port);
-    await waitFor(() => got.length >= 105);
+    await waitUntil(() => got.length >= 105);
     await delay(150);
     expect(got).toEqual([...range('x', 0, 100), ...range('y', 0, 5)]);
   });
@@ -251,11 +251,11 @@ describe('topic history and sessions across processes (Redis)', () => {
     const got: string[] = [];
     c.messages$.subscribe((m) => got.push(String(m)));
     await opened(c);
-    await waitFor(() => hub.members('room').size === 1);
+    await waitUntil(() => hub.members('room').size === 1);
     expect(hub.publish('room', 'at once')).toBe(1);
-    await waitFor(() => got.length === 1);
+    await waitUntil(() => got.length === 1);
     c.close();
-    await waitFor(() => hub.members('room').size === 0);
+    await waitUntil(() => hub.members('room').size === 0);
     await hub.close();
   });
 });
@@ -266,22 +266,4 @@ function connected(hub: Hub): Promise<unknown> {
 
 function opened(client: RxClient): Promise<unknown> {
   return firstValueFrom(client.status$.pipe(filter((s) => s.state === 'open')));
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${condition.toString()}`);
-    await delay(10);
-  }
-}
-
-/** A port nobody listens on. */
-async function deadPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
