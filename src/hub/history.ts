@@ -311,6 +311,8 @@ export class History {
   async #read(tail: Tail): Promise<void> {
     tail.state = 'reading';
     tail.again = false;
+    /** Where the last read left the tail, if what was held then showed a hole: a read that gets no further hands it over as it is. */
+    let stuck: HistoryPosition | null = null;
     for (;;) {
       let page: HistoryPage;
       try {
@@ -334,10 +336,11 @@ export class History {
         tail.again = false;
         continue;
       }
-      if (this.#drain(tail)) {
+      if (this.#drain(tail, stuck === tail.cursor)) {
         tail.state = 'live';
         return;
       }
+      stuck = tail.cursor;
     }
   }
 
@@ -403,16 +406,20 @@ export class History {
     this.#hand(tail, { id: after(head.id, cursor.id) ? head.id : cursor.id, n: head.n }, null);
   }
 
-  /** Hands over what was held while reading, as long as each is the next; false at a hole (read again). */
-  #drain(tail: Tail): boolean {
+  /**
+   * Hands over what was held while reading, as long as each is the next;
+   * false at a hole (read again). `force` (the history had nothing more):
+   * a hole is a gap.
+   */
+  #drain(tail: Tail, force: boolean): boolean {
     const buffer = tail.buffer;
     let i = 0;
     for (; i < buffer.length && !tail.gone; i++) {
       const entry = buffer[i]!.entry!;
       const cursor = tail.cursor!;
       if (!after(entry.id, cursor.id)) continue;
-      if (entry.n !== cursor.n + 1) break;
-      this.#hand(tail, entry, buffer[i]!);
+      if (entry.n !== cursor.n + 1 && !force) break;
+      this.#take(tail, buffer[i]!);
     }
     tail.buffer = i === buffer.length ? [] : buffer.slice(i);
     return i === buffer.length || tail.gone;
