@@ -225,7 +225,7 @@ describe('topic history and sessions across processes (Redis)', () => {
 
   });
 
-  it('stores positions exactly at close: what was handed over and not yet confirmed counts by what the client says it took', async () => {
+  it('stores positions exactly when the hub closes: what was handed over and not yet confirmed counts by what the client says it took', async () => {
     const [a, b] = [await node(), await node()];
     const p = await publisher();
     const { got, proxy } = await client(a);
@@ -240,6 +240,25 @@ describe('topic history and sessions across processes (Redis)', () => {
     await waitUntil(() => got.length >= 105);
     await delay(150);
     expect(got).toEqual([...range('x', 0, 100), ...range('y', 0, 5)]);
+  });
+
+  it('hands sessions off with server.close({ handOff }): the clients come back with them, and their topics go on exactly', async () => {
+    const [a, b] = [await node(), await node()];
+    const p = await publisher();
+    const { got, proxy, statuses } = await client(a);
+    await delay(100);
+    for (const m of range('x', 0, 100)) p.publish('room', m);
+    await waitUntil(() => got.length === 100);
+    proxy.retarget(b.port);
+    await a.server.close({ handOff: true }); // the hub still open: it stores the session's place as it ends
+    expect(a.sessions[0]!.handedOff).toBe(true);
+    expect(a.sessions[0]!.closeInfo).toMatchObject({ code: 1001 });
+    for (const m of range('y', 0, 5)) p.publish('room', m);
+    await waitUntil(() => got.length >= 105);
+    await delay(150);
+    expect(got).toEqual([...range('x', 0, 100), ...range('y', 0, 5)]);
+    expect(statuses.filter((s) => s.state === 'open').at(-1)!.session).toEqual({ state: 'new', why: 'unknown' });
+    expect(b.sessions[0]!.predecessor).toMatchObject({ id: a.sessions[0]!.id, received: 100 });
   });
 
   it('sessions of one process without history: the hub treats them as sockets', async () => {

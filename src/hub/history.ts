@@ -156,14 +156,15 @@ export class History {
     track.removed.add(topic);
   }
 
-  /** The session ended: its positions are released. */
-  end(session: Session): void {
+  /** The session ended: its positions are released; `handedOff`, they are stored for the client's next session instead. */
+  end(session: Session, handedOff = false): void {
     const track = this.#tracks.get(session);
     if (track === undefined) return;
+    if (handedOff) void this.#store(track, true, this.#host.scheduler.now());
     track.ended = true;
     for (const tail of track.tails.values()) this.#drop(tail);
     this.#tracks.delete(session);
-    if (!track.disowned) this.#link.release(track.key, session.id, this.#expiry(session)).catch(ignore);
+    if (!track.disowned && !handedOff) this.#link.release(track.key, session.id, this.#expiry(session)).catch(ignore);
   }
 
   /** Forgets a session in no topic here, keeping what is stored for it. */
@@ -214,39 +215,44 @@ export class History {
     const now = this.#host.scheduler.now();
     const writes: Promise<unknown>[] = [];
     for (const track of this.#tracks.values()) {
-      if (track.disowned || track.start === null || (track.storing && !final)) continue;
-      const session = track.session;
-      this.#settle(track);
-      const renew = session.state === 'open' && now - track.lastStored >= this.#renewal(session);
-      const pending = this.#pendingOf(track);
-      const signature = pending.length === 0 ? '' : `${pending[0]!.mark} ${pending.at(-1)!.mark} ${pending.length}`;
-      const pendingChanged = signature !== track.storedPending;
-      if (!final && track.dirty.size === 0 && track.removed.size === 0 && !renew && !pendingChanged) continue;
-      const set = new Map<string, HistoryPosition>();
-      for (const topic of track.dirty) set.set(topic, track.confirmed.get(topic)!);
-      const remove = [...track.removed];
-      track.dirty.clear();
-      track.removed.clear();
-      track.storing = true;
-      track.storedPending = signature;
-      const changes = { set, remove, ...(pendingChanged && { pending }) };
-      const write = this.#link.store(track.key, session.id, changes, this.#expiry(session), renew || final).then(
-        (stored) => {
-          track.storing = false;
-          track.lastStored = now;
-          if (!stored) track.disowned = true;
-        },
-        () => {
-          // Again next time: what is not newer by then.
-          track.storing = false;
-          track.storedPending = 'unknown';
-          for (const topic of set.keys()) if (track.confirmed.has(topic)) track.dirty.add(topic);
-          for (const topic of remove) if (!track.tails.has(topic)) track.removed.add(topic);
-        },
-      );
-      writes.push(write);
+      const write = this.#store(track, final, now);
+      if (write !== null) writes.push(write);
     }
     return Promise.all(writes);
+  }
+
+  /** Stores one session's positions if anything changed (or `final`); null if there was nothing to store. */
+  #store(track: Track, final: boolean, now: number): Promise<unknown> | null {
+    if (track.disowned || track.start === null || (track.storing && !final)) return null;
+    const session = track.session;
+    this.#settle(track);
+    const renew = session.state === 'open' && now - track.lastStored >= this.#renewal(session);
+    const pending = this.#pendingOf(track);
+    const signature = pending.length === 0 ? '' : `${pending[0]!.mark} ${pending.at(-1)!.mark} ${pending.length}`;
+    const pendingChanged = signature !== track.storedPending;
+    if (!final && track.dirty.size === 0 && track.removed.size === 0 && !renew && !pendingChanged) return null;
+    const set = new Map<string, HistoryPosition>();
+    for (const topic of track.dirty) set.set(topic, track.confirmed.get(topic)!);
+    const remove = [...track.removed];
+    track.dirty.clear();
+    track.removed.clear();
+    track.storing = true;
+    track.storedPending = signature;
+    const changes = { set, remove, ...(pendingChanged && { pending }) };
+    return this.#link.store(track.key, session.id, changes, this.#expiry(session), renew || final).then(
+      (stored) => {
+        track.storing = false;
+        track.lastStored = now;
+        if (!stored) track.disowned = true;
+      },
+      () => {
+        // Again next time: what is not newer by then.
+        track.storing = false;
+        track.storedPending = 'unknown';
+        for (const topic of set.keys()) if (track.confirmed.has(topic)) track.dirty.add(topic);
+        for (const topic of remove) if (!track.tails.has(topic)) track.removed.add(topic);
+      },
+    );
   }
 
   /** Stores every session's positions (and what is not confirmed yet) and stops. */

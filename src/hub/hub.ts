@@ -379,7 +379,8 @@ export class Hub {
   #closedMember(member: Member): void {
     const joined = this.#joined.get(member);
     if (joined === undefined) return;
-    if (this.#history !== null && member instanceof RxSession) this.#history.end(member);
+    // A session handed off is not over: its client takes it, and its topics, to another process.
+    if (this.#history !== null && member instanceof RxSession) this.#history.end(member, member.handedOff);
     this.#forget(member, joined.watch);
     for (const topic of joined.topics) this.#remove(member, topic);
   }

@@ -130,9 +130,12 @@ export class SessionRegistry<A> {
     }, this.#config.helloTimeout);
   }
 
-  /** Ends every session (the server is closing). */
-  close(code: number, reason: string): void {
-    for (const session of [...this.#sessions.values()]) session.close(code, reason);
+  /** Ends every session (the server is closing): with their clients, or, `handOff`, without telling them. */
+  close(code: number, reason: string, handOff: boolean): void {
+    for (const session of [...this.#sessions.values()]) {
+      if (handOff) session.handOff(code, reason);
+      else session.close(code, reason);
+    }
     this.#new.end();
   }
 

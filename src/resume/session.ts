@@ -78,6 +78,7 @@ export class RxSession<A = undefined> {
   #closeRequest: { code: number; reason: string } | null = null;
   #peerBye = false;
   #evicted = false;
+  #handedOff = false;
   #closeInfo: CloseInfo | null = null;
   #cost = 0;
   #connections = 0;
@@ -150,6 +151,16 @@ export class RxSession<A = undefined> {
    */
   get progress(): { readonly accepted: number; readonly acknowledged: number } {
     return { accepted: this.#counts.sent, acknowledged: this.#link.acknowledged };
+  }
+
+  /**
+   * The server closed with `handOff`: the session ended here without telling
+   * its client, which comes back with it (to another process, or to this one
+   * restarted) and begins a new session of the same lineage there. The hub
+   * keeps such a session's topics for it.
+   */
+  get handedOff(): boolean {
+    return this.#handedOff;
   }
 
   /** Connections the session has had (1 until the first resume). */
@@ -247,6 +258,19 @@ export class RxSession<A = undefined> {
     wiring.add(socket.writable$.subscribe((writable) => this.#link.writable(writable)));
     wiring.add(socket.errors$.subscribe((error) => this.#errors.next(error)));
     this.#listen();
+  }
+
+  /**
+   * @internal The server hands the session off (`close({ handOff })`): its
+   * connection closes with `code` and no bye, and the session ends here.
+   */
+  handOff(code: number, reason: string): void {
+    if (this.#closeRequest !== null || this.#closeInfo !== null) return;
+    this.#handedOff = true;
+    this.#closeRequest = { code, reason };
+    const socket = this.#socket;
+    if (socket === null) this.#end({ code, reason, wasClean: true }, null);
+    else socket.close(code, reason);
   }
 
   /** @internal Evicted by the server (memory budget, or too many sessions waiting): ends now. */

@@ -9,7 +9,8 @@
  * maxLen maxAge positionsInterval`. It prints `listening <port>`, then
  * `session <id> <predecessor id or -> <why or ->` for each session and
  * `topics <id> <topics>` once its topics are resumed. SIGTERM closes the hub
- * (storing positions) and the server, and exits 0.
+ * (storing where each session is) and the server, handing the sessions off
+ * (their clients come back with them, elsewhere), and exits 0.
  */
 'use strict';
 const { join } = require('node:path');
@@ -35,4 +36,4 @@ server.sessions$.subscribe((session) => {
 });
 
 void server.listening.then(({ port }) => console.log(`listening ${port}`));
-process.once('SIGTERM', () => void hub.close().then(() => server.close()).then(() => process.exit(0)));
+process.once('SIGTERM', () => void hub.close().then(() => server.close({ handOff: true })).then(() => process.exit(0)));
