@@ -12,7 +12,9 @@ type Session = RxSession<unknown>;
 export const PAGE = 500;
 /** Live messages held for a session while its history is read; past it they are read from the history too. */
 export const MAX_BUFFER = 10_000;
-/** Pending positions stored at a hub's close, at most (the oldest: beyond them a move may repeat messages, never lose one). */
+/** How long a hub's close waits for the adapter to store the positions (a Redis that does not answer never does). */
+export const CLOSE_WAIT = 2000;
+/** Pending positions stored for a session, at most (the oldest: beyond them a move may repeat messages, never lose one). */
 export const MAX_PENDING = 1000;
 
 /**
@@ -255,10 +257,12 @@ export class History {
     );
   }
 
-  /** Stores every session's positions (and what is not confirmed yet) and stops. */
+  /** Stores every session's positions (and what is not confirmed yet), waiting `CLOSE_WAIT` ms at most, and stops. */
   close(): Promise<unknown> {
     if (this.#closed) return Promise.resolve();
-    const stored = this.flush(true);
+    let timer: Subscription | undefined;
+    const late = new Promise<void>((resolve) => (timer = this.#host.scheduler.schedule(() => resolve(), CLOSE_WAIT)));
+    const stored = Promise.race([this.flush(true), late]).finally(() => timer?.unsubscribe());
     this.#closed = true;
     this.#ticker.unsubscribe();
     for (const track of this.#tracks.values()) for (const tail of track.tails.values()) this.#drop(tail);

@@ -341,9 +341,11 @@ export class Hub {
   }
 
   /**
-   * Leaves every topic (the sockets stay open), tells the other processes,
-   * completes `members$`, and closes the adapter once what it queued is sent
-   * (within its deadline). Idempotent.
+   * Leaves every topic (the sockets and sessions stay open), tells the other
+   * processes, stores where each session is in its topics' history (with
+   * history: what its client confirmed and what it was handed, waiting 2 s
+   * at most), completes `members$`, and closes the adapter once what it
+   * queued is sent (within its deadline). Idempotent.
    */
   close(): Promise<void> {
     if (this.#closed !== null) return this.#closed;
