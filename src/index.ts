@@ -43,6 +43,7 @@ export { RxServer, serve } from './server/server';
 export { RESUME_PROTOCOL } from './resume/link';
 export type { NewSessionReason } from './resume/link';
 export { RxSession } from './resume/session';
+export type { SessionPredecessor } from './resume/session';
 export type { ResumeOptions } from './resume/registry';
 export type { AuthResult, ServeOptions, ServerCloseOptions } from './server/server';
 export { json } from './codec/codec';
@@ -51,13 +52,28 @@ export { typed } from './codec/typed';
 export type { FrameSocket, TypedOptions, TypedSocket } from './codec/typed';
 export { decode, encode } from './codec/operators';
 export type { CodecConfig } from './codec/operators';
-export { AdapterOverflowError, AdapterRefusedError, createHub, Hub, HubClosedError } from './hub/hub';
-export type { HubMetrics, HubOptions, HubStats, PublishOptions } from './hub/hub';
-export type { AdapterHost, AdapterLink, AdapterStats, EnvelopeKind, HubAdapter, HubEnvelope, HubStatus } from './hub/adapter';
+export { AdapterOverflowError, AdapterRefusedError, createHub, HistoryGapError, Hub, HubClosedError } from './hub/hub';
+export type { HubMember, HubMetrics, HubOptions, HubStats, PublishOptions } from './hub/hub';
+export type {
+  AdapterHost,
+  AdapterLink,
+  AdapterStats,
+  EnvelopeKind,
+  HistoryLink,
+  HistoryPage,
+  HistoryPosition,
+  HubAdapter,
+  HubEnvelope,
+  HubStatus,
+  PendingPosition,
+  PositionChanges,
+  StoredPositions,
+} from './hub/adapter';
 export { memoryAdapter, MemoryBus } from './hub/memory';
 export type { MemoryAdapterOptions } from './hub/memory';
 export { redisAdapter } from './hub/redis';
 export type { RedisAdapterOptions } from './hub/redis';
+export type { RedisHistoryOptions } from './hub/redis-history';
 export { prepare, PreparedFrame } from './socket/prepared';
 export { RxSocket } from './socket/socket';
 export type { RxSocketOptions } from './socket/socket';

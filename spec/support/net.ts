@@ -1,5 +1,5 @@
 import { request, type IncomingHttpHeaders } from 'node:http';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { createServer, connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { WebSocket, type ClientOptions } from 'ws';
 import { serve, type RxServer, type ServeOptions } from '../../src';
 
@@ -172,3 +172,21 @@ export async function shutdown(server: RxServer<unknown> | RxServer<undefined>, 
 }
 
 export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once `condition()` holds (checked every 10 ms); rejects naming `what` (by default the condition's code) after `timeoutMs`. */
+export async function waitUntil(condition: () => boolean, what = condition.toString(), timeoutMs = 5000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await delay(10);
+  }
+}
+
+/** A port of 127.0.0.1 that nobody listens on (a server that is gone, for a proxy to point at). */
+export async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

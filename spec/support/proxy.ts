@@ -3,7 +3,8 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 /**
  * A TCP proxy to 127.0.0.1:`target` that can cut every connection through it
  * at once (both ends destroyed, as a network failure would), by hand or at
- * random intervals.
+ * random intervals, and send new connections elsewhere (`retarget()`), as a
+ * load balancer would after a server died.
  */
 export class CuttingProxy {
   readonly #server: Server;
@@ -12,9 +13,12 @@ export class CuttingProxy {
   /** Connections cut so far. */
   cuts = 0;
 
-  constructor(readonly target: number) {
+  #target: number;
+
+  constructor(target: number) {
+    this.#target = target;
     this.#server = createServer((inbound) => {
-      const outbound = connect(target, '127.0.0.1');
+      const outbound = connect(this.#target, '127.0.0.1');
       const pair: [Socket, Socket] = [inbound, outbound];
       this.#pairs.add(pair);
       const end = () => {
@@ -35,6 +39,16 @@ export class CuttingProxy {
   async listen(): Promise<number> {
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
     return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** The port new connections go to. */
+  get target(): number {
+    return this.#target;
+  }
+
+  /** Sends new connections to `port` from now on (those open stay where they are). */
+  retarget(port: number): void {
+    this.#target = port;
   }
 
   /** Cuts every connection now. */

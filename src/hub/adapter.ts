@@ -24,6 +24,75 @@ export interface HubEnvelope {
   readonly payload: Buffer;
   /** The sender's local member count (`presence`, `query`); 0 for messages. */
   readonly count: number;
+  /**
+   * A message's place in its topic's history, set by an adapter that keeps
+   * one on what it delivers (the Redis adapter's `history`): absent otherwise.
+   */
+  readonly entry?: HistoryPosition;
+  /** With history: the session (its tag) that this message is not for, from `publish()`'s `except`. */
+  readonly except?: string;
+}
+
+/**
+ * Where a message stands in its topic's history: the stream entry's id
+ * (`<ms>-<seq>`, increasing) and its number in the topic (1, 2, 3…, with no
+ * hole: a hole is a message missed).
+ */
+export interface HistoryPosition {
+  readonly id: string;
+  readonly n: number;
+}
+
+/** What {@link HistoryLink.read} found. */
+export interface HistoryPage {
+  /** Messages after the position asked for, oldest first (each with its `entry`); empty when asked for none. */
+  readonly entries: readonly HubEnvelope[];
+  /** The topic's newest message when it was read (`{ id: '0-0', n: 0 }` if it never had one). */
+  readonly head: HistoryPosition;
+}
+
+/** A session's handed-over frame, not yet confirmed when its positions were stored: `mark` is its number among the session's frames. */
+export interface PendingPosition {
+  readonly mark: number;
+  readonly topic: string;
+  readonly position: HistoryPosition;
+}
+
+/** The positions stored for a session's lineage. */
+export interface StoredPositions {
+  /** The session id that stored them last (`null` for none). */
+  readonly owner: string | null;
+  /** Each topic's last message the client confirmed. */
+  readonly topics: ReadonlyMap<string, HistoryPosition>;
+  /** Messages handed over and not confirmed yet when the positions were stored (at a hub's close). */
+  readonly pending: readonly PendingPosition[];
+}
+
+/** What a hub changes of a session's stored positions. */
+export interface PositionChanges {
+  readonly set: ReadonlyMap<string, HistoryPosition>;
+  readonly remove: readonly string[];
+  /** Replaces the pending list (`[]` removes it); `undefined` leaves it. */
+  readonly pending?: readonly PendingPosition[];
+}
+
+/**
+ * Topic history and session positions, kept by an adapter that has them
+ * (the Redis adapter's `history`). Keys are a digest of a session's lineage.
+ */
+export interface HistoryLink {
+  /** Messages of `topic` after `after` (at most `count`, oldest first) and the topic's head; `after: null` reads the head only. Rejects while the broker is unreachable. */
+  read(topic: string, after: HistoryPosition | null, count: number): Promise<HistoryPage>;
+  /** Takes the positions of `key` over for `owner` (its writes win from now on, the pending list goes) and returns them; `null` if none are stored. */
+  claim(key: string, owner: string, ttl: number): Promise<StoredPositions | null>;
+  /**
+   * Applies `changes` if `owner` owns `key` or nobody does; resolves false if
+   * another session claimed it. The positions expire `ttl` ms from now if
+   * `renew`, else keep their expiry (`ttl` if they had none).
+   */
+  store(key: string, owner: string, changes: PositionChanges, ttl: number, renew: boolean): Promise<boolean>;
+  /** The session ended: its positions go (a marker stays for `ttl`, so that a late write of an older session does not bring them back). */
+  release(key: string, owner: string, ttl: number): Promise<void>;
 }
 
 /**
@@ -118,6 +187,8 @@ export interface AdapterLink {
   readonly status$: Observable<HubStatus>;
   /** What the broker refused ({@link AdapterRefusedError}) and when the queue overflowed ({@link AdapterOverflowError}); completes after `close()`. @default none */
   readonly errors$?: Observable<RxjsWsError>;
+  /** Topic history and session positions, if the adapter keeps them: messages then reach sessions in history order. @default none */
+  readonly history?: HistoryLink;
   readonly stats: AdapterStats;
   /** Starts receiving `topic`'s envelopes (the first local interest). */
   subscribe(topic: string): void;

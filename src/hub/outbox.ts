@@ -34,8 +34,8 @@ export interface OutboxOptions {
   readonly retries: number;
   /** The wait before retry `n` (1, 2, 3…), in ms. */
   readonly retryDelay: (retry: number) => number;
-  /** Sends. A lost connection answers nothing: `offline()` keeps what it did not answer. */
-  readonly transmit: (channel: string, data: Buffer, reply: Reply) => void;
+  /** Sends (with the `extra` it was pushed with). A lost connection answers nothing: `offline()` keeps what it did not answer. */
+  readonly transmit: (channel: string, data: Buffer, reply: Reply, extra: string | undefined) => void;
   /** An envelope was given up because the broker refused it. */
   readonly refused?: (channel: string, error: Error) => void;
   /**
@@ -53,6 +53,8 @@ interface Entry {
   readonly data: Buffer;
   /** State that is asked for again on reconnect (presence): never kept offline. */
   readonly volatile: boolean;
+  /** What the transmitter needs besides the bytes (not counted in the bounds). */
+  readonly extra: string | undefined;
   /** `sent`: on its way, unanswered; `refused`: transiently, and waiting to be sent again. */
   state: 'waiting' | 'sent' | 'refused';
   refusals: number;
@@ -152,13 +154,13 @@ export class Outbox {
     return this.#refused;
   }
 
-  push(channel: string, data: Buffer, volatile = false): void {
+  push(channel: string, data: Buffer, volatile = false, extra?: string): void {
     if (this.#stopped) {
       this.#dropped++;
       return;
     }
     if (volatile && !this.#online) return;
-    const entry: Entry = { channel, data, volatile, state: 'waiting', refusals: 0, error: null, at: this.#scheduler.now() };
+    const entry: Entry = { channel, data, volatile, extra, state: 'waiting', refusals: 0, error: null, at: this.#scheduler.now() };
     this.#entries.add(entry);
     this.#bytes += data.length;
     this.#unsent.push(entry);
@@ -247,10 +249,15 @@ export class Outbox {
     this.#inFlight++;
     this.#inFlightBytes += entry.data.length;
     const epoch = this.#epoch;
-    this.#options.transmit(entry.channel, entry.data, {
-      ack: () => this.#ack(entry, epoch),
-      refuse: (error, transient) => this.#refuse(entry, epoch, error, transient),
-    });
+    this.#options.transmit(
+      entry.channel,
+      entry.data,
+      {
+        ack: () => this.#ack(entry, epoch),
+        refuse: (error, transient) => this.#refuse(entry, epoch, error, transient),
+      },
+      entry.extra,
+    );
   }
 
   /** Sends the refused entries again (the oldest: nothing is on its way when they go), then what waits, as the window allows. */

@@ -3,9 +3,20 @@ import { asyncScheduler, BehaviorSubject, Subject, type Observable } from 'rxjs'
 import type RedisClient from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { describe, InvalidArgumentError, MissingDependencyError, type RxjsWsError } from '../errors';
-import { AdapterOverflowError, AdapterRefusedError, type AdapterHost, type AdapterLink, type AdapterStats, type HubAdapter, type HubEnvelope, type HubStatus } from './adapter';
+import {
+  AdapterOverflowError,
+  AdapterRefusedError,
+  type AdapterHost,
+  type AdapterLink,
+  type AdapterStats,
+  type HistoryLink,
+  type HubAdapter,
+  type HubEnvelope,
+  type HubStatus,
+} from './adapter';
 import { decodeEnvelope, encodeEnvelope } from './envelope';
 import { Outbox, type OutboxLimits } from './outbox';
+import { defineScripts, RedisHistory, resolveHistory, type RedisHistoryOptions, type ResolvedHistory } from './redis-history';
 import { backoffDelay, resolveBackoff, type BackoffConfig, type ResolvedBackoff } from '../operators/backoff';
 import { expectInteger, expectObject } from '../validation';
 
@@ -65,6 +76,16 @@ export interface RedisAdapterOptions {
   readonly closeTimeout?: number;
   /** More ioredis options (TLS, Sentinel, timeouts...). rxjs-ws's own settings win: no offline queue, no resend, no auto-resubscribe, its retry strategy. */
   readonly redisOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * Keeps each topic's messages in a Redis Stream (`prefix` + `h:` + topic),
+   * bounded by length and age, and the hub's sessions' positions in them:
+   * a session's client that comes back to another process (or after a
+   * restart) resumes its topics there, and gets what was published while it
+   * was away. Each publish then adds the message to the stream and publishes
+   * it with its place there, in one script. Needs Redis 6.2 or later. `true`
+   * takes the defaults. @default false
+   */
+  readonly history?: RedisHistoryOptions | boolean;
 }
 
 interface Resolved {
@@ -76,6 +97,7 @@ interface Resolved {
   readonly retries: number;
   readonly closeTimeout: number;
   readonly redisOptions: Readonly<Record<string, unknown>>;
+  readonly history: ResolvedHistory | null;
 }
 
 /**
@@ -112,6 +134,7 @@ export function redisAdapter(options: RedisAdapterOptions = {}): HubAdapter {
     retries: o.retries === undefined ? 3 : expectInteger('retries', o.retries, 0),
     closeTimeout: o.closeTimeout === undefined ? 2_000 : expectInteger('closeTimeout', o.closeTimeout, 0),
     redisOptions: expectObject('redisOptions', o.redisOptions),
+    history: resolveHistory(o.history),
   };
   const ioredis = loadIoredis();
   return { open: (host) => new RedisLink(host, resolved, ioredis) };
@@ -155,6 +178,8 @@ class RedisLink implements AdapterLink {
   /** Topics wanted, whether or not Redis has confirmed them. */
   readonly #topics = new Set<string>();
   readonly #prefixBytes: number;
+  readonly history: HistoryLink | undefined;
+  readonly #history: RedisHistory | null = null;
   #subReady = false;
   #resubscribed = false;
   /** Bumped on each connection of the subscriber, so a late answer from an old one is ignored. */
@@ -179,13 +204,22 @@ class RedisLink implements AdapterLink {
     };
     this.#pub = new Redis(options.url, { ...options.redisOptions, ...own, connectionName: 'rxjs-ws-hub-pub' });
     this.#sub = new Redis(options.url, { ...options.redisOptions, ...own, connectionName: 'rxjs-ws-hub-sub' });
+    if (options.history !== null) {
+      defineScripts(this.#pub);
+      this.#history = new RedisHistory(this.#pub, options.prefix, options.history);
+    }
+    this.history = this.#history ?? undefined;
     this.#outbox = new Outbox({
       limits: options.offline,
       window: options.inflight,
       retries: options.retries,
       retryDelay: (retry) => backoffDelay(retry, options.backoff),
-      transmit: (channel, data, reply) =>
-        void this.#pub.publish(channel, data).then(
+      transmit: (channel, data, reply, except) =>
+        void (
+          except === undefined
+            ? this.#pub.publish(channel, data)
+            : this.#history!.publish(channel.slice(options.prefix.length), channel, data, except === '' ? undefined : except)
+        ).then(
           () => reply.ack(),
           (err: unknown) => {
             // Any other failure is the connection's: its 'close' keeps the envelope for a resend.
@@ -234,7 +268,9 @@ class RedisLink implements AdapterLink {
   publish(envelope: HubEnvelope): void {
     // Presence is state, asked for again on reconnect: not worth a place in the offline queue.
     const volatile = envelope.kind !== 'text' && envelope.kind !== 'binary';
-    this.#outbox.push(this.#options.prefix + envelope.topic, encodeEnvelope(envelope), volatile);
+    // With history a message goes through the script (its `except` travels beside it); presence as it is.
+    const history = this.#history !== null && !volatile ? (envelope.except ?? '') : undefined;
+    this.#outbox.push(this.#options.prefix + envelope.topic, encodeEnvelope(envelope), volatile, history);
   }
 
   close(): Promise<void> {

@@ -24,6 +24,10 @@ export interface RelayHost {
   readonly members: ReadonlyMap<string, ReadonlySet<unknown>>;
   /** Hands a message from another process to the local members of `topic`. */
   deliver(topic: string, frame: PreparedFrame): void;
+  /** A message with its place in the topic's history (this hub's own too): for the local sessions. */
+  entry(envelope: HubEnvelope): void;
+  /** The adapter receives `topics` (again). */
+  subscribed(topics: readonly string[]): void;
 }
 
 /**
@@ -42,6 +46,8 @@ export class Relay {
   readonly #interval: number;
   readonly #host: RelayHost;
   readonly #subscribed = new Set<string>();
+  /** Topics the adapter said it receives (since it was asked to). */
+  readonly #confirmed = new Set<string>();
   /** Each origin's last sequence number, the one heard from least recently first. */
   readonly #lastSeq = new Map<string, number>();
   /** Topics whose local count the other processes have yet to hear. */
@@ -69,9 +75,14 @@ export class Relay {
     }, interval);
   }
 
-  /** Sends a message to the other processes. */
-  publish(topic: string, frame: PreparedFrame): void {
-    this.#send(topic, frame.binary ? 'binary' : 'text', frame.payload, 0);
+  /** Sends a message to the other processes; `except` names a session it is not for (history only). */
+  publish(topic: string, frame: PreparedFrame, except?: string): void {
+    this.#send(topic, frame.binary ? 'binary' : 'text', frame.payload, 0, except);
+  }
+
+  /** Whether the adapter said it receives `topic`. */
+  confirmed(topic: string): boolean {
+    return this.#confirmed.has(topic);
   }
 
   /** The local count of `topic` changed: tell the others at the end of the tick (a thousand joins, one envelope). */
@@ -91,19 +102,29 @@ export class Relay {
       this.#link.subscribe(topic);
     } else {
       this.#subscribed.delete(topic);
+      this.#confirmed.delete(topic);
       this.#link.unsubscribe(topic);
     }
   }
 
   /** The adapter receives `topics` (again): ask the other processes who is there. */
   subscribed(topics: readonly string[]): void {
-    for (const topic of topics) if (this.#subscribed.has(topic)) this.#send(topic, 'query', EMPTY, this.#count(topic));
+    const wanted = topics.filter((topic) => this.#subscribed.has(topic));
+    for (const topic of wanted) {
+      this.#confirmed.add(topic);
+      this.#send(topic, 'query', EMPTY, this.#count(topic));
+    }
+    if (wanted.length > 0) this.#host.subscribed(wanted);
   }
 
   receive(envelope: HubEnvelope): void {
     const { origin, topic } = envelope;
-    // Our own messages were delivered here when published.
-    if (origin === this.#id || this.#closed) return;
+    if (this.#closed) return;
+    // Our own messages were delivered here when published; the sessions get them in history order, as they come back.
+    if (origin === this.#id) {
+      if (envelope.entry !== undefined && this.#host.members.has(topic)) this.#host.entry(envelope);
+      return;
+    }
     const last = this.#lastSeq.get(origin);
     if (last !== undefined && envelope.seq <= last) {
       this.duplicates++;
@@ -115,7 +136,9 @@ export class Relay {
     this.#lastSeq.set(origin, envelope.seq);
     if (envelope.kind === 'text' || envelope.kind === 'binary') {
       this.received++;
-      if (this.#host.members.has(topic)) this.#host.deliver(topic, prepareBytes(envelope.payload, envelope.kind === 'binary'));
+      if (!this.#host.members.has(topic)) return;
+      this.#host.deliver(topic, prepareBytes(envelope.payload, envelope.kind === 'binary'));
+      if (envelope.entry !== undefined) this.#host.entry(envelope);
       return;
     }
     this.#presence.setRemote(topic, origin, envelope.count, this.#scheduler.now());
@@ -131,6 +154,7 @@ export class Relay {
     for (const topic of topics) this.#send(topic, 'presence', EMPTY, 0);
     for (const topic of this.#subscribed) this.#link.unsubscribe(topic);
     this.#subscribed.clear();
+    this.#confirmed.clear();
     this.#dirty.clear();
     this.#closed = true;
   }
@@ -151,7 +175,7 @@ export class Relay {
     this.#presence.expire(now - PRESENCE_LIVES * this.#interval);
   }
 
-  #send(topic: string, kind: EnvelopeKind, payload: Buffer, count: number): void {
-    this.#link.publish({ origin: this.#id, seq: ++this.#seq, topic, kind, payload, count });
+  #send(topic: string, kind: EnvelopeKind, payload: Buffer, count: number, except?: string): void {
+    this.#link.publish({ origin: this.#id, seq: ++this.#seq, topic, kind, payload, count, ...(except !== undefined && { except }) });
   }
 }

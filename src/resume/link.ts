@@ -160,6 +160,11 @@ export class Link {
     return this.#received;
   }
 
+  /** Data frames the peer has acknowledged so far (it counts every frame put on the session, in order). */
+  get acknowledged(): number {
+    return this.#acked;
+  }
+
   /** Bytes the link holds: unacknowledged frames and the waiting queue. */
   get bytes(): number {
     return this.#unackedBytes + this.#waiting.bytes;

@@ -7,7 +7,7 @@ import type { QueueLimits } from '../socket/queue';
 import type { RxSocket } from '../socket/socket';
 import { expectInteger, expectObject, orDefault } from '../validation';
 import { parseHandshake, type Hello, type NewSessionReason } from './link';
-import { RxSession, type SessionHost } from './session';
+import { LINEAGE_LENGTH, RxSession, type SessionHost } from './session';
 
 /** Resumable sessions on a server (`serve({ resume })`). */
 export interface ResumeOptions {
@@ -132,9 +132,12 @@ export class SessionRegistry<A> {
     }, this.#config.helloTimeout);
   }
 
-  /** Ends every session (the server is closing), without telling their clients they are over: they may resume their topics elsewhere. */
-  close(code: number, reason: string): void {
-    for (const session of [...this.#sessions.values()]) session.shutdown(code, reason);
+  /** Ends every session (the server is closing): with their clients, or, `handOff`, without telling them. */
+  close(code: number, reason: string, handOff: boolean): void {
+    for (const session of [...this.#sessions.values()]) {
+      if (handOff) session.handOff(code, reason);
+      else session.close(code, reason);
+    }
     this.#new.end();
   }
 
@@ -147,7 +150,13 @@ export class SessionRegistry<A> {
       return;
     }
     const why = id === null ? undefined : (this.#gone.get(id) ?? 'unknown');
-    const session = new RxSession<A>(randomBytes(18).toString('base64url'), socket.auth, this.#host);
+    // A client that presents a session this process does not know keeps its lineage (the hub finds its topics by
+    // it); the rest of the id is new, so the old session, should it still wait here or elsewhere, is never resumed
+    // with counts that are not its own.
+    const fresh = randomBytes(18).toString('base64url');
+    const newId = id === null || id.length < LINEAGE_LENGTH ? fresh : id.slice(0, LINEAGE_LENGTH) + fresh.slice(LINEAGE_LENGTH);
+    const predecessor = id === null ? null : { id, received: hello.r, why: why! };
+    const session = new RxSession<A>(newId, socket.auth, this.#host, predecessor);
     this.#sessions.set(session.id, session);
     session.attach(socket, { ...hello, r: 0 }, why);
     this.#new.push(session as RxSession<unknown>);

@@ -26,6 +26,19 @@ export interface SessionHost {
 
 type Counts = { -readonly [K in keyof SocketStats]: number };
 
+/** What a client said of the session it presented when the server did not know it (see {@link RxSession.predecessor}). */
+export interface SessionPredecessor {
+  /** The id the client presented. */
+  readonly id: string;
+  /** Data frames the client said it had taken of that session. */
+  readonly received: number;
+  /** Why it could not be resumed here: `expired` or `evicted` here, or `unknown` (another process's, or this one's before a restart). */
+  readonly why: NewSessionReason;
+}
+
+/** Characters of a session id that the sessions following it keep (see {@link RxSession.lineage}). */
+export const LINEAGE_LENGTH = 16;
+
 /**
  * A resumable session on the server: what one client sends and receives
  * across its connections, as long as it comes back within `ttl` after a
@@ -43,6 +56,15 @@ export class RxSession<A = undefined> {
   readonly id: string;
   /** What `authenticate` returned for the connection that began the session. */
   readonly auth: A;
+  /**
+   * The session the client presented when this one began, if the server did
+   * not know it: another process's session (or this process's before a
+   * restart), or one that expired or was evicted here. This session then
+   * begins anew, in the same {@link lineage}; the hub uses it to take the
+   * client's topics over where the old session left them. `null` for a
+   * client that asked for a new session.
+   */
+  readonly predecessor: SessionPredecessor | null;
   readonly #host: SessionHost;
   readonly #link: Link;
   readonly #inbound: SessionInbound;
@@ -56,15 +78,17 @@ export class RxSession<A = undefined> {
   #closeRequest: { code: number; reason: string } | null = null;
   #peerBye = false;
   #evicted = false;
+  #handedOff = false;
   #closeInfo: CloseInfo | null = null;
   #cost = 0;
   #connections = 0;
   #counts: Counts = { received: 0, sent: 0, refused: 0, dropped: 0, discarded: 0 };
 
   /** @internal Made by the server when a client asks for a new session. */
-  constructor(id: string, auth: A, host: SessionHost) {
+  constructor(id: string, auth: A, host: SessionHost, predecessor: SessionPredecessor | null = null) {
     this.id = id;
     this.auth = auth;
+    this.predecessor = predecessor;
     this.#host = host;
     this.#link = new Link(host.maxBytes, host.outbound, host.scheduler, {
       bye: () => {
@@ -102,6 +126,41 @@ export class RxSession<A = undefined> {
   /** The connection the session is on now, or `null` while the client is away. */
   get socket(): RxSocket<A> | null {
     return this.#socket;
+  }
+
+  /**
+   * What the sessions of one client have in common: the first 16 characters
+   * of the id, which a session begun for a client that presented an unknown
+   * id keeps (the rest of the id is new). Not a secret to resume with, but
+   * not to be shown either: the hub names a session's stored topic positions
+   * after a digest of it.
+   */
+  get lineage(): string {
+    return this.id.slice(0, LINEAGE_LENGTH);
+  }
+
+  /** How long, in ms, the session waits for its client after a connection drops (the server's `resume.ttl`). */
+  get ttl(): number {
+    return this.#host.ttl;
+  }
+
+  /**
+   * @internal Frames the session has accepted from `next()` so far, and how
+   * many of them the client has confirmed: the first `acknowledged` frames
+   * accepted have reached the client or were dropped by the outbound policy.
+   */
+  get progress(): { readonly accepted: number; readonly acknowledged: number } {
+    return { accepted: this.#counts.sent, acknowledged: this.#link.acknowledged };
+  }
+
+  /**
+   * The server closed with `handOff`: the session ended here without telling
+   * its client, which comes back with it (to another process, or to this one
+   * restarted) and begins a new session of the same lineage there. The hub
+   * keeps such a session's topics for it.
+   */
+  get handedOff(): boolean {
+    return this.#handedOff;
   }
 
   /** Connections the session has had (1 until the first resume). */
@@ -158,14 +217,6 @@ export class RxSession<A = undefined> {
     this.#close(code, reason, true);
   }
 
-  /**
-   * @internal The server is closing: the session ends here, but the client
-   * is not told it is over (no bye), so it may present it to another process.
-   */
-  shutdown(code: number, reason: string): void {
-    this.#close(code, reason, false);
-  }
-
   #close(code: number, reason: string, bye: boolean): void {
     if (this.#closeRequest !== null || this.#closeInfo !== null) return;
     this.#closeRequest = { code, reason };
@@ -211,6 +262,17 @@ export class RxSession<A = undefined> {
     wiring.add(socket.writable$.subscribe((writable) => this.#link.writable(writable)));
     wiring.add(socket.errors$.subscribe((error) => this.#errors.next(error)));
     this.#listen();
+  }
+
+  /**
+   * @internal The server hands the session off (`close({ handOff })`): its
+   * connection closes with `code` and no bye, and the session ends here.
+   */
+  handOff(code: number, reason: string): void {
+    if (this.#closeRequest !== null || this.#closeInfo !== null) return;
+    this.#handedOff = true;
+    // What is queued still goes out, ahead of the close: the client's count on its next connection says what it got.
+    this.#close(code, reason, false);
   }
 
   /** @internal Evicted by the server (memory budget, or too many sessions waiting): ends now. */

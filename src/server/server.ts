@@ -163,6 +163,16 @@ export interface ServerCloseOptions {
   readonly reason?: string;
   /** Deadline for closing handshakes in ms; the rest are terminated. @default the server's `closeTimeout` */
   readonly timeout?: number;
+  /**
+   * Resumable sessions are handed off rather than ended: their connections
+   * close with `code` but their clients are not told that the session is
+   * over, so they come back with it, to another process or to this one
+   * restarted, where a session of the same lineage begins (and the hub, with
+   * history, takes their topics over from where they were). Close the hub
+   * first, so that it stores where each session is. @default false: sessions
+   * end, and their clients begin new ones
+   */
+  readonly handOff?: boolean;
 }
 
 /**
@@ -434,17 +444,18 @@ export class RxServer<A = undefined> {
     const reason = o.reason ?? 'Server shutting down';
     validateClose(code, reason);
     const deadline = o.timeout === undefined ? this.#closeTimeout : expectInteger('timeout', o.timeout, 0, MAX_TIMER_DELAY);
-    return (this.#closed = this.#shutdown(code, reason, deadline));
+    const handOff = o.handOff === undefined ? false : expectBoolean('handOff', o.handOff);
+    return (this.#closed = this.#shutdown(code, reason, deadline, handOff));
   }
 
-  async #shutdown(code: number, reason: string, deadline: number): Promise<void> {
+  async #shutdown(code: number, reason: string, deadline: number, handOff: boolean): Promise<void> {
     const http = this.http;
     // close() right after serve(): wait for listen() to finish, or the server would start listening after we are done.
     if (this.#owned && http !== undefined && !http.listening && this.#failure === null) await this.listening.catch(() => undefined);
     const httpClosed =
       this.#owned && http !== undefined && http.listening ? new Promise<void>((resolve) => http.close(() => resolve())) : Promise.resolve();
     for (const abandon of [...this.#pendingUpgrades]) abandon();
-    this.#sessions?.close(code, reason);
+    this.#sessions?.close(code, reason, handOff);
     for (const socket of this.#sockets) socket.close(code, reason);
     await this.#drain(deadline);
     http?.removeListener('upgrade', this.#onUpgrade);

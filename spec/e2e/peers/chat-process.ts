@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { get } from '../../support/net';
+import { watchLines } from './lines';
 
 const ROOT = join(__dirname, '..', '..', '..');
 export const CHAT_JS = join(ROOT, 'dist', 'examples', 'chat', 'server.js');
@@ -39,40 +39,7 @@ export async function startChat(args: readonly string[]): Promise<ChatProcess> {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PORT: undefined, HOST: undefined, REDIS_URL: undefined },
   });
-  const lines: string[] = [];
-  let stderr = '';
-  let exitCode: number | null | undefined;
-  const listeners = new Set<() => void>();
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
-    lines.push(line);
-    for (const listener of [...listeners]) listener();
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('close', (code) => {
-      exitCode = code;
-      for (const listener of [...listeners]) listener();
-      resolve(code);
-    }),
-  );
-  const output = () => `stdout:\n${lines.join('\n')}\nstderr:\n${stderr}`;
-
-  const waitForLine = (pattern: RegExp, from = 0, timeoutMs = 15_000) =>
-    new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const line = lines.slice(from).find((l) => pattern.test(l));
-        if (line !== undefined) settle(() => resolve(line));
-        else if (exitCode !== undefined) settle(() => reject(new Error(`chat server exited (${exitCode}) before logging ${pattern}\n${output()}`)));
-      };
-      const timer = setTimeout(() => settle(() => reject(new Error(`chat server did not log ${pattern} in ${timeoutMs} ms\n${output()}`))), timeoutMs);
-      const settle = (then: () => void) => {
-        clearTimeout(timer);
-        listeners.delete(check);
-        then();
-      };
-      listeners.add(check);
-      check();
-    });
+  const { lines, waitForLine, exited, done } = watchLines(child, 'chat server');
 
   let port: number;
   try {
@@ -91,7 +58,7 @@ export async function startChat(args: readonly string[]): Promise<ChatProcess> {
     status: async () => JSON.parse((await get(`http://127.0.0.1:${port}/status`)).body) as ChatStatus,
     stop: () =>
       (stopped ??= (async () => {
-        if (exitCode === undefined) child.kill('SIGTERM');
+        if (!done()) child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
         try {
           return await exited;
