@@ -1,28 +1,173 @@
 /**
  * Resumable sessions end to end:
- * - the echo example's page in Debian's Chromium through a proxy that cuts
- *   its connection, against `npm start -- --resume` (the session resumes
- *   after a cut) and without it (a plain connection that reconnects, with no
- *   session text); Node's `connect()` with `resume: true` against the example
- *   without it (a plain connection);
+ * - the browser build of `connect({ resume: true })` in Debian's Chromium,
+ *   in a small test page bundled as the example pages are, against an
+ *   rxjs-ws server with `resume` in this process, through a proxy that cuts
+ *   every connection every 100–500 ms: each side's numbered stream arrives
+ *   whole, once and in order, over one session, and nothing is reported lost;
+ * - the echo example's page through such a proxy, against `npm start --
+ *   --resume` (the session resumes after a cut) and without it (a plain
+ *   connection that reconnects, with no session text); Node's `connect()`
+ *   with `resume: true` against the example without it (a plain connection);
  * - Python's websockets (Debian's python3-websockets) against the echo
  *   example with `--resume`: a plain client still gets a plain echo, one that
  *   offers only the session subprotocol and sends no hello gets 1002, and
  *   one that speaks the session's hello gets its welcome and its echo.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { filter, firstValueFrom } from 'rxjs';
-import { connect, RESUME_PROTOCOL, type RxClient } from '../../src';
+import { connect, RESUME_PROTOCOL, serve, type CloseInfo, type RxClient, type RxServer, type RxSession } from '../../src';
+import { bundlePageScript } from '../../examples/build-pages';
 import { CuttingProxy } from '../support/proxy';
 import { launchChromium } from './chromium';
-import { startEcho, type EchoProcess } from './echo-process';
-import { exactly, logLine, payloads, waitForStatus, watchErrors } from './pages';
+import { ROOT, startEcho, type EchoProcess } from './echo-process';
+import { exactly, logLine, payloads, waitForStatus, waitUntil, watchErrors } from './pages';
 import { runPython } from './peers/python-process';
 
 type Browser = Awaited<ReturnType<typeof launchChromium>>;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Frames each side sends, in batches of `BATCH` every `PACE_MS`: about 3 s of traffic, so that the proxy cuts it several times. */
+const COUNT = 2_000;
+const BATCH = 10;
+const PACE_MS = 15;
+
+/**
+ * The test page's script: `start(url)` connects with `resume: true`, sends
+ * `page 0` … `page N-1` in paced batches, and records on `window.run` what
+ * arrives, each open's session state, and every error.
+ */
+const PAGE_SCRIPT = `
+import { connect } from 'rxjs-ws';
+const run = (window.run = { received: [], opens: [], errors: [], sent: 0, closed: null });
+window.start = (url, count, batch, pace, maxBytes) => {
+  const client = (window.client = connect(url, { resume: { maxBytes }, reconnect: { initialDelay: 10, maxDelay: 100 } }));
+  client.status$.subscribe((status) => {
+    if (status.state === 'open') run.opens.push(status.session ? status.session.state + (status.session.why ? ' ' + status.session.why : '') : 'none');
+  });
+  client.errors$.subscribe((error) => run.errors.push(error.name + ': ' + error.message));
+  client.messages$.subscribe({
+    next: (frame) => run.received.push(typeof frame === 'string' ? frame : 'binary ' + frame.length),
+    error: (error) => run.errors.push('messages$: ' + error.message),
+  });
+  client.close$.subscribe((info) => (run.closed = info));
+  const send = () => {
+    for (let i = 0; i < batch && run.sent < count; i++) client.next('page ' + run.sent++);
+    if (run.sent < count) setTimeout(send, pace);
+  };
+  send();
+};
+`;
+
+/** Numbered frames: `prefix 0` … `prefix count-1`. */
+const numbered = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `${prefix} ${i}`);
+
+/** What the test page recorded (`window.run`). */
+interface PageRun {
+  received: string[];
+  opens: string[];
+  errors: string[];
+  sent: number;
+  closed: CloseInfo | null;
+}
+const pageRun = (page: Page) => page.evaluate('window.run') as Promise<PageRun>;
+
+describe('browser connect({ resume: true }) through a proxy that cuts every connection every 100–500 ms (e2e)', () => {
+  let server: RxServer | undefined;
+  let proxy: CuttingProxy | undefined;
+  let browser: Browser | undefined;
+  const timers = new Set<NodeJS.Timeout>();
+
+  afterAll(async () => {
+    for (const timer of timers) clearInterval(timer);
+    await browser?.close();
+    await proxy?.close();
+    await server?.close({ timeout: 1_000 });
+  });
+
+  it(`delivers ${COUNT} frames each way, each once and in order, over one session that resumes after every cut`, async () => {
+    // Bundled as the example pages are: rxjs-ws from its browser build (dist/browser).
+    const script = await bundlePageScript(ROOT, { stdin: { contents: PAGE_SCRIPT, resolveDir: ROOT, sourcefile: 'resume-page.js' } }, 'the test page');
+    const html = Buffer.from(`<!doctype html><meta charset="utf-8"><title>rxjs-ws resume</title><script type="module">\n${script}</script>\n`);
+    // A small window on both sides (8 KiB, about 900 of these frames), so that senders also wait for acknowledgements.
+    const maxBytes = 8 * 1024;
+    server = serve({
+      port: 0,
+      host: '127.0.0.1',
+      path: '/ws',
+      resume: { ttl: 30_000, maxBytes },
+      request: (_req: IncomingMessage, res: ServerResponse) => res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html),
+    });
+    const sessions: RxSession[] = [];
+    const fromPage: string[] = [];
+    const sessionErrors: string[] = [];
+    let plain = 0;
+    server.connections$.subscribe(() => plain++);
+    server.sessions$.subscribe((session) => {
+      sessions.push(session);
+      session.errors$.subscribe((error) => sessionErrors.push(`${error.name}: ${error.message}`));
+      session.messages$.subscribe((frame) => fromPage.push(String(frame)));
+      // The session's own numbered stream, paced as the page's, whether its client is there or not.
+      let sent = 0;
+      const timer = setInterval(() => {
+        for (let i = 0; i < BATCH && sent < COUNT; i++) session.next(`server ${sent++}`);
+        if (sent === COUNT) clearInterval(timer);
+      }, PACE_MS);
+      timers.add(timer);
+      session.close$.subscribe(() => clearInterval(timer));
+    });
+    const { port } = await server.listening;
+    proxy = new CuttingProxy(port);
+    const proxyPort = await proxy.listen();
+
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
+    const pageErrors: string[] = [];
+    watchErrors(page, pageErrors);
+    // The page comes through the proxy too: its socket is then of its own origin (the server's default, same-origin).
+    await page.goto(`http://127.0.0.1:${proxyPort}/`);
+    const started = Date.now();
+    await page.evaluate(`start(${JSON.stringify(`ws://127.0.0.1:${proxyPort}/ws`)}, ${COUNT}, ${BATCH}, ${PACE_MS}, ${maxBytes})`);
+    await waitUntil(async () => (await pageRun(page)).opens.length > 0, 'the page opened its first connection');
+    proxy.cutEvery(100, 500);
+
+    await waitUntil(async () => (await pageRun(page)).received.length >= COUNT && fromPage.length >= COUNT, 'both sides had every frame', 45_000);
+    proxy.stop();
+    const elapsed = Date.now() - started;
+    await sleep(300); // a duplicate would come right behind
+    const run = await pageRun(page);
+    process.stdout.write(`resume through cuts: ${COUNT} frames each way in ${elapsed} ms, ${proxy.cuts} cuts, ${run.opens.length} connections\n`);
+
+    expect(run.received).toEqual(numbered('server', COUNT));
+    expect(fromPage).toEqual(numbered('page', COUNT));
+    // One session, begun once and resumed on every later connection.
+    expect(sessions).toHaveLength(1);
+    expect(plain).toBe(0);
+    expect(run.opens[0]).toBe('new');
+    expect(run.opens.length).toBeGreaterThan(1);
+    expect(run.opens.slice(1)).toEqual(run.opens.slice(1).map(() => 'resumed'));
+    expect(sessions[0]!.connections).toBe(run.opens.length);
+    expect(sessions[0]!.stats).toMatchObject({ received: COUNT, sent: COUNT, dropped: 0, refused: 0 });
+    // Nothing was lost, and nothing is reported lost: what a cut connection had not sent, the session sent again.
+    expect(await page.evaluate('client.stats')).toMatchObject({ received: expect.any(Number), dropped: 0, refused: 0, discarded: 0 });
+    expect(run.errors).toEqual([]);
+    expect(sessionErrors).toEqual([]);
+
+    // The page closes: the session ends with it (not left waiting for its ttl).
+    const ended = firstValueFrom(sessions[0]!.close$);
+    await page.evaluate('client.close()');
+    expect(await ended).toMatchObject({ code: 1000, wasClean: true });
+    await waitUntil(async () => (await pageRun(page)).closed !== null, 'the page client closed');
+    expect((await pageRun(page)).closed).toMatchObject({ code: 1000, wasClean: true });
+    expect(server.metrics().sessions).toMatchObject({ open: 0, resumed: run.opens.length - 1, expired: 0, evicted: 0 });
+    // Chromium logs a handshake the proxy cut short itself; nothing else may show.
+    const cutShort = /^WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/ws' failed: (Error during WebSocket handshake: net::ERR_CONNECTION_RESET|Connection closed before receiving a handshake response)$/;
+    expect(pageErrors.filter((error) => !cutShort.test(error))).toEqual([]);
+  }, 90_000);
+});
 
 /** The echo example's page, loaded through `proxy` (its socket URL is then the proxy's, and same-origin). */
 async function openEchoPage(browser: Browser, proxyPort: number, errors: string[]): Promise<Page> {

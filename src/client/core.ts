@@ -424,7 +424,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       listening = true;
       connection.add(socket.messages$.subscribe((frame) => (this.#resuming ? this.#read(socket, frame) : this.#inbound.push(frame))));
     };
-    connection.add(socket.errors$.subscribe((error) => this.#errors.next(error)));
+    // On a session, what the connection refuses as it closes is the session's own (kept until acknowledged, or told again): not the app's.
+    connection.add(socket.errors$.subscribe((error) => (this.#resuming && error instanceof SocketClosedError) || this.#errors.next(error)));
     connection.add(
       socket.writable$.subscribe((writable) => {
         this.#socketWritable = writable;
