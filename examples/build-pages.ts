@@ -16,7 +16,7 @@
  */
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 
 const ROOT = join(__dirname, '..', '..'); // from dist/examples/
 const EXAMPLES = join(ROOT, 'examples');
@@ -28,12 +28,16 @@ const SCRIPT = '<script type="module" src="page.ts"></script>';
 /** Where a page shows the live metrics panel, examples/metrics-panel.html. */
 const METRICS_PANEL = '<!-- metrics-panel.html -->';
 
-/** Bundles `examples/<name>/page.ts` as one minified ES module for the browser; returns its code. */
-async function bundle(name: string): Promise<string> {
-  const entry = join(EXAMPLES, name, 'page.ts');
+/**
+ * Bundles a page script (`entry`: its file, or its text as `stdin`) as one
+ * minified ES module for the browser, with rxjs-ws from `root`'s browser
+ * build; returns its code, ready to inline in a `<script>`. `name` says
+ * which script in errors.
+ */
+export async function bundlePageScript(root: string, entry: Pick<BuildOptions, 'entryPoints' | 'stdin'>, name: string): Promise<string> {
   const result = await build({
-    entryPoints: [entry],
-    absWorkingDir: ROOT,
+    ...entry,
+    absWorkingDir: root,
     bundle: true,
     format: 'esm',
     platform: 'browser', // with the `browser` condition: `rxjs-ws` resolves to dist/browser through the package's exports
@@ -47,12 +51,18 @@ async function bundle(name: string): Promise<string> {
   });
   const inputs = Object.keys(result.metafile.inputs);
   if (!inputs.includes('dist/browser/browser.js') || inputs.some((file) => file.startsWith('src/'))) {
-    throw new Error(`${relative(ROOT, entry)} must take rxjs-ws from its browser build (dist/browser), not from:\n${inputs.join('\n')}`);
+    throw new Error(`${name} must take rxjs-ws from its browser build (dist/browser), not from:\n${inputs.join('\n')}`);
   }
   const code = result.outputFiles[0]!.text;
   // Inlined into a <script>: these would end it early, or change how the browser reads it.
-  if (/<\/script|<!--/i.test(code)) throw new Error(`${relative(ROOT, entry)}: the bundle contains "</script" or "<!--"`);
+  if (/<\/script|<!--/i.test(code)) throw new Error(`${name}: the bundle contains "</script" or "<!--"`);
   return code;
+}
+
+/** Bundles `examples/<name>/page.ts`; returns its code. */
+function bundle(name: string): Promise<string> {
+  const entry = join(EXAMPLES, name, 'page.ts');
+  return bundlePageScript(ROOT, { entryPoints: [entry] }, relative(ROOT, entry));
 }
 
 function inline(html: string, tag: string, replacement: string, file: string): string {

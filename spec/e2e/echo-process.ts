@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 export const ROOT = join(__dirname, '..', '..');
 export const SERVER_JS = join(ROOT, 'dist', 'examples', 'echo', 'server.js');
 
-const LISTENING = /echo server on http:\/\/127\.0\.0\.1:(\d+)\/ \(WebSocket at (\/\S*)\)(?:, permessage-deflate on)?$/;
+const LISTENING = /echo server on http:\/\/127\.0\.0\.1:(\d+)\/ \(WebSocket at (\/\S*)\)(?:, permessage-deflate on)?(?:, resumable sessions on)?$/;
 
 export interface EchoProcess {
   readonly port: number;

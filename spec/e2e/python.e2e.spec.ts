@@ -2,11 +2,10 @@
  * Interop: Debian's python3-websockets (run with /usr/bin/python3) against the
  * built echo example. The peer is spec/e2e/peers/echo_client.py.
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { startEcho, type EchoProcess } from './echo-process';
+import { runPython } from './peers/python-process';
 
-const PYTHON = '/usr/bin/python3';
 const CLIENT = join(__dirname, 'peers', 'echo_client.py');
 const MIB = 1024 * 1024;
 
@@ -31,15 +30,6 @@ interface Summary {
   closeCode: number;
   closeReason: string;
   extensions: string[];
-}
-
-function runPython(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(PYTHON, args, { timeout: 45_000, maxBuffer: 4 * MIB }, (err, stdout, stderr) => {
-      if (err !== null && typeof err.code !== 'number') return reject(Object.assign(err, { stdout, stderr }));
-      resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
-    });
-  });
 }
 
 describe('echo example with a Python websockets client (e2e)', () => {

@@ -2,6 +2,7 @@ import { BehaviorSubject, Subject, type SchedulerLike, type Subscription } from 
 import { CLOSE_ABNORMAL, CLOSE_NORMAL, type SocketState } from '../constants';
 import { FrameDroppedError, HandshakeError, InvalidArgumentError, InvalidFrameError, SocketClosedError, type HeartbeatTimeoutError, type RxjsWsError } from '../errors';
 import { HeartbeatState } from '../operators/heartbeat';
+import { RESUME_PROTOCOL } from '../resume/link';
 import { invalidFrame } from '../socket/frames';
 import { endsWith } from '../socket/held';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
@@ -83,7 +84,8 @@ export class BrowserConnection implements SocketLike {
    * What a browser connection reports of its own: frames it handed to the
    * browser that were still in its buffer when the connection ended abnormally
    * (`FrameDroppedError('closed')`; a browser does not say how many: those sent
-   * since its buffer was last seen empty). Bad frames are the client's to report.
+   * since its buffer was last seen empty; on a resumable session's connection
+   * none, as the session sends them again). Bad frames are the client's to report.
    */
   readonly errors$ = this.#errors.asObservable();
   /** Emits how it closed, once; replayed. */
@@ -231,7 +233,8 @@ export class BrowserConnection implements SocketLike {
     this.#beat = null;
     this.#closeInfo = info;
     this.#closing = true;
-    const lost = !info.wasClean && ws.bufferedAmount > 0 ? this.#unconfirmed : 0;
+    // On a resumable session's connection nothing is lost: the session keeps every frame until acknowledged, and sends it again.
+    const lost = !info.wasClean && ws.bufferedAmount > 0 && ws.protocol !== RESUME_PROTOCOL ? this.#unconfirmed : 0;
     this.#dropped += lost;
     // Settled; now tell.
     if (lost > 0) this.#errors.next(new FrameDroppedError('closed', lost));

@@ -5,7 +5,7 @@ import { backoffDelay } from '../operators/backoff';
 import { snapshots } from '../operators/snapshots';
 import { current, endsWith, Held } from '../socket/held';
 import { FrameQueue } from '../socket/queue';
-import { handshakeFrame, Link, parseHandshake, RESUME_PROTOCOL, type NewSessionReason } from '../resume/link';
+import { handshakeFrame, Link, parseHandshake, PLAIN_PROTOCOL, RESUME_PROTOCOL, type NewSessionReason } from '../resume/link';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
 import type { ResolvedCommon } from './common';
 
@@ -198,7 +198,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       },
     };
     const resume = config.resume;
-    this.#protocols = resume === null ? config.protocols : [...config.protocols, RESUME_PROTOCOL];
+    // A server without resume must find another protocol it can select: the app's, or the plain one.
+    this.#protocols = resume === null ? config.protocols : [...(config.protocols.length > 0 ? config.protocols : [PLAIN_PROTOCOL]), RESUME_PROTOCOL];
     this.#link =
       resume === null
         ? null
@@ -423,7 +424,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       listening = true;
       connection.add(socket.messages$.subscribe((frame) => (this.#resuming ? this.#read(socket, frame) : this.#inbound.push(frame))));
     };
-    connection.add(socket.errors$.subscribe((error) => this.#errors.next(error)));
+    // On a session, what the connection refuses as it closes is the session's own (kept until acknowledged, or told again): not the app's.
+    connection.add(socket.errors$.subscribe((error) => (this.#resuming && error instanceof SocketClosedError) || this.#errors.next(error)));
     connection.add(
       socket.writable$.subscribe((writable) => {
         this.#socketWritable = writable;

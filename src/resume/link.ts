@@ -8,6 +8,14 @@ import type { Message, Outbound } from '../types';
 /** The subprotocol a resumable session is negotiated with. */
 export const RESUME_PROTOCOL = 'rxjs-ws.resume.1';
 
+/**
+ * @internal Offered before the resume protocol by a client that offers none
+ * of its own: browsers and `ws` fail a handshake in which the server selects
+ * none of the offered subprotocols, so a server without resume needs another
+ * one to select for a plain connection.
+ */
+export const PLAIN_PROTOCOL = 'rxjs-ws.plain';
+
 /** Why a client's session could not be resumed and a new one began. */
 export type NewSessionReason = 'expired' | 'evicted' | 'unknown';
 

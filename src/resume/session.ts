@@ -260,7 +260,8 @@ export class RxSession<A = undefined> {
       return this.#broke(socket, error as ResumeProtocolError);
     }
     wiring.add(socket.writable$.subscribe((writable) => this.#link.writable(writable)));
-    wiring.add(socket.errors$.subscribe((error) => this.#errors.next(error)));
+    // What the connection refuses as it closes is the session's own (a frame kept until acknowledged, a count told again later): not the app's.
+    wiring.add(socket.errors$.subscribe((error) => error instanceof SocketClosedError || this.#errors.next(error)));
     this.#listen();
   }
 

@@ -1,9 +1,9 @@
 /**
  * The Python echo server (python_echo_server.py, on Debian's
  * python3-websockets, run with /usr/bin/python3) as a child process, with its
- * JSON lines, for the interop suites.
+ * JSON lines, for the interop suites; and the Python clients' runs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -19,6 +19,16 @@ export interface PythonServer {
   /** The next `event` line after the ones this helper already handed out (waits up to 10 s). */
   next(event: string): Promise<Record<string, unknown>>;
   kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Runs `/usr/bin/python3 ...args` to its end (45 s at most) and resolves with its exit code and output. */
+export function runPython(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(PYTHON, args, { timeout: 45_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err !== null && typeof err.code !== 'number') return reject(Object.assign(err, { stdout, stderr }));
+      resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
+    });
+  });
 }
 
 const running = new Set<ChildProcess>();
