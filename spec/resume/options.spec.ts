@@ -59,3 +59,38 @@ describe('server.metrics() of sessions', () => {
     expect(server.metrics().sessions).toEqual({ open: 0, away: 0, resumed: 1, expired: 0, evicted: 0 });
   });
 });
+
+describe('a resume client and a server that selects no subprotocol', () => {
+  it('connects at once without offering resume, as a plain connection, and offers it again on the next connection', async () => {
+    const { WebSocketServer } = await import('ws');
+    const offered: string[] = [];
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => false });
+    wss.on('connection', (ws, request) => {
+      offered.push(request.headers['sec-websocket-protocol'] ?? '');
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    const port = (wss.address() as { port: number }).port;
+    try {
+      const client = connect(`ws://127.0.0.1:${port}/`, { resume: true, reconnect: { initialDelay: 1, maxDelay: 5 } });
+      clients.add(client);
+      const open = await firstValueFrom(client.status$.pipe(filter((s) => s.state === 'open')));
+      expect(open).toEqual({ state: 'open', attempt: 0, session: { state: 'unsupported' } });
+      client.messages$.subscribe(); // keeps the client open past the firstValueFrom below
+      const echo = firstValueFrom(client.messages$);
+      client.next('\u0000plain');
+      expect(await echo).toBe('\u0000plain'); // a plain connection: no escaping
+      for (const ws of wss.clients) ws.terminate();
+      await firstValueFrom(client.status$.pipe(filter((s) => s.state === 'reconnecting')));
+      await firstValueFrom(client.status$.pipe(filter((s) => s.state === 'open')));
+      // Each connection first offered resume (the client failed that handshake: no subprotocol selected), then nothing.
+      const resume = 'rxjs-ws.plain,rxjs-ws.resume.1';
+      expect(offered).toEqual([resume, '', resume, '']);
+      client.close();
+      await firstValueFrom(client.close$);
+    } finally {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise((resolve) => wss.close(resolve));
+    }
+  });
+});

@@ -179,6 +179,16 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   /** The server ended the session (its bye): the next connection begins a new one. */
   #sessionOver = false;
   #welcomeTimer: Subscription | null = null;
+  /**
+   * Whether the next connection offers the resume subprotocol. A server that
+   * selects no subprotocol fails a handshake that offers one: after an
+   * attempt that offered it failed before opening, the next goes at once
+   * without it, and the one after that offers it again.
+   */
+  #offerResume = true;
+  /** The current connection offered resume / has opened. */
+  #dialedResume = false;
+  #transportOpened = false;
   #draining = false;
   /** Counters of the connections that ended, plus what the client itself refused, dropped and discarded. */
   #counts: Counts = { received: 0, sent: 0, refused: 0, dropped: 0, discarded: 0 };
@@ -412,7 +422,9 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #dial(): void {
     let dialed: Dialed<C>;
     try {
-      dialed = this.#transport.dial(this.#url, this.#protocols, this.#hooks);
+      this.#dialedResume = this.#link !== null && this.#offerResume;
+      this.#transportOpened = false;
+      dialed = this.#transport.dial(this.#url, this.#dialedResume ? this.#protocols : this.#config.protocols, this.#hooks);
     } catch (error) {
       return this.#lost(undefined, error);
     }
@@ -452,6 +464,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #opened(protocol: string): void {
     const socket = this.#socket;
     if (socket === null) return;
+    this.#transportOpened = true;
     const link = this.#link;
     if (link === null) return this.#ready(socket, undefined);
     if (protocol !== RESUME_PROTOCOL) {
@@ -571,6 +584,11 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#welcomeTimer?.unsubscribe();
     this.#welcomeTimer = null;
     this.#resuming = this.#welcomed = false;
+    // Offered resume and never opened (not an HTTP refusal): perhaps a server that selects no subprotocol. Once, at once, without.
+    const fallBack =
+      this.#dialedResume && !this.#transportOpened && this.#closeRequest === null && !(error instanceof HandshakeError && error.status >= 400);
+    this.#offerResume = !fallBack;
+    if (fallBack) return this.#dial();
     const backoff = this.#config.backoff;
     // Only a connection that stayed open long enough worked: then this outage counts from the start.
     const wasOpen = this.#openedAt >= 0;
