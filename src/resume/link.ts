@@ -24,7 +24,8 @@ export const ACK_DELAY = 20;
  *   H{"s":id|null,"r":received,"w":window}      hello, the client's first frame
  *   W{"s":id,"r":received,"w":window,"resumed":bool,"why"?:reason}   welcome, the server's first frame
  *   A<n>                                         every data frame up to number n was taken
- *   B                                            the sender ends the session (its close frame follows)
+ *   B                                            the sender ends the session (its close frame follows);
+ *                                                the receiver answers with an A of all it took
  * An application text frame that itself starts with U+0000 travels with one
  * more U+0000 in front.
  */
@@ -309,6 +310,8 @@ export class Link {
     }
     if (frame === BYE) {
       this.#host.bye();
+      // Its close frame follows: it hears now what was taken, or it would report those frames unconfirmed.
+      if (this.#received !== this.#told) this.#ack();
       return undefined;
     }
     throw new ResumeProtocolError(`unexpected control message ${JSON.stringify(frame.slice(1, 2))}`);
