@@ -128,7 +128,10 @@ describe('resume through a cutting proxy', () => {
       expect(opened.length).toBe(session.connections);
 
       // The client ends the session on an open connection: the server's session closes with it, cleanly.
+      // (A cut made just before stop() may not have been noticed yet: give both ends time to see it, and to reconnect.)
+      await sleep(50);
       await within(firstValueFrom(c.status$.pipe(filter((s) => s.state === 'open'))), 5000, state);
+      while (session.state !== 'open') await sleep(5);
       const sessionClosed = firstValueFrom(session.close$);
       c.close();
       const clientClose = await within(firstValueFrom(c.close$), 5000, state);
