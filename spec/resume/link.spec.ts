@@ -1,5 +1,9 @@
+import type { AddressInfo } from 'node:net';
+import { filter, firstValueFrom, take, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { type RxjsWsError, type RxSession, type CloseInfo } from '../../src';
+import { WebSocketServer } from 'ws';
+import { connect, type CloseInfo, type RxClient, type RxjsWsError, type RxSession, type RxSocket } from '../../src';
+import { listen } from '../support/net';
 import { bench } from '../support/resume';
 
 function newScheduler(): TestScheduler {
@@ -38,5 +42,66 @@ describe('closing a session', () => {
       expect(clientErrors).toEqual([]);
       expect(serverErrors).toEqual([]);
     });
+  });
+});
+
+describe('with and without resume on either side (real sockets)', () => {
+  const opened = (client: RxClient<RxSocket>) => firstValueFrom(client.status$.pipe(filter((s) => s.state === 'open')));
+  const echo = async (client: RxClient<RxSocket>, frames: string[]) => {
+    const got = firstValueFrom(client.messages$.pipe(take(frames.length), toArray()));
+    for (const frame of frames) client.next(frame);
+    return got;
+  };
+  // A text frame that starts with U+0000 looks like a control message: it must travel as the app's frame either way.
+  const FRAMES = ['a', '\u0000A1', '\u0000', 'b'];
+
+  it.each([[[]], [['chat']]])('a plain client (protocols %j) on a resume server: a plain connection on connections$', async (protocols) => {
+    const { server, url } = await listen({ resume: true });
+    const sessions: RxSession[] = [];
+    server.sessions$.subscribe((s) => sessions.push(s));
+    server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
+    const client = connect(url(), { protocols });
+    try {
+      expect(await opened(client)).toEqual({ state: 'open', attempt: 0 });
+      expect(client.socket!.ws.protocol).toBe(protocols[0] ?? '');
+      expect(await echo(client, FRAMES)).toEqual(FRAMES);
+      expect(sessions).toEqual([]);
+    } finally {
+      client.terminate();
+    }
+  });
+
+  it.each([[[]], [['chat']]])('a resume client (protocols %j) on a server without resume: session unsupported, a plain connection', async (protocols) => {
+    const { server, url } = await listen({});
+    const wire: string[] = [];
+    server.connections$.subscribe((socket) => socket.messages$.subscribe((m) => (wire.push(String(m)), socket.next(m))));
+    const client = connect(url(), { protocols, resume: true, reconnect: { maxAttempts: 0 } });
+    const errors: RxjsWsError[] = [];
+    client.errors$.subscribe((e) => errors.push(e));
+    try {
+      expect(await opened(client)).toEqual({ state: 'open', attempt: 0, session: { state: 'unsupported' } });
+      expect(client.socket!.ws.protocol).toBe(protocols[0] ?? 'rxjs-ws.plain');
+      expect(await echo(client, FRAMES)).toEqual(FRAMES);
+      // Nothing of the session protocol on the wire: no hello, no escaping, no acknowledgements.
+      expect(wire).toEqual(FRAMES);
+      expect(errors).toEqual([]);
+    } finally {
+      client.terminate();
+    }
+  });
+
+  it('a resume client on a plain ws server (which selects the first subprotocol offered): session unsupported', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
+    const client = connect(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { resume: true, reconnect: { maxAttempts: 0 } });
+    try {
+      expect(await opened(client)).toEqual({ state: 'open', attempt: 0, session: { state: 'unsupported' } });
+      expect(await echo(client, FRAMES)).toEqual(FRAMES);
+    } finally {
+      client.terminate();
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise((resolve) => wss.close(resolve));
+    }
   });
 });

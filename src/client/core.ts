@@ -5,7 +5,7 @@ import { backoffDelay } from '../operators/backoff';
 import { snapshots } from '../operators/snapshots';
 import { current, endsWith, Held } from '../socket/held';
 import { FrameQueue } from '../socket/queue';
-import { handshakeFrame, Link, parseHandshake, RESUME_PROTOCOL, type NewSessionReason } from '../resume/link';
+import { handshakeFrame, Link, parseHandshake, PLAIN_PROTOCOL, RESUME_PROTOCOL, type NewSessionReason } from '../resume/link';
 import type { CloseInfo, Message, Outbound, SocketStats } from '../types';
 import type { ResolvedCommon } from './common';
 
@@ -198,7 +198,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       },
     };
     const resume = config.resume;
-    this.#protocols = resume === null ? config.protocols : [...config.protocols, RESUME_PROTOCOL];
+    const own = config.protocols;
+    this.#protocols = resume === null ? own : [...own, ...(own.length === 0 ? [PLAIN_PROTOCOL] : []), RESUME_PROTOCOL];
     this.#link =
       resume === null
         ? null

@@ -8,6 +8,14 @@ import type { Message, Outbound } from '../types';
 /** The subprotocol a resumable session is negotiated with. */
 export const RESUME_PROTOCOL = 'rxjs-ws.resume.1';
 
+/**
+ * @internal Offered ahead of `RESUME_PROTOCOL` by a client with no
+ * subprotocol of its own: a server without resume selects it (`ws` and
+ * browsers fail a handshake that offered subprotocols and got none back,
+ * and a server that takes the first one offered must not take resume).
+ */
+export const PLAIN_PROTOCOL = 'rxjs-ws.plain';
+
 /** Why a client's session could not be resumed and a new one began. */
 export type NewSessionReason = 'expired' | 'evicted' | 'unknown';
 
