@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { filter, firstValueFrom, take, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { connect, type CloseInfo, type RxClient, type RxjsWsError, type RxSession, type RxSocket } from '../../src';
 import { listen } from '../support/net';
 import { bench } from '../support/resume';
@@ -103,5 +103,42 @@ describe('with and without resume on either side (real sockets)', () => {
       for (const ws of wss.clients) ws.terminate();
       await new Promise((resolve) => wss.close(resolve));
     }
+  });
+});
+
+describe('a connection that ws has switched to CLOSING (the TCP connection ended, its close event is still to come)', () => {
+  it.each(['an acknowledgement', 'a frame'] as const)('the session does not write %s to it: no SocketClosedError, and what it did not send goes on the next connection', (what) => {
+    const scheduler = newScheduler();
+    scheduler.run(() => {
+      const b = bench(scheduler);
+      const client = b.client({ resume: true });
+      const got: string[] = [];
+      const taken: string[] = [];
+      const clientErrors: RxjsWsError[] = [];
+      const serverErrors: RxjsWsError[] = [];
+      let session: RxSession | undefined;
+      client.messages$.subscribe((m) => got.push(String(m)));
+      client.errors$.subscribe((e) => clientErrors.push(e));
+      b.registry.sessions$.subscribe((s) => {
+        session = s;
+        s.messages$.subscribe((m) => taken.push(String(m)));
+        s.errors$.subscribe((e) => serverErrors.push(e));
+      });
+      // Enough frames that the server acknowledges them as it reads them (ACK_EVERY), at 10, once ws is closing.
+      const frames = Array.from({ length: 64 }, (_, i) => `c${i + 1}`);
+      if (what === 'an acknowledgement') scheduler.schedule(() => frames.forEach((f) => client.next(f)), 9);
+      scheduler.schedule(() => {
+        b.last().server.readyState = WebSocket.CLOSING;
+        if (what === 'a frame') session!.next('s1');
+      }, 10);
+      scheduler.schedule(() => b.last().cut(), 12);
+      scheduler.schedule(() => client.close(), 100);
+      scheduler.flush();
+      expect(b.lines).toHaveLength(2);
+      expect(taken).toEqual(what === 'a frame' ? [] : frames);
+      expect(got).toEqual(what === 'a frame' ? ['s1'] : []);
+      expect(serverErrors).toEqual([]);
+      expect(clientErrors).toEqual([]);
+    });
   });
 });

@@ -105,6 +105,8 @@ export function parseHandshake(kind: 'H' | 'W', frame: Message): Hello | Welcome
 /** @internal The connection a link writes to. */
 export interface LinkConnection {
   next(frame: Outbound): void;
+  /** It takes frames only while `'open'` (ws turns closing when the TCP connection ends, before `writable$` hears of it). */
+  readonly state: string;
 }
 
 /** @internal What a link tells the session that owns it. */
@@ -258,7 +260,7 @@ export class Link {
    */
   flush(): void {
     const connection = this.#connection;
-    if (connection === null) return;
+    if (connection === null || connection.state !== 'open') return;
     while (this.#onWire < this.#unacked.length) this.#put(this.#unacked.at(this.#onWire++));
     while (this.#waiting.length > 0) this.#take();
     this.#cancelAck();
@@ -335,6 +337,11 @@ export class Link {
     this.#acked = n;
   }
 
+  /** Whether the connection takes a frame now. */
+  #takes(): boolean {
+    return this.#connection !== null && this.#writable && this.#connection.state === 'open';
+  }
+
   #hasRoom(): boolean {
     return this.#unacked.length === 0 || this.#unackedBytes < this.maxBytes;
   }
@@ -344,12 +351,12 @@ export class Link {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      while (this.#connection !== null && this.#writable) {
+      while (this.#takes()) {
         if (this.#onWire < this.#unacked.length) this.#put(this.#unacked.at(this.#onWire++));
         else if (this.#waiting.length > 0 && this.#hasRoom()) this.#take();
         else break;
       }
-      if (this.#ackDue && this.#writable) this.#ack();
+      if (this.#ackDue && this.#takes()) this.#ack();
     } finally {
       this.#pumping = false;
     }
@@ -375,7 +382,7 @@ export class Link {
 
   #ack(): void {
     if (this.#connection === null) return;
-    if (!this.#writable) {
+    if (!this.#takes()) {
       this.#ackDue = true;
       return;
     }
