@@ -28,7 +28,8 @@ import { ACK_DELAY, ACK_EVERY, handshakeFrame, Link, parseHandshake, RESUME_PROT
 import { SessionRegistry, type RegistryConfig } from '../../src/resume/registry';
 import { resolveOutbound } from '../../src/socket/outbound-options';
 import type { WireEvent } from '../../src/testing/fake-ws';
-import { listen } from '../support/net';
+import { listen, opened as released } from '../support/net';
+import { until } from '../support/raw';
 import { AcceptedWs, bench, DialedWs, registryConfig, type Bench } from '../support/resume';
 
 function newScheduler(): TestScheduler {
@@ -541,6 +542,25 @@ describe('sessions in virtual time', () => {
     });
   });
 
+  it('the client: a cut while TCP pushes back: the frame its connection queued goes on the next one, once, and is not reported', () => {
+    onBench(({ scheduler, b, client, w }) => {
+      scheduler.schedule(() => {
+        // The TCP socket is full: the next frame waits in the connection's own queue, and writable$ turns false.
+        b.last().client._socket.writableNeedDrain = true;
+        client.next('c1');
+        client.next('c2');
+        expect(b.last().client.sent).toHaveLength(1); // the hello
+        expect(client.socket!.bufferedAmount).toBeGreaterThan(0);
+      }, 10);
+      scheduler.schedule(() => b.last().cut(), 12);
+      scheduler.schedule(() => client.close(), 100);
+      scheduler.flush();
+      expect(w.taken).toEqual(['c1', 'c2']);
+      expect([...w.clientErrors, ...w.serverErrors]).toEqual([]);
+      expect(client.stats).toMatchObject({ dropped: 0 });
+    });
+  });
+
   describe('a connection that ws has switched to CLOSING (the TCP connection ended, its close event is still to come)', () => {
     it.each(['an acknowledgement', 'a frame'] as const)('the session does not write %s to it: no SocketClosedError, and what it did not send goes on the next connection', (what) => {
       const scheduler = newScheduler();
@@ -763,6 +783,30 @@ describe('with and without resume on either side (real sockets)', () => {
     } finally {
       client.terminate();
     }
+  });
+
+  it('the server: a cut while TCP pushes back: the frame the connection queued is not reported dropped (the session sends it again)', async () => {
+    const { server, url } = await listen({ resume: { maxBytes: 64 << 20 } });
+    const sessions: RxSession[] = [];
+    const errors: RxjsWsError[] = [];
+    server.sessions$.subscribe((s) => (sessions.push(s), s.errors$.subscribe((e) => errors.push(e))));
+    const ws = new WebSocket(url(), [RESUME_PROTOCOL]);
+    released.clients.add(ws); // terminated after the test if it fails half-way
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send(handshakeFrame('H', { s: null, r: 0, w: 1 << 20 }));
+    await until(() => sessions.length === 1, 'the session');
+    const session = sessions[0]!;
+    const big = 'x'.repeat(1 << 20);
+    // The first megabyte is more than the TCP socket takes at once: the second waits in the connection's queue.
+    session.next(big);
+    session.next(big);
+    expect(session.socket!.bufferedAmount).toBeGreaterThan(0);
+    ws.terminate();
+    await until(() => session.state === 'connecting', 'the server to see the drop');
+    expect(errors).toEqual([]);
+    expect(session.stats).toMatchObject({ sent: 2, dropped: 0 });
+    expect(session.bufferedAmount).toBe(2 * big.length);
+    session.terminate();
   });
 
   it('a resume client on a plain ws server (which selects the first subprotocol offered): session unsupported', async () => {
