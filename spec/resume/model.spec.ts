@@ -21,10 +21,11 @@
  */
 import fc from 'fast-check';
 import { VirtualTimeScheduler } from 'rxjs';
-import type { Message, Outbound } from '../../src';
+import type { Message, Outbound, RxSession } from '../../src';
 import { ACK_DELAY, handshakeFrame, Link, parseHandshake, type LinkConnection } from '../../src/resume/link';
 import { resolveOutbound } from '../../src/socket/outbound-options';
 import { assertModel, situations } from '../support/model';
+import { bench } from '../support/resume';
 
 
 type Side = 'c' | 's';
@@ -308,5 +309,132 @@ describe('two Links on a wire that is cut at random (fast-check)', () => {
         { c: 'cut' },
       ],
     });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The same property one level up: connect() and a SessionRegistry over in-memory connections
+
+type BenchCommand =
+  | { readonly c: 'send'; readonly side: Side; readonly count: number }
+  | { readonly c: 'tick'; readonly ms: number }
+  /** The network fails: both ends see it (`both`), or only the client's, and the server's end lingers until the client is back. */
+  | { readonly c: 'cut'; readonly both: boolean }
+  /** That end's TCP socket is full (the next frame waits in the connection's queue), or drains. */
+  | { readonly c: 'tcp'; readonly side: Side; readonly full: boolean };
+
+const benchCommandArb: fc.Arbitrary<BenchCommand> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ c: fc.constant('send' as const), side: sideArb, count: fc.integer({ min: 1, max: 6 }) }) },
+  { weight: 6, arbitrary: fc.record({ c: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 40 }) }) },
+  { weight: 1, arbitrary: fc.record({ c: fc.constant('cut' as const), both: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ c: fc.constant('tcp' as const), side: sideArb, full: fc.boolean() }) },
+);
+const benchScenarioArb = fc.record({
+  windows: fc.record({ c: fc.integer({ min: 1, max: 400 }), s: fc.integer({ min: 1, max: 400 }) }),
+  latency: fc.integer({ min: 1, max: 5 }),
+  commands: fc.array(benchCommandArb, { minLength: 10, maxLength: 150, size: 'max' }),
+});
+
+function runBench({ windows, latency, commands }: { windows: Scenario['windows']; latency: number; commands: readonly BenchCommand[] }): void {
+  const scheduler = new VirtualTimeScheduler();
+  const advance = (ms: number) => {
+    const to = scheduler.frame + ms;
+    scheduler.maxFrames = to;
+    scheduler.flush();
+    scheduler.frame = to;
+  };
+  const b = bench(scheduler, { maxBytes: windows.s, ttl: 1_000_000 }, latency);
+  const client = b.client({ resume: { maxBytes: windows.c }, reconnect: { initialDelay: 10, jitter: 'none', factor: 1 } });
+  const sent = { c: [] as string[], s: [] as string[] };
+  const got = { c: [] as string[], s: [] as string[] };
+  const errors: string[] = [];
+  const closes: number[] = [];
+  let session: RxSession | null = null;
+  let open = false;
+  client.messages$.subscribe((m) => got.c.push(String(m)));
+  client.errors$.subscribe((e) => errors.push(`client: ${e.message}`));
+  client.close$.subscribe((info) => closes.push(info.code));
+  client.status$.subscribe((s) => {
+    if (s.state !== 'open') return;
+    open = true;
+    note(`client open: ${s.session?.state}`);
+  });
+  b.registry.sessions$.subscribe((s) => {
+    // A session whose welcome never reached the client (it asks for a new one): its app never sent on it.
+    session = s;
+    s.messages$.subscribe((m) => got.s.push(String(m)));
+    s.errors$.subscribe((e) => errors.push(`server: ${e.message}`));
+    s.close$.subscribe((info) => closes.push(info.code));
+  });
+  const checkPrefixes = (where: string) => {
+    for (const [to, from] of [['c', 's'], ['s', 'c']] as const) {
+      const bad = got[to].findIndex((frame, i) => frame !== sent[from][i]);
+      check(bad === -1 && got[to].length <= sent[from].length, () => `${where}: ${to} got [${got[to].slice(Math.max(0, bad - 2), bad + 3)}] at ${bad}`);
+    }
+    check(errors.length === 0, () => `${where}: ${errors.join('; ')}`);
+  };
+  const line = () => b.last();
+  let at = 0;
+  try {
+    for (; at < commands.length; at++) {
+      const command = commands[at]!;
+      switch (command.c) {
+        case 'send':
+          for (let i = 0; i < command.count; i++) {
+            // The server's app sends on the session its client knows: once the client has been open.
+            if (command.side === 's' && !open) break;
+            const frame = `${command.side}${sent[command.side].length + 1}`;
+            sent[command.side].push(frame);
+            (command.side === 'c' ? client : session!).next(frame);
+          }
+          break;
+        case 'tick':
+          advance(command.ms);
+          break;
+        case 'cut':
+          if (b.lines.length === 0) break;
+          note(`cut (${command.both ? 'both ends' : 'the client only'})`);
+          if (command.both) line().cut();
+          else {
+            line().dead = true;
+            line().client.drop();
+          }
+          break;
+        case 'tcp': {
+          if (b.lines.length === 0) break;
+          const ws = command.side === 'c' ? line().client : line().server;
+          if (command.full) ws._socket.writableNeedDrain = true;
+          else ws._socket.drain();
+          break;
+        }
+      }
+      checkPrefixes(`after command ${at}`);
+    }
+    // A quiet end: no more cuts, every TCP socket drained, time to deliver and acknowledge. (An acknowledgement
+    // stuck behind a full TCP socket when the peer's close frame comes is lost: ws answers a close at once.)
+    const delivered = () => got.c.length === sent.s.length && got.s.length === sent.c.length;
+    for (let round = 0, quiet = 0; round < 100 && quiet < 2; round++) {
+      for (const l of b.lines) for (const ws of [l.client, l.server]) if (ws._socket.writableNeedDrain) ws._socket.drain();
+      advance(50);
+      if (delivered()) quiet++;
+    }
+    checkPrefixes('after the quiet end');
+    check(delivered(), () => `at the end the client has ${got.c.length} of ${sent.s.length}, the server ${got.s.length} of ${sent.c.length}`);
+    note('frames delivered', got.c.length + got.s.length);
+    client.close();
+    advance(100);
+    check(closes.join() === '1000,1000', () => `closes: ${closes.join()}`);
+    checkPrefixes('after the close');
+  } catch (e) {
+    const trace = commands.slice(Math.max(0, at - 12), at + 1).map((c, i) => `  ${Math.max(0, at - 12) + i}: ${JSON.stringify(c)}`);
+    throw new Error(`${(e as Error).message}\n  windows ${JSON.stringify(windows)}, latency ${latency}\n${trace.join('\n')}`, { cause: e });
+  } finally {
+    client.terminate();
+  }
+}
+
+describe('connect() and a SessionRegistry on in-memory connections cut at random (fast-check)', () => {
+  it('each side gets exactly the other’s frames, in order, once, with no error reported; all of them after a quiet end; then a clean close', () => {
+    assertModel(fc.property(benchScenarioArb, runBench), 20261203, 150);
   });
 });

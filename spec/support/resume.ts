@@ -154,7 +154,9 @@ export function bench(scheduler: SchedulerLike, config: Partial<RegistryConfig> 
         const server = new AcceptedWs(protocol);
         const line = new Line(client, server, scheduler, latency);
         lines.push(line);
-        const socket = (line.socket = new RxSocket(server as unknown as WebSocket, { heartbeat: false }));
+        // As serve() makes it: a resume connection's unsent frames are the session's to send again.
+        const onUnsent = protocol === RESUME_PROTOCOL ? () => {} : undefined;
+        const socket = (line.socket = new RxSocket(server as unknown as WebSocket, { heartbeat: false, onUnsent }));
         if (protocol === RESUME_PROTOCOL) b.registry.accept(socket);
         else plain.push(socket);
         client.protocol = protocol;
