@@ -542,6 +542,23 @@ describe('sessions in virtual time', () => {
     });
   });
 
+  it('the client closes before its welcome came: the close waits for it, then what was queued goes, the bye and the close; the session ends at once', () => {
+    onBench(({ scheduler, client, w }) => {
+      // Open at 1, the hello on the wire: the session begins at 2 and its welcome arrives at 3.
+      scheduler.schedule(() => {
+        client.next('c1');
+        client.close();
+        expect(client.state).toBe('closing');
+      }, 1);
+      scheduler.schedule(() => expect(w.closes.map((c) => c.code)).toEqual([1000, 1000]), 10);
+      scheduler.flush();
+      expect(w.taken).toEqual(['c1']);
+      expect(w.sessions).toHaveLength(1);
+      expect(w.opens).toEqual([{ state: 'new' }]);
+      expect([...w.clientErrors, ...w.serverErrors]).toEqual([]);
+    }, { ttl: 5000 });
+  });
+
   it('the client: a cut while TCP pushes back: the frame its connection queued goes on the next one, once, and is not reported', () => {
     onBench(({ scheduler, b, client, w }) => {
       scheduler.schedule(() => {
