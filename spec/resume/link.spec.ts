@@ -437,6 +437,31 @@ describe('sessions in virtual time', () => {
     });
   });
 
+  it('an app that reads late: the session stops reading at inboundHold, a cut meanwhile loses nothing, all arrive once when it reads', () => {
+    const scheduler = newScheduler();
+    scheduler.run(() => {
+      const b = bench(scheduler, { inboundHold: 5 });
+      const client = b.client({ resume: { maxBytes: 20 } });
+      const errors: RxjsWsError[] = [];
+      const taken: string[] = [];
+      let session: RxSession | undefined;
+      client.errors$.subscribe((e) => errors.push(e));
+      b.registry.sessions$.subscribe((s) => ((session = s), s.errors$.subscribe((e) => errors.push(e))));
+      scheduler.schedule(() => numbered('c', 1, 40).forEach((f) => client.next(f)), 5);
+      scheduler.schedule(() => {
+        // 5 held by the session, and the rest of the window (20 bytes) held by the connection, unread.
+        expect(session!.memoryCost()).toBeGreaterThan(0);
+        expect(b.last().socket!.stats.received).toBeGreaterThan(5);
+        b.last().cut();
+      }, 50);
+      scheduler.schedule(() => session!.messages$.subscribe((m) => taken.push(String(m))), 100);
+      scheduler.schedule(() => client.close(), 200);
+      scheduler.flush();
+      expect(taken).toEqual(numbered('c', 1, 40));
+      expect(errors).toEqual([]);
+    });
+  });
+
   it('the client is away past ttl: the session ends (its unacknowledged frames reported), the client is told new, why expired', () => {
     onBench(({ scheduler, helpers: { expectObservable }, b, client, w }) => {
       // Opens at 3 (open, hello, welcome: 1 ms each). Cut at 12; the session expires at 1012. The server refuses
