@@ -38,6 +38,7 @@ import {
 } from '../../src';
 import { HeartbeatMonitor } from '../../src/socket/heartbeat';
 import { frame, listen, opened, rawClient } from '../support/net';
+import { mulberry32 as prng } from '../support/random';
 import { trapEscapes, until } from '../support/raw';
 
 trapEscapes();
@@ -49,18 +50,6 @@ const DEADLINE_MS = 15_000;
 const MAX_FRAME = 16 * 1024;
 
 // ---- seeded randomness ----
-
-/** mulberry32: a small, fast PRNG; the same seed gives the same run configuration. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const int = (rng: Rng, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));

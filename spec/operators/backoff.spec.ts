@@ -3,6 +3,7 @@ import { TestScheduler } from 'rxjs/testing';
 import { InvalidArgumentError } from '../../src/errors';
 import { backoffDelay, type BackoffConfig, resolveBackoff } from '../../src/operators/backoff';
 import { retryWithBackoff, type RetryBackoffConfig } from '../../src/operators/retry';
+import { mulberry32 } from '../support/random';
 
 /** Returns the given numbers in turn, and fails the test if asked for more. */
 function sequence(...values: number[]): () => number {
@@ -11,18 +12,6 @@ function sequence(...values: number[]): () => number {
     const value = values[i++];
     if (value === undefined) throw new Error(`random() called more than ${values.length} times`);
     return value;
-  };
-}
-
-/** mulberry32: a tiny seeded PRNG with values in [0, 1), so failures reproduce. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

@@ -63,18 +63,14 @@ import { APP_PING, APP_PONG, Defaults } from '../../src/constants';
 import { HeartbeatMonitor } from '../../src/socket/heartbeat';
 import { FakeWebSocket } from '../../src/testing/fake-ws';
 import { listenerCounts } from '../support/fake';
+import { assertModel, situations } from '../support/model';
 
 const OPEN = WebSocket.OPEN;
 const HOLD_BYTES = Defaults.inboundHoldBytes;
 /** Two of these fill the 1 MiB hold. */
 const BIG = HOLD_BYTES / 2 + 1;
-const NUM_RUNS = Number(process.env.MODEL_RUNS ?? 1000);
-
 /** How often each interesting situation came up (MODEL_STATS=1 prints it: a check on the generators, not on the socket). */
-const seen = new Map<string, number>();
-function note(what: string): void {
-  seen.set(what, (seen.get(what) ?? 0) + 1);
-}
+const note = situations();
 
 // ---------------------------------------------------------------- scenario
 
@@ -2320,16 +2316,9 @@ function run(scenario: Scenario): void {
 }
 
 describe('RxSocket against a reference model (fast-check)', () => {
-  afterAll(() => {
-    if (process.env.MODEL_STATS) console.log([...seen].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${String(n).padStart(7)}  ${k}`).join('\n'));
-  });
-
   it('keeps every documented inbound, outbound and lifecycle rule under random interleavings', () => {
-    // The suite runs a fixed seed, so that a run fails for a change and not by luck: MODEL_SEED=random (with
-    // MODEL_RUNS=10000) explores further, and MODEL_SEED / MODEL_PATH replay a failure fast-check reported.
-    const seed = process.env.MODEL_SEED;
-    const replay = seed === 'random' ? {} : { seed: seed === undefined ? 20261201 : Number(seed), path: process.env.MODEL_PATH };
-    fc.assert(fc.property(scenarioArb, run), { numRuns: NUM_RUNS, ...replay });
+    // A fixed seed, 1000 runs; MODEL_SEED, MODEL_RUNS and MODEL_PATH explore further or replay (spec/support/model.ts).
+    assertModel(fc.property(scenarioArb, run), 20261201, 1000);
   });
 
   const plain: Opts = {

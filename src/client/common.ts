@@ -93,7 +93,9 @@ export interface CommonConnectOptions {
    * order, as long as the client comes back within the server's `ttl`.
    * `status$` says whether each connection `resumed` the session or began a
    * `new` one (and why). A server without resume accepts the connection as
-   * a plain one (`session.state: 'unsupported'`). @default false
+   * a plain one (`session.state: 'unsupported'`); a client that offers no
+   * subprotocol of its own offers `rxjs-ws.plain` for such a server to
+   * select. @default false
    */
   readonly resume?: boolean | ClientResumeOptions;
   /** Time source of the reconnect delays and (unless it has its own) the heartbeat. @default asyncScheduler */

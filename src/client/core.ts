@@ -358,8 +358,9 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   }
 
   /**
-   * Closes for good: a connection that is opening may finish its handshake;
-   * then queued frames go out, then the close frame. Between connections
+   * Closes for good: a connection that is opening may finish its handshake
+   * (with `resume`, until the session's welcome); then queued frames go out,
+   * then the close frame. Between connections
    * the queue is dropped (`FrameDroppedError`) and the client closes at once,
    * reporting `code` and `reason` with `wasClean: true`. Idempotent; throws
    * `InvalidArgumentError` for a code an endpoint may not send.
@@ -370,7 +371,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#closeRequest = { code, reason };
     const socket = this.#socket;
     if (socket === null) return this.#finish(undefined, undefined);
-    if (socket.state === 'open') this.#closeOpen(socket);
+    // A resume connection's handshake ends with the welcome: the close waits for it (#ready), so that the bye goes out.
+    if (socket.state === 'open' && (!this.#resuming || this.#welcomed)) this.#closeOpen(socket);
     this.#notifyWritable();
   }
 

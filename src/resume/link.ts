@@ -32,7 +32,8 @@ export const ACK_DELAY = 20;
  *   H{"s":id|null,"r":received,"w":window}      hello, the client's first frame
  *   W{"s":id,"r":received,"w":window,"resumed":bool,"why"?:reason}   welcome, the server's first frame
  *   A<n>                                         every data frame up to number n was taken
- *   B                                            the sender ends the session (its close frame follows)
+ *   B                                            the sender ends the session (its close frame follows);
+ *                                                the receiver answers with an A of all it took
  * An application text frame that itself starts with U+0000 travels with one
  * more U+0000 in front.
  */
@@ -107,6 +108,8 @@ export function parseHandshake(kind: 'H' | 'W', frame: Message): Hello | Welcome
 /** @internal The connection a link writes to. */
 export interface LinkConnection {
   next(frame: Outbound): void;
+  /** It takes frames only while `'open'` (ws turns closing when the TCP connection ends, before `writable$` hears of it). */
+  readonly state: string;
 }
 
 /** @internal What a link tells the session that owns it. */
@@ -266,7 +269,7 @@ export class Link {
    */
   flush(bye = true): void {
     const connection = this.#connection;
-    if (connection === null) return;
+    if (connection === null || connection.state !== 'open') return;
     while (this.#onWire < this.#unacked.length) this.#put(this.#unacked.at(this.#onWire++));
     while (this.#waiting.length > 0) this.#take();
     this.#cancelAck();
@@ -326,6 +329,8 @@ export class Link {
     }
     if (frame === BYE) {
       this.#host.bye();
+      // Its close frame follows: it hears now what was taken, or it would report those frames unconfirmed.
+      if (this.#received !== this.#told) this.#ack();
       return undefined;
     }
     throw new ResumeProtocolError(`unexpected control message ${JSON.stringify(frame.slice(1, 2))}`);
@@ -341,6 +346,11 @@ export class Link {
     this.#acked = n;
   }
 
+  /** Whether the connection takes a frame now. */
+  #takes(): boolean {
+    return this.#connection !== null && this.#writable && this.#connection.state === 'open';
+  }
+
   #hasRoom(): boolean {
     return this.#unacked.length === 0 || this.#unackedBytes < this.maxBytes;
   }
@@ -350,12 +360,12 @@ export class Link {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
-      while (this.#connection !== null && this.#writable) {
+      while (this.#takes()) {
         if (this.#onWire < this.#unacked.length) this.#put(this.#unacked.at(this.#onWire++));
         else if (this.#waiting.length > 0 && this.#hasRoom()) this.#take();
         else break;
       }
-      if (this.#ackDue && this.#writable) this.#ack();
+      if (this.#ackDue && this.#takes()) this.#ack();
     } finally {
       this.#pumping = false;
     }
@@ -381,7 +391,7 @@ export class Link {
 
   #ack(): void {
     if (this.#connection === null) return;
-    if (!this.#writable) {
+    if (!this.#takes()) {
       this.#ackDue = true;
       return;
     }

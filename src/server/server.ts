@@ -677,6 +677,7 @@ export class RxServer<A = undefined> {
   #accept(ws: WebSocket, request: IncomingMessage, auth: A, address?: string): void {
     // A literal of one shape for every socket: cheaper to build and to read than a spread or a prototype chain.
     const shared = this.#socketOptions;
+    const resume = this.#sessions !== null && ws.protocol === RESUME_PROTOCOL;
     const options: RxSocketOptions<A> = {
       heartbeat: shared.heartbeat,
       outbound: shared.outbound,
@@ -692,13 +693,15 @@ export class RxServer<A = undefined> {
       auth,
       request: this.#keepRequest ? request : undefined,
       remoteAddress: address ?? this.#clientAddress(request),
+      // A session's frames that its connection never sent are not lost: the session sends them again on the next one.
+      onUnsent: resume ? ignore : undefined,
     };
     const socket = new RxSocket<A>(ws, options);
     this.#counters.accepted++;
     this.#sockets.add(socket);
     this.#limits.tally(addressKey(options.remoteAddress), 1);
     if (this.#closed !== null) socket.close(CloseCode.GOING_AWAY, 'Server shutting down');
-    if (this.#sessions !== null && ws.protocol === RESUME_PROTOCOL) this.#sessions.accept(socket);
+    if (resume) this.#sessions!.accept(socket);
     else this.#accepted.push(socket as RxSocket<unknown>);
   }
 
