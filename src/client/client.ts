@@ -5,7 +5,7 @@ import { HandshakeError } from '../errors';
 import { validateClose } from '../validation';
 import { invalidFrame } from '../socket/frames';
 import { RxSocket, type RxSocketOptions } from '../socket/socket';
-import type { Outbound } from '../socket/types';
+import type { CloseInfo, Outbound } from '../socket/types';
 import { RxClient, type DialHooks, type Dialed, type Transport } from './core';
 import { resolveConnect, type ConnectOptions, type ResolvedConnect } from './options';
 
@@ -40,6 +40,11 @@ class NodeTransport implements Transport<RxSocket> {
   readonly validateClose = validateClose;
   readonly invalidFrame = invalidFrame;
   readonly holds = true;
+
+  noSubprotocol(info: CloseInfo | undefined): boolean {
+    // ws fails such a handshake with this message (and 1006).
+    return info?.error?.message === 'Server sent no subprotocol';
+  }
 
   constructor(config: ResolvedConnect) {
     this.#config = config;

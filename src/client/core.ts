@@ -120,6 +120,13 @@ export interface Transport<C extends SocketLike> {
    * listens at once and its own hold (`inboundHold`) takes them.
    */
   readonly holds: boolean;
+  /**
+   * Whether a connection that offered subprotocols and never opened may have
+   * failed because the server selected none (then the client tries again at
+   * once without resume). Node can tell (`ws` says so); a browser cannot, and
+   * without this every failure before opening counts.
+   */
+  noSubprotocol?(info: CloseInfo | undefined): boolean;
 }
 
 /**
@@ -588,7 +595,11 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#resuming = this.#welcomed = false;
     // Offered resume and never opened (not an HTTP refusal): perhaps a server that selects no subprotocol. Once, at once, without.
     const fallBack =
-      this.#dialedResume && !this.#transportOpened && this.#closeRequest === null && !(error instanceof HandshakeError && error.status >= 400);
+      this.#dialedResume &&
+      !this.#transportOpened &&
+      this.#closeRequest === null &&
+      !(error instanceof HandshakeError && error.status >= 400) &&
+      (this.#transport.noSubprotocol?.(info) ?? true);
     this.#offerResume = !fallBack;
     if (fallBack) return this.#dial();
     const backoff = this.#config.backoff;
