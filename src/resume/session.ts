@@ -361,12 +361,13 @@ export class RxSession<A = undefined> {
     if (this.#evicted) return this.#end(info, 'evicted');
     // A closing handshake that finished means the client read every frame sent before it.
     if (this.#closeRequest !== null || this.#peerBye) return this.#end(info, null, info.wasClean);
-    this.#changed();
     this.#ttl = this.#host.scheduler.schedule(() => {
       this.#ttl = null;
       this.#end(info, 'expired');
     }, this.#host.ttl);
     this.#host.away(this as RxSession<unknown>, true);
+    // Told last: a writable$ subscriber may end the session from inside, which must find it away to undo that.
+    this.#changed();
   }
 
   #end(info: CloseInfo, why: NewSessionReason | null, delivered = false): void {

@@ -1,0 +1,53 @@
+/**
+ * The server's side of resumable sessions, in virtual time: the registry
+ * (`SessionRegistry`, as `serve({ resume })` has it) under races and
+ * re-entrant subscribers, on in-memory connections (spec/support/resume.ts).
+ */
+import { TestScheduler } from 'rxjs/testing';
+import { WebSocket } from 'ws';
+import { RxSocket, type RxSession } from '../../src';
+import { handshakeFrame, RESUME_PROTOCOL } from '../../src/resume/link';
+import { SessionRegistry, type RegistryConfig } from '../../src/resume/registry';
+import { AcceptedWs, registryConfig } from '../support/resume';
+
+function newScheduler(): TestScheduler {
+  return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+}
+
+/** A registry and the resume connections handed to it as the server does (`accept()`). */
+function server(scheduler: TestScheduler, config: Partial<RegistryConfig> = {}) {
+  const registry = new SessionRegistry<undefined>(registryConfig(scheduler, config));
+  const sessions: RxSession[] = [];
+  registry.sessions$.subscribe((s) => sessions.push(s));
+  const accept = (ws = new AcceptedWs(RESUME_PROTOCOL)) => {
+    const socket = new RxSocket(ws as unknown as WebSocket, { heartbeat: false, onUnsent: () => {} });
+    registry.accept(socket);
+    return { ws, socket };
+  };
+  return { registry, sessions, accept };
+}
+
+describe('the registry: a subscriber that ends the session from inside', () => {
+  it('writable$ turning false as the client drops, and the app closing the session there: it ends, and is not kept as away (no ttl, not counted)', () => {
+    const scheduler = newScheduler();
+    scheduler.run(() => {
+      const { registry, sessions, accept } = server(scheduler, { ttl: 1000, maxSessions: 1 });
+      const { ws } = accept();
+      ws.receive(handshakeFrame('H', { s: null, r: 0, w: 1000 }));
+      const session = sessions[0]!;
+      // An app that does not keep sessions for clients that went away.
+      session.writable$.subscribe((writable) => writable || session.state !== 'connecting' || session.close());
+      ws.drop();
+      expect(session.state).toBe('closed');
+      expect(registry.counts()).toMatchObject({ open: 0, away: 0 });
+      // The ttl timer went with it.
+      expect(scheduler.actions).toEqual([]);
+      // And maxSessions still holds: of two sessions away past it, the older is evicted.
+      const others = [accept(), accept()];
+      others.forEach(({ ws: w }) => w.receive(handshakeFrame('H', { s: null, r: 0, w: 1000 })));
+      others.forEach(({ ws: w }) => w.drop());
+      expect(sessions.slice(1).map((s) => s.state)).toEqual(['closed', 'connecting']);
+      expect(registry.counts()).toMatchObject({ open: 1, away: 1, evicted: 1 });
+    });
+  });
+});
