@@ -51,3 +51,22 @@ describe('the registry: a subscriber that ends the session from inside', () => {
     });
   });
 });
+
+describe('the registry: a hello on a connection that is closing', () => {
+  it('the server closed (close() ran, the connection closing): no session begins, none is kept, no timer is left', () => {
+    const scheduler = newScheduler();
+    scheduler.run(() => {
+      const { registry, sessions, accept } = server(scheduler, { ttl: 1000 });
+      const { ws, socket } = accept();
+      registry.close(1001, 'Server shutting down', false);
+      socket.close(1001, 'Server shutting down'); // as the server closes every socket
+      // The client's hello was on its way: it arrives while the close handshake is under way.
+      ws.receive(handshakeFrame('H', { s: null, r: 0, w: 1000 }));
+      ws.receiveClose(1001);
+      expect(socket.state).toBe('closed');
+      expect(sessions).toEqual([]);
+      expect(registry.counts()).toMatchObject({ open: 0, away: 0 });
+      expect(scheduler.actions).toEqual([]);
+    });
+  });
+});

@@ -112,6 +112,8 @@ export class SessionRegistry<A> {
       done = true;
       reading?.unsubscribe();
       timer?.unsubscribe();
+      // The connection is closing (the server closes, or a policy closed it): no welcome could reach the client.
+      if (socket.state !== 'open') return;
       let hello;
       try {
         hello = parseHandshake('H', frame);
