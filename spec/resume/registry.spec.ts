@@ -70,3 +70,23 @@ describe('the registry: a hello on a connection that is closing', () => {
     });
   });
 });
+describe('the registry: a hello that claims frames the session never sent', () => {
+  it('gets no welcome (it would say "resumed"), is not counted as resumed, and leaves the connection the session is on alone', () => {
+    const scheduler = newScheduler();
+    scheduler.run(() => {
+      const { registry, sessions, accept } = server(scheduler);
+      const first = accept();
+      first.ws.receive(handshakeFrame('H', { s: null, r: 0, w: 1000 }));
+      const session = sessions[0]!;
+      session.next('s1');
+      const liar = accept();
+      liar.ws.receive(handshakeFrame('H', { s: session.id, r: 5, w: 1000 }));
+      expect(liar.ws.sent).toEqual([]);
+      expect(liar.ws.closeSent?.code).toBe(1002);
+      expect(registry.counts().resumed).toBe(0);
+      expect(session.connections).toBe(1);
+      expect(session.socket).toBe(first.socket);
+      expect(first.ws.terminated).toBe(false);
+    });
+  });
+});

@@ -147,8 +147,7 @@ export class SessionRegistry<A> {
     const id = hello.s;
     const found = id === null ? undefined : this.#sessions.get(id);
     if (found !== undefined && found.state !== 'closing') {
-      this.#resumed++;
-      found.attach(socket, hello);
+      if (found.attach(socket, hello)) this.#resumed++;
       return;
     }
     const why = id === null ? undefined : (this.#gone.get(id) ?? 'unknown');

@@ -237,9 +237,17 @@ export class RxSession<A = undefined> {
 
   /**
    * @internal The client presented this session (or began it) on `socket`:
-   * welcome it, send again what it lacks, read what it sends.
+   * welcome it, send again what it lacks, read what it sends. Returns
+   * false, and closes `socket` with 1002, if its hello claims frames the
+   * session never sent (the connection the session is on stays).
    */
-  attach(socket: RxSocket<A>, hello: Hello, why?: NewSessionReason): void {
+  attach(socket: RxSocket<A>, hello: Hello, why?: NewSessionReason): boolean {
+    try {
+      this.#link.check(hello.r);
+    } catch (error) {
+      this.#broke(socket, error as ResumeProtocolError);
+      return false;
+    }
     const previous = this.#socket;
     if (previous !== null) {
       // The client gave up on its old connection before the server noticed: cut it, the session moves.
@@ -252,17 +260,14 @@ export class RxSession<A = undefined> {
     this.#socket = socket;
     this.#connections++;
     const wiring = (this.#wiring = socket.close$.subscribe((info) => this.#lost(socket, info)));
-    if (this.#socket !== socket) return; // it closed already
+    if (this.#socket !== socket) return true; // it closed already
     socket.next(handshakeFrame('W', { s: this.id, r: this.#link.received, w: this.#host.maxBytes, resumed: this.#connections > 1, ...(why && { why }) }));
-    try {
-      this.#link.attach(socket, hello.r, hello.w);
-    } catch (error) {
-      return this.#broke(socket, error as ResumeProtocolError);
-    }
+    this.#link.attach(socket, hello.r, hello.w);
     wiring.add(socket.writable$.subscribe((writable) => this.#link.writable(writable)));
     // What the connection refuses as it closes is the session's own (a frame kept until acknowledged, a count told again later): not the app's.
     wiring.add(socket.errors$.subscribe((error) => error instanceof SocketClosedError || this.#errors.next(error)));
     this.#listen();
+    return true;
   }
 
   /**
