@@ -3,12 +3,13 @@
  * (`SessionRegistry`, as `serve({ resume })` has it) under races and
  * re-entrant subscribers, on in-memory connections (spec/support/resume.ts).
  */
+import { take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { WebSocket } from 'ws';
 import { RxSocket, type RxSession } from '../../src';
 import { handshakeFrame, RESUME_PROTOCOL } from '../../src/resume/link';
 import { SessionRegistry, type RegistryConfig } from '../../src/resume/registry';
-import { AcceptedWs, registryConfig } from '../support/resume';
+import { AcceptedWs, bench, registryConfig } from '../support/resume';
 
 function newScheduler(): TestScheduler {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
@@ -87,6 +88,31 @@ describe('the registry: a hello that claims frames the session never sent', () =
       expect(session.connections).toBe(1);
       expect(session.socket).toBe(first.socket);
       expect(first.ws.terminated).toBe(false);
+    });
+  });
+});
+
+describe('the registry: the inbound hold', () => {
+  it('a session that reads again after its hold was full takes what its connection held meanwhile only up to inboundHold', () => {
+    const scheduler = newScheduler();
+    scheduler.run(() => {
+      const b = bench(scheduler, { inboundHold: 5 });
+      const client = b.client({ resume: { maxBytes: 1000 } });
+      let session: RxSession | undefined;
+      b.registry.sessions$.subscribe((s) => (session = s));
+      const frames = Array.from({ length: 40 }, (_, i) => `c${String(i).padStart(2, '0')}`); // 3 bytes each
+      scheduler.schedule(() => frames.forEach((f) => client.next(f)), 5);
+      const taken: string[] = [];
+      scheduler.schedule(() => {
+        expect(session!.memoryCost()).toBe(5 * 3); // full: the rest waits in the connection
+        // One frame taken: the session reads again, and its connection hands over all it held.
+        session!.messages$.pipe(take(1)).subscribe((m) => taken.push(String(m)));
+        expect(session!.memoryCost()).toBeLessThanOrEqual(5 * 3);
+      }, 50);
+      scheduler.schedule(() => session!.messages$.subscribe((m) => taken.push(String(m))), 100);
+      scheduler.schedule(() => client.close(), 200);
+      scheduler.flush();
+      expect(taken).toEqual(frames);
     });
   });
 });

@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { CloseCode, type SocketState } from '../constants';
 import { FrameDroppedError, ResumeProtocolError, SocketClosedError, type RxjsWsError } from '../errors';
 import { invalidFrame } from '../socket/frames';
@@ -324,8 +324,13 @@ export class RxSession<A = undefined> {
   #listen(): void {
     const socket = this.#socket;
     if (socket === null || this.#reading !== null || this.#inbound.full) return;
-    const reading = socket.messages$.subscribe((frame) => this.#read(socket, frame));
-    if (this.#socket === socket && !reading.closed) this.#reading = reading;
+    // Known as #reading before the connection hands over what it held (at once, on subscribing): the hold stops it when full.
+    new Observable<Inbound>((reader) => {
+      this.#reading = reader;
+      return socket.messages$.subscribe(reader);
+    }).subscribe((frame) => this.#read(socket, frame));
+    // The connection's messages$ completed at once (it closed): nothing to stop later. (A full hold set it to null already.)
+    if ((this.#reading as Subscription | null)?.closed === true) this.#reading = null;
   }
 
   #read(socket: RxSocket<A>, frame: Inbound): void {
