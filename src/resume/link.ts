@@ -210,9 +210,7 @@ export class Link {
    * Throws `ResumeProtocolError` if the peer claims what was never sent.
    */
   attach(connection: LinkConnection, peerReceived: number, peerWindow: number): void {
-    if (peerReceived < this.#acked || peerReceived > this.#highest) {
-      throw new ResumeProtocolError(`the peer says it took ${peerReceived} frames, but ${this.#acked} were acknowledged and ${this.#highest} sent`);
-    }
+    this.check(peerReceived);
     this.#acknowledge(peerReceived);
     this.#onWire = 0;
     this.#peerWindow = peerWindow;
@@ -221,6 +219,13 @@ export class Link {
     this.#connection = connection;
     // Nothing goes out until the owner says the connection takes it (writable()).
     this.#writable = false;
+  }
+
+  /** Throws `ResumeProtocolError` if a peer that says it took `peerReceived` frames claims what was never sent (or less than it acknowledged). */
+  check(peerReceived: number): void {
+    if (peerReceived < this.#acked || peerReceived > this.#highest) {
+      throw new ResumeProtocolError(`the peer says it took ${peerReceived} frames, but ${this.#acked} were acknowledged and ${this.#highest} sent`);
+    }
   }
 
   /** The connection ended: what it did not acknowledge is sent again on the next one. */

@@ -112,6 +112,8 @@ export class SessionRegistry<A> {
       done = true;
       reading?.unsubscribe();
       timer?.unsubscribe();
+      // The connection is closing (the server closes, or a policy closed it): no welcome could reach the client.
+      if (socket.state !== 'open') return;
       let hello;
       try {
         hello = parseHandshake('H', frame);
@@ -145,8 +147,7 @@ export class SessionRegistry<A> {
     const id = hello.s;
     const found = id === null ? undefined : this.#sessions.get(id);
     if (found !== undefined && found.state !== 'closing') {
-      this.#resumed++;
-      found.attach(socket, hello);
+      if (found.attach(socket, hello)) this.#resumed++;
       return;
     }
     const why = id === null ? undefined : (this.#gone.get(id) ?? 'unknown');

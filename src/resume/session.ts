@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { CloseCode, type SocketState } from '../constants';
 import { FrameDroppedError, ResumeProtocolError, SocketClosedError, type RxjsWsError } from '../errors';
 import { invalidFrame } from '../socket/frames';
@@ -237,9 +237,17 @@ export class RxSession<A = undefined> {
 
   /**
    * @internal The client presented this session (or began it) on `socket`:
-   * welcome it, send again what it lacks, read what it sends.
+   * welcome it, send again what it lacks, read what it sends. Returns
+   * false, and closes `socket` with 1002, if its hello claims frames the
+   * session never sent (the connection the session is on stays).
    */
-  attach(socket: RxSocket<A>, hello: Hello, why?: NewSessionReason): void {
+  attach(socket: RxSocket<A>, hello: Hello, why?: NewSessionReason): boolean {
+    try {
+      this.#link.check(hello.r);
+    } catch (error) {
+      this.#broke(socket, error as ResumeProtocolError);
+      return false;
+    }
     const previous = this.#socket;
     if (previous !== null) {
       // The client gave up on its old connection before the server noticed: cut it, the session moves.
@@ -252,17 +260,14 @@ export class RxSession<A = undefined> {
     this.#socket = socket;
     this.#connections++;
     const wiring = (this.#wiring = socket.close$.subscribe((info) => this.#lost(socket, info)));
-    if (this.#socket !== socket) return; // it closed already
+    if (this.#socket !== socket) return true; // it closed already
     socket.next(handshakeFrame('W', { s: this.id, r: this.#link.received, w: this.#host.maxBytes, resumed: this.#connections > 1, ...(why && { why }) }));
-    try {
-      this.#link.attach(socket, hello.r, hello.w);
-    } catch (error) {
-      return this.#broke(socket, error as ResumeProtocolError);
-    }
+    this.#link.attach(socket, hello.r, hello.w);
     wiring.add(socket.writable$.subscribe((writable) => this.#link.writable(writable)));
     // What the connection refuses as it closes is the session's own (a frame kept until acknowledged, a count told again later): not the app's.
     wiring.add(socket.errors$.subscribe((error) => error instanceof SocketClosedError || this.#errors.next(error)));
     this.#listen();
+    return true;
   }
 
   /**
@@ -319,8 +324,13 @@ export class RxSession<A = undefined> {
   #listen(): void {
     const socket = this.#socket;
     if (socket === null || this.#reading !== null || this.#inbound.full) return;
-    const reading = socket.messages$.subscribe((frame) => this.#read(socket, frame));
-    if (this.#socket === socket && !reading.closed) this.#reading = reading;
+    // Known as #reading before the connection hands over what it held (at once, on subscribing): the hold stops it when full.
+    new Observable<Inbound>((reader) => {
+      this.#reading = reader;
+      return socket.messages$.subscribe(reader);
+    }).subscribe((frame) => this.#read(socket, frame));
+    // The connection's messages$ completed at once (it closed): nothing to stop later. (A full hold set it to null already.)
+    if ((this.#reading as Subscription | null)?.closed === true) this.#reading = null;
   }
 
   #read(socket: RxSocket<A>, frame: Inbound): void {
@@ -361,12 +371,13 @@ export class RxSession<A = undefined> {
     if (this.#evicted) return this.#end(info, 'evicted');
     // A closing handshake that finished means the client read every frame sent before it.
     if (this.#closeRequest !== null || this.#peerBye) return this.#end(info, null, info.wasClean);
-    this.#changed();
     this.#ttl = this.#host.scheduler.schedule(() => {
       this.#ttl = null;
       this.#end(info, 'expired');
     }, this.#host.ttl);
     this.#host.away(this as RxSession<unknown>, true);
+    // Told last: a writable$ subscriber may end the session from inside, which must find it away to undo that.
+    this.#changed();
   }
 
   #end(info: CloseInfo, why: NewSessionReason | null, delivered = false): void {
