@@ -131,6 +131,19 @@ describe('a session\'s topic: history, then live', () => {
     return { got, proxy };
   };
 
+  it('a session that left its last topic and then ended leaves no track behind: hub.close() stores nothing for it', async () => {
+    const { hub, history, port, sessions } = await setup();
+    const { got } = await client(port);
+    await waitUntil(() => history.reads.length === 1);
+    await waitUntil(() => history.stored.size === 1); // its position in 'room', stored at the first flush
+    expect(got).toEqual([]);
+    hub.leave(sessions[0]!, 'room');
+    clients.splice(0).forEach((c) => c.close());
+    await firstValueFrom(sessions[0]!.close$);
+    await hub.close();
+    expect([...history.stored.keys()]).toEqual([]);
+  });
+
   it('starts a new session at the head: what came before is not its, what comes live is', async () => {
     const { history, live, port, errors } = await setup();
     history.add('old');

@@ -305,7 +305,11 @@ export class Hub {
     if (joined === undefined || !joined.topics.delete(topic)) return false;
     if (joined.topics.size === 0) this.#forget(member, joined.watch);
     this.#remove(member, topic);
-    if (this.#history !== null && member instanceof RxSession) this.#history.leave(member, topic);
+    if (this.#history !== null && member instanceof RxSession) {
+      this.#history.leave(member, topic);
+      // In no topic here, the hub no longer watches it end: what it kept of the session goes now.
+      if (joined.topics.size === 0) this.#history.end(member);
+    }
     return true;
   }
 
