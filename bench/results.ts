@@ -1,6 +1,12 @@
 /** The shape of the bench's results: what the scenarios produce and report.ts prints and saves. */
 import type { EchoParams } from './config';
 
+/** What a scenario measured, by server label: every sample, and their medians. */
+export interface ByServer<Sample, Medians = Sample> {
+  readonly samples: Readonly<Record<string, readonly Sample[]>>;
+  readonly medians: Readonly<Record<string, Medians>>;
+}
+
 /** One measured echo run against one server. */
 export interface EchoSample {
   readonly round: number;
@@ -23,11 +29,7 @@ export interface EchoSample {
 export type EchoMedians = Omit<EchoSample, 'round' | 'echoes'>;
 
 /** An echo scenario's parameters (as configured) and what it measured. */
-export interface EchoScenario extends Pick<EchoParams, 'connections' | 'window' | 'size' | 'binary' | 'rounds' | 'durationMs'> {
-  /** By server label. */
-  readonly samples: Readonly<Record<string, readonly EchoSample[]>>;
-  readonly medians: Readonly<Record<string, EchoMedians>>;
-}
+export interface EchoScenario extends Pick<EchoParams, 'connections' | 'window' | 'size' | 'binary' | 'rounds' | 'durationMs'>, ByServer<EchoSample, EchoMedians> {}
 
 /** One round of opening and closing connections against one server. */
 export interface HandshakeSample {
@@ -39,13 +41,10 @@ export interface HandshakeSample {
   readonly cpuMicrosPerConnection: number;
 }
 
-export interface HandshakeScenario {
+export interface HandshakeScenario extends ByServer<HandshakeSample> {
   readonly connections: number;
   readonly parallel: number;
   readonly rounds: number;
-  /** By server label. */
-  readonly samples: Readonly<Record<string, readonly HandshakeSample[]>>;
-  readonly medians: Readonly<Record<string, HandshakeSample>>;
   /**
    * Median over rounds of rxjs-ws's rate / raw's rate in the same round: pairs
    * measurements taken seconds apart, so slow drift of the machine cancels.
@@ -86,15 +85,12 @@ export interface DeflateSample {
   readonly wireBytes: number;
 }
 
-export interface DeflateEcho {
+export interface DeflateEcho extends ByServer<DeflateSample> {
   readonly connections: number;
   readonly window: number;
   readonly size: number;
   readonly rounds: number;
   readonly durationMs: number;
-  /** By server label. */
-  readonly samples: Readonly<Record<string, readonly DeflateSample[]>>;
-  readonly medians: Readonly<Record<string, DeflateSample>>;
 }
 
 export interface Machine {
