@@ -93,6 +93,32 @@ export interface DeflateEcho extends ByServer<DeflateSample> {
   readonly durationMs: number;
 }
 
+/** One broadcast of one message to every socket. */
+export interface FanoutSample {
+  /** From just before the server's first send to the last client's receipt, ms. */
+  readonly toLastMs: number;
+  /** Sockets / toLastMs, per second. */
+  readonly deliveriesPerSecond: number;
+  /** The server's synchronous send loop, ms. */
+  readonly loopMs: number;
+  /** Until the server's writes of that tick were done (the next setImmediate), ms. */
+  readonly handedMs: number;
+  /** Server CPU over that, ms: in the process itself, and in the kernel (the writes, and on loopback the peer's receiving too). */
+  readonly serverUserMs: number;
+  readonly serverSystemMs: number;
+  /** CPU used by everything else on the machine over the round's block, % of one core (should be ~0). */
+  readonly otherCpu: number;
+}
+
+export interface FanoutScenario extends ByServer<FanoutSample> {
+  readonly sockets: number;
+  readonly size: number;
+  /** Measured rounds per server, in all. */
+  readonly rounds: number;
+  /** Each server's rounds come in this many blocks, A B then B A, each on freshly opened sockets. */
+  readonly blocks: number;
+}
+
 export interface Machine {
   readonly cpus: number;
   readonly model: string;
@@ -130,6 +156,8 @@ export interface BenchResults {
   readonly deflate?: DeflateEcho;
   /** Small-message echo against rxjs-ws with metrics off and on. */
   readonly metrics?: EchoScenario;
+  /** One small message to many sockets: raw ws's loop of ws.send against rxjs-ws's hub.publish. */
+  readonly fanout?: FanoutScenario;
   readonly verdicts: readonly Verdict[];
   /** Integrity failures or crashes; the bench exits non-zero when there is any. */
   readonly failures: readonly string[];
