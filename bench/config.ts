@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import type { ServerKind } from './server-process';
 
-export const SCENARIOS = ['small', 'large', 'handshakes', 'scaling', 'idle', 'deflate', 'metrics', 'resume'] as const;
+export const SCENARIOS = ['small', 'large', 'handshakes', 'scaling', 'idle', 'deflate', 'metrics', 'resume', 'fanout'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface EchoParams {
@@ -46,9 +46,22 @@ export interface BenchConfig {
   readonly metrics: EchoParams;
   /** Small-message echo with resumable sessions off and on, by rxjs-ws clients. */
   readonly resume: { readonly connections: number; readonly window: number; readonly size: number; readonly rounds: number; readonly durationMs: number; readonly warmupMs: number };
+  /** One small text message to every one of `sockets` sockets, raw ws's loop of ws.send against rxjs-ws's hub.publish. */
+  readonly fanout: {
+    readonly sockets: number;
+    readonly size: number;
+    /** Measured rounds per server, split evenly over the blocks. */
+    readonly rounds: number;
+    /** Unmeasured rounds at the start of each block. */
+    readonly warmup: number;
+    /** Blocks per server (A B, B A, …), each on freshly opened sockets: the client cannot hold both servers' sockets at once. */
+    readonly blocks: number;
+    /** Handshakes in flight while the sockets open. */
+    readonly parallel: number;
+  };
 }
 
-const USAGE = `Usage: npm run bench -- [--only=small,large,handshakes,scaling,idle,deflate,metrics,resume] [--quick] [--unbatched]
+const USAGE = `Usage: npm run bench -- [--only=small,large,handshakes,scaling,idle,deflate,metrics,resume,fanout] [--quick] [--unbatched]
                            [--client-threads=N] [--cpu-prof=rxjs-ws|raw|raw,rxjs-ws]
 
   --only            run these scenarios (default: all)
@@ -101,6 +114,7 @@ export function parseArgs(argv: readonly string[], resultsDir: string): BenchCon
     resume: { connections: 50, window: 8, size: 64, rounds: q(3, 1), durationMs: q(4000, 1000), warmupMs: timing.warmupMs },
     metrics: { connections: 50, window: 8, size: 64, binary: false, rounds: q(5, 1), durationMs: q(4000, 1000), ...timing },
     idle: { levels: quick ? [200, 1000, 2000] : [1000, 5000, 10_000], parallel: 128, cpuMs: q(5000, 1000), shortIntervalMs: 1000 },
+    fanout: { sockets: q(10_000, 2000), size: 64, rounds: q(20, 4), warmup: q(2, 1), blocks: q(4, 2), parallel: 128 },
   };
 }
 

@@ -56,8 +56,12 @@ export function judge(r: Unjudged): Verdict[] {
   const s = r.resume?.medians;
   if (s?.['rxjs-ws resume'] && s['rxjs-ws']) add('echo throughput with resume on', s['rxjs-ws resume'].rate / s['rxjs-ws'].rate, '>=', 0.8);
   if (raw && rx) add(`memory per idle connection at ${rx.connections} (heartbeat on)`, rx.rssPerConnection / raw.rssPerConnection, '<=', 1.25);
+  const [fRaw, fRx] = [r.fanout?.medians[RAW.label], r.fanout?.medians[RXJS_WS.label]];
+  if (fRaw && fRx) add(FANOUT_VERDICT, fRx.toLastMs / fRaw.toLastMs, '<=', 0.5);
   return verdicts;
 }
+
+const FANOUT_VERDICT = 'fan-out: time to the last delivery';
 
 /** The results as Markdown tables (readable as text, pasteable into docs/performance.md). */
 export function formatResults(r: BenchResults): string {
@@ -115,6 +119,19 @@ export function formatResults(r: BenchResults): string {
   for (const [i, s] of (r.scaling ?? []).entries()) {
     const title = i === 0 ? `scaling: window ${s.window} × ${s.size} B (median of ${s.rounds} × ${s.durationMs / 1000} s)` : '';
     rows.push([title, `echoes/s at ${s.connections.toLocaleString('en-US')} conns`, ...pair(s, (m) => m.rate, int), '', '']);
+  }
+  if (r.fanout) {
+    const f = r.fanout;
+    const [raw, rx] = [f.medians[RAW.label]!, f.medians[RXJS_WS.label]!];
+    const title = `fanout: 1 × ${f.size} B text to ${f.sockets.toLocaleString('en-US')} sockets, ws.send loop / hub.publish (median of ${f.rounds})`;
+    const row = (metric: string, pick: (s: typeof raw) => number, format: (n: number) => string, v = ['', '']) => [metric, format(pick(raw)), format(pick(rx)), ratio(pick(rx) / pick(raw)), ...v];
+    rows.push([title, ...row('time to the last delivery', (s) => s.toLastMs, ms, verdict(FANOUT_VERDICT))]);
+    rows.push(['', ...row('deliveries/s', (s) => s.deliveriesPerSecond, int)]);
+    rows.push(['', ...row('server: send loop', (s) => s.loopMs, ms)]);
+    rows.push(['', ...row('server: writes done (next setImmediate)', (s) => s.handedMs, ms)]);
+    rows.push(['', ...row('server CPU: user', (s) => s.serverUserMs, ms)]);
+    rows.push(['', ...row('server CPU: system (the writes)', (s) => s.serverSystemMs, ms)]);
+    rows.push(['', 'other CPU (softirq included)', pct(raw.otherCpu), pct(rx.otherCpu), '', '', '']);
   }
   out.push(table(['scenario', 'metric', RAW.label, RXJS_WS.label, 'rxjs-ws/raw', 'target', 'verdict'], rows, 'llrrrll'));
   if (r.deflate) out.push('', deflateTable(r.deflate, verdict('JSON echo throughput with deflate')));
@@ -175,7 +192,7 @@ function resumeTable(d: ResumeEcho, verdict: string[]): string {
 const OTHER_CPU_WARNING = 15;
 
 function busiest(r: BenchResults): number {
-  const scenarios = [r.small, r.large, ...(r.scaling ?? [])].filter((s) => s !== undefined);
+  const scenarios = [r.small, r.large, ...(r.scaling ?? []), r.fanout].filter((s) => s !== undefined);
   const others = scenarios.flatMap((s) => Object.values(s.medians).map((m) => m.otherCpu));
   return Math.max(0, ...others.filter(Number.isFinite));
 }

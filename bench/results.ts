@@ -1,6 +1,12 @@
 /** The shape of the bench's results: what the scenarios produce and report.ts prints and saves. */
 import type { EchoParams } from './config';
 
+/** What a scenario measured, by server label: every sample, and their medians. */
+export interface ByServer<Sample, Medians = Sample> {
+  readonly samples: Readonly<Record<string, readonly Sample[]>>;
+  readonly medians: Readonly<Record<string, Medians>>;
+}
+
 /** One measured echo run against one server. */
 export interface EchoSample {
   readonly round: number;
@@ -23,11 +29,7 @@ export interface EchoSample {
 export type EchoMedians = Omit<EchoSample, 'round' | 'echoes'>;
 
 /** An echo scenario's parameters (as configured) and what it measured. */
-export interface EchoScenario extends Pick<EchoParams, 'connections' | 'window' | 'size' | 'binary' | 'rounds' | 'durationMs'> {
-  /** By server label. */
-  readonly samples: Readonly<Record<string, readonly EchoSample[]>>;
-  readonly medians: Readonly<Record<string, EchoMedians>>;
-}
+export interface EchoScenario extends Pick<EchoParams, 'connections' | 'window' | 'size' | 'binary' | 'rounds' | 'durationMs'>, ByServer<EchoSample, EchoMedians> {}
 
 /** One round of opening and closing connections against one server. */
 export interface HandshakeSample {
@@ -39,13 +41,10 @@ export interface HandshakeSample {
   readonly cpuMicrosPerConnection: number;
 }
 
-export interface HandshakeScenario {
+export interface HandshakeScenario extends ByServer<HandshakeSample> {
   readonly connections: number;
   readonly parallel: number;
   readonly rounds: number;
-  /** By server label. */
-  readonly samples: Readonly<Record<string, readonly HandshakeSample[]>>;
-  readonly medians: Readonly<Record<string, HandshakeSample>>;
   /**
    * Median over rounds of rxjs-ws's rate / raw's rate in the same round: pairs
    * measurements taken seconds apart, so slow drift of the machine cancels.
@@ -86,15 +85,38 @@ export interface DeflateSample {
   readonly wireBytes: number;
 }
 
-export interface DeflateEcho {
+export interface DeflateEcho extends ByServer<DeflateSample> {
   readonly connections: number;
   readonly window: number;
   readonly size: number;
   readonly rounds: number;
   readonly durationMs: number;
-  /** By server label. */
-  readonly samples: Readonly<Record<string, readonly DeflateSample[]>>;
-  readonly medians: Readonly<Record<string, DeflateSample>>;
+}
+
+/** One broadcast of one message to every socket. */
+export interface FanoutSample {
+  /** From just before the server's first send to the last client's receipt, ms. */
+  readonly toLastMs: number;
+  /** Sockets / toLastMs, per second. */
+  readonly deliveriesPerSecond: number;
+  /** The server's synchronous send loop, ms. */
+  readonly loopMs: number;
+  /** Until the server's writes of that tick were done (the next setImmediate), ms. */
+  readonly handedMs: number;
+  /** Server CPU over that, ms: in the process itself, and in the kernel (the writes, and on loopback the peer's receiving too). */
+  readonly serverUserMs: number;
+  readonly serverSystemMs: number;
+  /** CPU used by everything else on the machine over the round's block, % of one core (should be ~0). */
+  readonly otherCpu: number;
+}
+
+export interface FanoutScenario extends ByServer<FanoutSample> {
+  readonly sockets: number;
+  readonly size: number;
+  /** Measured rounds per server, in all. */
+  readonly rounds: number;
+  /** Each server's rounds come in this many blocks, A B then B A, each on freshly opened sockets. */
+  readonly blocks: number;
 }
 
 /** Small-message echo with resumable sessions off and on (same fields as the deflate echo). */
@@ -139,6 +161,8 @@ export interface BenchResults {
   readonly metrics?: EchoScenario;
   /** Small-message echo with resumable sessions off and on. */
   readonly resume?: ResumeEcho;
+  /** One small message to many sockets: raw ws's loop of ws.send against rxjs-ws's hub.publish. */
+  readonly fanout?: FanoutScenario;
   readonly verdicts: readonly Verdict[];
   /** Integrity failures or crashes; the bench exits non-zero when there is any. */
   readonly failures: readonly string[];

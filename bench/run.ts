@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the rxjs-ws echo server against the plainest `ws` echo
  * server, both as child processes, measured by the same load client (worker
- * threads) in the same run. Prints Markdown tables on stdout (progress goes
+ * threads) in the same run; for fan-out, the same servers broadcast one
+ * message to every socket (a loop of `ws.send`, `hub.publish`). Prints Markdown tables on stdout (progress goes
  * to stderr), writes bench/results/latest.json, and exits non-zero on an
  * integrity failure or a crash; a missed target is reported, not fatal.
  */
@@ -15,10 +16,11 @@ import { formatResults, judge, machine, revision, writeResults } from './report'
 import type { BenchResults, EchoScenario, IdleVariant } from './results';
 import { compareEcho } from './scenarios/echo';
 import { compareDeflate } from './scenarios/deflate';
+import { compareFanout } from './scenarios/fanout';
 import { compareHandshakes } from './scenarios/handshakes';
 import { compareResume } from './scenarios/resume';
 import { measureIdle } from './scenarios/idle';
-import { RAW, RAW_DEFLATE, RXJS_WS, RXJS_WS_DEFLATE, RXJS_WS_METRICS, RXJS_WS_RESUME, RXJS_WS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
+import { RAW, RAW_DEFLATE, RXJS_WS, RXJS_WS_DEFLATE, RXJS_WS_HUB, RXJS_WS_METRICS, RXJS_WS_RESUME, RXJS_WS_UNBATCHED, withServers, type ProfileOptions, type ServerSpec } from './server-process';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -65,6 +67,10 @@ async function runScenarios(config: BenchConfig, client: LoadClient, profile: Pr
   if (config.only.has('resume')) {
     log('small messages, resumable sessions off and on');
     into.resume = await withServers([RXJS_WS, RXJS_WS_RESUME], profile, (servers) => compareResume(servers, config.resume, log));
+  }
+  if (config.only.has('fanout')) {
+    log(`fan-out: one ${config.fanout.size} B message to ${config.fanout.sockets} sockets`);
+    into.fanout = await withServers([RAW, RXJS_WS_HUB], profile, (servers) => compareFanout(client, servers, config.fanout, log));
   }
   if (config.only.has('idle')) {
     const variants: ServerSpec[] = [

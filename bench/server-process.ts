@@ -6,7 +6,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import type { ServerStats } from './servers/control';
+import type { Broadcast, ServerStats } from './servers/control';
 
 /** The servers under test, by the name the report uses. */
 export type ServerKind = 'raw' | 'rxjs-ws';
@@ -24,6 +24,7 @@ export const RAW_DEFLATE: ServerSpec = { kind: 'raw', label: 'raw ws deflate', a
 export const RXJS_WS_DEFLATE: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws deflate', args: ['--deflate'] };
 export const RXJS_WS_RESUME: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws resume', args: ['--resume'] };
 export const RXJS_WS_METRICS: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws metrics', args: ['--metrics'] };
+export const RXJS_WS_HUB: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws', args: ['--hub'] };
 export const RXJS_WS_UNBATCHED: ServerSpec = { kind: 'rxjs-ws', label: 'rxjs-ws batchWrites off', args: ['--batch-writes=off'] };
 
 const SCRIPTS: Record<ServerKind, string> = { raw: 'raw-ws.js', 'rxjs-ws': 'rxjs-ws.js' };
@@ -41,7 +42,7 @@ export class ServerProcess {
   readonly spec: ServerSpec;
   readonly port: number;
   readonly #child: ChildProcessByStdio<Writable, Readable, null>;
-  readonly #waiting: Array<{ resolve: (stats: ServerStats) => void; reject: (err: Error) => void }> = [];
+  readonly #waiting: Array<{ resolve: (reply: never) => void; reject: (err: Error) => void }> = [];
   #exit: Error | null = null;
 
   private constructor(spec: ServerSpec, child: ChildProcessByStdio<Writable, Readable, null>, port: number, lines: AsyncIterator<string>) {
@@ -75,8 +76,17 @@ export class ServerProcess {
 
   /** Usage counters; `mem` runs a full GC first (never during a throughput measurement). */
   stats(command: 'cpu' | 'mem'): Promise<ServerStats> {
+    return this.#ask<ServerStats>(command);
+  }
+
+  /** Sends fan-out message `seq` (`size` bytes of text) to every socket the server holds, its own way. */
+  broadcast(seq: number, size: number): Promise<Broadcast> {
+    return this.#ask<Broadcast>(`broadcast ${seq} ${size}`);
+  }
+
+  #ask<T>(command: string): Promise<T> {
     if (this.#exit !== null) return Promise.reject(this.#exit);
-    const reply = new Promise<ServerStats>((resolve, reject) => this.#waiting.push({ resolve, reject }));
+    const reply = new Promise<T>((resolve, reject) => this.#waiting.push({ resolve: resolve as (reply: never) => void, reject }));
     this.#child.stdin.write(`${command}\n`);
     return withTimeout(reply, REPLY_TIMEOUT_MS, `${this.spec.label} server did not answer "${command}"`);
   }
@@ -109,10 +119,10 @@ export class ServerProcess {
   async #read(lines: AsyncIterator<string>): Promise<void> {
     for (let line = await lines.next(); line.done !== true; line = await lines.next()) {
       const waiter = this.#waiting.shift();
-      const reply = JSON.parse(line.value) as ServerStats & { error?: string };
+      const reply = JSON.parse(line.value) as { error?: string };
       if (waiter === undefined) continue;
       if (reply.error !== undefined) waiter.reject(new Error(`${this.spec.label} server: ${reply.error}`));
-      else waiter.resolve(reply);
+      else waiter.resolve(reply as never);
     }
   }
 }

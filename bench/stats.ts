@@ -11,6 +11,11 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** The median of each of `keys` over `samples`. */
+export function medianOfEach<T extends Record<K, number>, K extends keyof T>(samples: readonly T[], keys: readonly K[]): { [P in K]: number } {
+  return Object.fromEntries(keys.map((key) => [key, median(samples.map((s) => s[key]))])) as { [P in K]: number };
+}
+
 /** The `p`-quantile (0..1) of already sorted values, nearest rank; NaN when empty. */
 export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
@@ -25,6 +30,12 @@ export function cpuPercent(
   ms: number,
 ): number {
   return ms > 0 ? ((after.cpuUser - before.cpuUser + after.cpuSystem - before.cpuSystem) / 1000 / ms) * 100 : NaN;
+}
+
+/** This process's CPU (all its threads: the load client's too) now, for `cpuPercent`. */
+export function processCpu(): { cpuUser: number; cpuSystem: number; at: number } {
+  const usage = process.cpuUsage();
+  return { cpuUser: usage.user, cpuSystem: usage.system, at: performance.now() };
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -80,3 +80,8 @@ export function sequenceOf(payload: Buffer): number {
 function kind(opcode: number): string {
   return opcode === Opcode.TEXT ? 'text' : opcode === Opcode.BINARY ? 'binary' : `opcode ${opcode}`;
 }
+
+/** The fan-out message `seq` as text of `size` bytes (ASCII): the number, zero-padded to 8 digits, then filler. */
+export function fanoutText(seq: number, size: number): string {
+  return String(seq).padStart(8, '0').padEnd(size, '.');
+}

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Command, EchoCommand, EchoReport, HeldReport, Reply, TimedReport } from './protocol';
+import type { Command, EchoCommand, EchoReport, FanoutReport, HeldReport, Reply, TimedReport } from './protocol';
 
 /** Echo results of all workers together. */
 export interface EchoTotals {
@@ -79,6 +79,20 @@ export class LoadClient {
     const started = performance.now();
     await this.#all((i) => ({ type: 'handshakes', port, count: shares[i]!, parallel: lanes }));
     return (count * 1000) / (performance.now() - started);
+  }
+
+  /** Fan-out: every held connection expects the text messages `firstSeq`, `firstSeq + 1`, … of `size` bytes, once each and in order. */
+  async fanoutStart(firstSeq: number, size: number): Promise<void> {
+    await this.#all(() => ({ type: 'fanout-start', firstSeq, size }));
+  }
+
+  /** Resolves once every held connection has fan-out message `seq`: process.hrtime.bigint() at the last delivery, and how many there were. */
+  async fanoutWait(seq: number, timeoutMs: number): Promise<FanoutReport> {
+    const reports = await this.#all<FanoutReport>(() => ({ type: 'fanout-wait', seq, timeoutMs }));
+    return {
+      last: reports.reduce((max, r) => (r.last > max ? r.last : max), 0n),
+      deliveries: reports.reduce((n, r) => n + r.deliveries, 0),
+    };
   }
 
   /** Closes every held connection: cleanly, or by dropping them (`destroy`). */

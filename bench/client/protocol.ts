@@ -36,12 +36,30 @@ export interface CloseCommand {
   readonly destroy: boolean;
 }
 
+/**
+ * Fan-out: from now on every held connection expects the text messages
+ * `fanoutText(firstSeq)`, `fanoutText(firstSeq + 1)`, … of `size` bytes, each
+ * once and in order, and nothing else.
+ */
+export interface FanoutStartCommand {
+  readonly type: 'fanout-start';
+  readonly firstSeq: number;
+  readonly size: number;
+}
+
+/** Fan-out: answers once every held connection has received message `seq` (it may have already). */
+export interface FanoutWaitCommand {
+  readonly type: 'fanout-wait';
+  readonly seq: number;
+  readonly timeoutMs: number;
+}
+
 /** Counters of the held connections. */
 export interface StatsCommand {
   readonly type: 'stats';
 }
 
-export type Command = ConnectCommand | EchoCommand | HandshakeCommand | CloseCommand | StatsCommand;
+export type Command = ConnectCommand | EchoCommand | HandshakeCommand | CloseCommand | StatsCommand | FanoutStartCommand | FanoutWaitCommand;
 
 export interface EchoReport {
   /** Echoes received inside the measured window. */
@@ -56,6 +74,12 @@ export interface EchoReport {
 export interface TimedReport {
   readonly count: number;
   readonly ms: number;
+}
+
+export interface FanoutReport {
+  /** process.hrtime.bigint() when the last of this worker's connections got the message. */
+  readonly last: bigint;
+  readonly deliveries: number;
 }
 
 export interface HeldReport {

@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import { Connection, type ConnectionEvents } from './connection';
 import { EchoRun } from './echo';
-import type { Command, EchoReport, HeldReport, Reply, TimedReport } from './protocol';
+import { FanoutRun } from './fanout';
+import type { Command, EchoReport, FanoutReport, HeldReport, Reply, TimedReport } from './protocol';
 
 const MAX_VIOLATIONS = 20;
 
@@ -15,6 +16,7 @@ const held = new Map<number, Connection>();
 let violations: string[] = [];
 let violationCount = 0;
 let echo: EchoRun | null = null;
+let fanout: FanoutRun | null = null;
 
 function violation(why: string): void {
   violationCount++;
@@ -24,6 +26,7 @@ function violation(why: string): void {
 const events: ConnectionEvents = {
   message: (connection, opcode, payload) => {
     if (echo !== null) echo.message(connection, opcode, payload);
+    else if (fanout !== null) fanout.message(connection, opcode, payload);
     else violation(`connection ${connection.id}: unexpected message (${payload.length} B, opcode ${opcode}) while idle`);
   },
   lost: (connection, why) => {
@@ -32,7 +35,7 @@ const events: ConnectionEvents = {
   },
 };
 
-async function run(command: Command): Promise<EchoReport | TimedReport | HeldReport | undefined> {
+async function run(command: Command): Promise<EchoReport | TimedReport | HeldReport | FanoutReport | undefined> {
   switch (command.type) {
     case 'connect': {
       const started = performance.now();
@@ -58,9 +61,18 @@ async function run(command: Command): Promise<EchoReport | TimedReport | HeldRep
       });
       return { count: command.count, ms: performance.now() - started };
     }
+    case 'fanout-start': {
+      fanout = new FanoutRun(held, command.firstSeq, command.size, violation);
+      return undefined;
+    }
+    case 'fanout-wait': {
+      if (fanout === null) throw new Error('fanout-wait before fanout-start');
+      return fanout.wait(command.seq, command.timeoutMs);
+    }
     case 'close': {
       const all = [...held.values()];
       held.clear();
+      fanout = null;
       if (command.destroy) all.forEach((c) => c.destroy());
       else await lanes(all.length, 256, (i) => all[i]!.close());
       return undefined;

@@ -7,7 +7,7 @@ import type { LoadClient } from '../client/pool';
 import type { EchoParams } from '../config';
 import type { EchoMedians, EchoSample, EchoScenario } from '../results';
 import type { ServerProcess } from '../server-process';
-import { cpuPercent, machinePercent, machineTicks, median, percentile, sleep } from '../stats';
+import { cpuPercent, machinePercent, machineTicks, medianOfEach, percentile, processCpu, sleep } from '../stats';
 
 const CONNECT_PARALLEL = 128;
 const DRAIN_MS = 10_000;
@@ -49,10 +49,10 @@ async function measure(client: LoadClient, server: ServerProcess, params: EchoPa
   let cpu = { server: NaN, client: NaN, other: NaN };
   if (!(await Promise.race([sleep(warmupMs).then(() => false), failed]))) {
     const s0 = await server.stats('cpu');
-    const [c0, m0] = [clientCpu(), machineTicks()];
+    const [c0, m0] = [processCpu(), machineTicks()];
     await Promise.race([sleep(durationMs), failed]);
     const s1 = await server.stats('cpu');
-    const [c1, m1] = [clientCpu(), machineTicks()];
+    const [c1, m1] = [processCpu(), machineTicks()];
     const [serverCpu, ourClient] = [cpuPercent(s0, s1, s1.at - s0.at), cpuPercent(c0, c1, c1.at - c0.at)];
     cpu = { server: serverCpu, client: ourClient, other: Math.max(0, machinePercent(m0, m1) - serverCpu - ourClient) };
   }
@@ -73,19 +73,5 @@ async function measure(client: LoadClient, server: ServerProcess, params: EchoPa
 }
 
 function medianOf(samples: readonly EchoSample[]): EchoMedians {
-  const m = (pick: (s: EchoSample) => number) => median(samples.map(pick));
-  return {
-    rate: m((s) => s.rate),
-    p50: m((s) => s.p50),
-    p90: m((s) => s.p90),
-    p99: m((s) => s.p99),
-    serverCpu: m((s) => s.serverCpu),
-    clientCpu: m((s) => s.clientCpu),
-    otherCpu: m((s) => s.otherCpu),
-  };
-}
-
-function clientCpu(): { cpuUser: number; cpuSystem: number; at: number } {
-  const usage = process.cpuUsage();
-  return { cpuUser: usage.user, cpuSystem: usage.system, at: performance.now() };
+  return medianOfEach(samples, ['rate', 'p50', 'p90', 'p99', 'serverCpu', 'clientCpu', 'otherCpu']);
 }

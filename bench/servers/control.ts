@@ -6,10 +6,16 @@
  *   cpu   → usage counters, cheap (safe while the server is under load)
  *   mem   → the same after a full GC (run the server with --expose-gc)
  *   exit  → exits with code 0 (so that --cpu-prof can write its profile)
+ *   broadcast <seq> <size>
+ *         → sends fanoutText(seq, size) to every open socket the server's
+ *           own way, and answers once the writes have been handed to the
+ *           kernel (a `Broadcast`)
  *
+ * One command at a time: the orchestrator waits for each answer.
  * The server exits too when stdin ends, so it never outlives the bench.
  */
 import { createInterface } from 'node:readline';
+import { fanoutText } from '../client/payload';
 
 /** What a server reports about itself. */
 export interface ServerStats {
@@ -26,8 +32,26 @@ export interface ServerStats {
   readonly at: number;
 }
 
+/** What `broadcast` answers. */
+export interface Broadcast {
+  /** process.hrtime.bigint() just before the first send, as a string (the same clock as the load client's, on Linux). */
+  readonly t0: string;
+  /** Sockets the message was given to. */
+  readonly sent: number;
+  /** The synchronous send loop, ms. */
+  readonly loopMs: number;
+  /** Until the end of the tick's writes (the corked ones go at its end): setImmediate after the loop, ms. */
+  readonly handedMs: number;
+  /** Server CPU over that, ms: in the process itself, and in the kernel (system calls: the writes). */
+  readonly userMs: number;
+  readonly systemMs: number;
+}
+
+/** Sends `text` to every open socket; returns how many it was given to. */
+export type Broadcaster = (text: string) => number;
+
 /** Announces the port, then serves the commands until stdin ends. */
-export function control(listening: Promise<number>, connections: () => number): void {
+export function control(listening: Promise<number>, connections: () => number, broadcast: Broadcaster): void {
   listening.then(
     (port) => process.stdout.write(`${JSON.stringify({ port })}\n`),
     (err: Error) => {
@@ -39,6 +63,11 @@ export function control(listening: Promise<number>, connections: () => number): 
   lines.on('line', (line) => {
     const command = line.trim();
     if (command === 'exit') process.exit(0);
+    if (command.startsWith('broadcast ')) {
+      const [seq, size] = command.split(' ').slice(1).map(Number) as [number, number];
+      timeBroadcast(broadcast, fanoutText(seq, size));
+      return;
+    }
     if (command === 'mem') collectGarbage();
     if (command !== 'cpu' && command !== 'mem') {
       process.stdout.write(`${JSON.stringify({ error: `unknown command ${JSON.stringify(command)}` })}\n`);
@@ -47,6 +76,19 @@ export function control(listening: Promise<number>, connections: () => number): 
     process.stdout.write(`${JSON.stringify(sample(connections()))}\n`);
   });
   lines.on('close', () => process.exit(0));
+}
+
+function timeBroadcast(broadcast: Broadcaster, text: string): void {
+  const cpu = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const sent = broadcast(text);
+  const loopMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  setImmediate(() => {
+    const handedMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const used = process.cpuUsage(cpu);
+    const reply: Broadcast = { t0: String(t0), sent, loopMs, handedMs, userMs: used.user / 1000, systemMs: used.system / 1000 };
+    process.stdout.write(`${JSON.stringify(reply)}\n`);
+  });
 }
 
 function sample(connections: number): ServerStats {

@@ -17,4 +17,8 @@ const listening = new Promise<number>((resolve, reject) => {
   wss.once('listening', () => resolve((wss.address() as { port: number }).port));
   wss.once('error', reject);
 });
-control(listening, () => wss.clients.size);
+// Fan-out as a ws user writes it: a plain loop of ws.send.
+control(listening, () => wss.clients.size, (text) => {
+  for (const ws of wss.clients) ws.send(text);
+  return wss.clients.size;
+});

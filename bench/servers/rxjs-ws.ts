@@ -7,9 +7,12 @@
  * `--batch-writes=off` turns off per-tick batching, to show what it buys;
  * `--deflate` turns permessage-deflate on with ws's defaults; `--metrics`
  * subscribes to `metrics$()` and scrapes a Prometheus registry every second;
- * `--resume` turns resumable sessions on.
+ * `--resume` turns resumable sessions on;
+ * `--hub` joins every socket to one topic of a hub, which `broadcast`
+ * publishes to (without it, `broadcast` sends one prepared frame to every
+ * socket in a loop).
  */
-import { serve, type HeartbeatOptions, type ServeOptions } from 'rxjs-ws';
+import { createHub, prepare, serve, type HeartbeatOptions, type ServeOptions } from 'rxjs-ws';
 import { Registry } from 'prom-client';
 import { prometheus } from 'rxjs-ws/prometheus';
 import { control } from './control';
@@ -29,6 +32,10 @@ const server = serve({
 server.connections$.subscribe((socket) => socket.messages$.subscribe(socket));
 server.sessions$.subscribe((session) => session.messages$.subscribe(session));
 
+const TOPIC = 'all';
+const hub = argv.includes('--hub') ? createHub() : null;
+if (hub !== null) server.connections$.subscribe((socket) => hub.join(socket, TOPIC));
+
 if (argv.includes('--metrics')) {
   // What an operator runs: a metrics$() stream and a Prometheus scrape, each every second (scrapes are usually 15 s apart).
   server.metrics$(1000).subscribe();
@@ -40,6 +47,12 @@ if (argv.includes('--metrics')) {
 control(
   server.listening.then((address) => address.port),
   () => server.sockets.size,
+  (text) => {
+    if (hub !== null) return hub.publish(TOPIC, text);
+    const frame = prepare(text);
+    for (const socket of server.sockets) socket.next(frame);
+    return server.sockets.size;
+  },
 );
 
 function outbound(argv: readonly string[]): ServeOptions['outbound'] {
