@@ -552,6 +552,24 @@ describe('sessions in virtual time', () => {
     });
   });
 
+  it('the client’s stats count each data frame once, as the session’s do: no hello, welcome, acknowledgement or frame sent again', () => {
+    onBench(({ scheduler, b, client, w, sendBoth }) => {
+      const once = { received: 3, sent: 3, refused: 0, dropped: 0, discarded: 0 };
+      sendBoth(1, 3, 10);
+      scheduler.schedule(() => b.last().cut(), 11); // before anything arrives: both sides send all three again
+      scheduler.schedule(() => {
+        expect(b.lines).toHaveLength(2);
+        expect(client.stats).toEqual(once);
+      }, 60);
+      scheduler.schedule(() => client.close(), 100);
+      scheduler.flush();
+      expect(data(b.lines[1]!.clientText)).toEqual(numbered('c', 1, 3));
+      expect(w.got).toEqual(numbered('s', 1, 3));
+      expect(client.stats).toEqual(once);
+      expect(w.session.stats).toEqual(once);
+    });
+  });
+
   it.each(['client', 'server'] as const)('the %s closes: the other side confirms what it took, no frame is reported unconfirmed', (closer) => {
     onBench(({ scheduler, b, client, w, sendBoth }) => {
       scheduler.schedule(() => {

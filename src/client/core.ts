@@ -296,9 +296,9 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     return this.#offline.bytes + (this.#socket?.bufferedAmount ?? 0);
   }
 
-  /** Counters over all connections, plus frames the offline queue refused or dropped. */
+  /** Counters over all connections, plus frames the offline queue refused or dropped (with `resume`, a session's data frames each once, however often they travelled). */
   get stats(): SocketStats {
-    return addStats(this.#counts, this.#socket?.stats);
+    return addStats(this.#counts, this.#socketStats());
   }
 
   /**
@@ -530,7 +530,9 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     } catch (error) {
       return this.#broke(socket, error as ResumeProtocolError);
     }
-    if (data !== undefined) this.#inbound.push(data);
+    if (data === undefined) return;
+    this.#counts.received++;
+    this.#inbound.push(data);
   }
 
   /** The server broke the session protocol: reported, and the connection closes with 1002. */
@@ -551,7 +553,17 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #put(frame: Outbound): void {
     if (!this.#resuming) return this.#socket!.next(frame);
     // #writableNow() held: the link sends it at once (nothing waits ahead of it, the window has room).
-    this.#link!.offer(frame);
+    if (this.#link!.offer(frame) === 'queued') this.#counts.sent++;
+  }
+
+  /**
+   * The current connection's counters. A session counts its data frames
+   * itself, each once: not the hello, welcome, acknowledgements and bye, nor a
+   * frame sent again.
+   */
+  #socketStats(): SocketStats | undefined {
+    const stats = this.#socket?.stats;
+    return stats !== undefined && this.#resuming ? { ...stats, received: 0, sent: 0 } : stats;
   }
 
   /** The session's window or queue changed: send what the offline queue holds if it now can, and tell writable$. */
@@ -585,7 +597,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** The connection ended (or could not be created): reconnect, or end the client. */
   #lost(info: CloseInfo | undefined, error: unknown): void {
-    if (this.#socket !== null) this.#counts = addStats(this.#counts, this.#socket.stats);
+    if (this.#socket !== null) this.#counts = addStats(this.#counts, this.#socketStats());
     this.#connection?.unsubscribe();
     this.#socket = this.#connection = this.#listen = null;
     this.#socketWritable = false;
