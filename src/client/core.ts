@@ -124,7 +124,8 @@ export interface Transport<C extends SocketLike> {
    * Whether a connection that offered subprotocols and never opened may have
    * failed because the server selected none (then the client tries again at
    * once without resume). Node can tell (`ws` says so); a browser cannot, and
-   * without this every failure before opening counts.
+   * without this every failure before opening counts, except while a session
+   * lives (its server selected resume).
    */
   noSubprotocol?(info: CloseInfo | undefined): boolean;
 }
@@ -606,12 +607,14 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#welcomeTimer = null;
     this.#resuming = this.#welcomed = false;
     // Offered resume and never opened (not an HTTP refusal): perhaps a server that selects no subprotocol. Once, at once, without.
+    // A browser cannot tell that from any other failure: while a session lives (its server selected resume), it keeps offering
+    // resume, or a network blip would open a plain connection, which ends the session.
     const fallBack =
       this.#dialedResume &&
       !this.#transportOpened &&
       this.#closeRequest === null &&
       !(error instanceof HandshakeError && error.status >= 400) &&
-      (this.#transport.noSubprotocol?.(info) ?? true);
+      (this.#transport.noSubprotocol?.(info) ?? (this.#sessionId === null || this.#sessionOver));
     this.#offerResume = !fallBack;
     if (fallBack) return this.#dial();
     const backoff = this.#config.backoff;
