@@ -511,6 +511,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       let welcome;
       try {
         welcome = parseHandshake('W', frame);
+        if (welcome.resumed && welcome.s !== this.#sessionId) throw new ResumeProtocolError('the session welcome resumes a session the client did not present');
         if (!welcome.resumed) {
           const unconfirmed = this.#sessionId === null ? 0 : link.reset();
           if (unconfirmed > 0) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
