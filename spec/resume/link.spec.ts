@@ -570,6 +570,24 @@ describe('sessions in virtual time', () => {
     });
   });
 
+  it('the client’s bufferedAmount counts what its session holds until the server acknowledges it, once, also between connections', () => {
+    onBench(({ scheduler, b, client }) => {
+      scheduler.schedule(() => {
+        client.next('c1');
+        client.next('c22');
+        expect(client.bufferedAmount).toBe(5); // on the wire (ws's buffer) and kept by the session: once
+      }, 10);
+      scheduler.schedule(() => b.last().cut(), 11); // before they arrive
+      scheduler.schedule(() => {
+        expect(client.state).toBe('connecting');
+        expect(client.bufferedAmount).toBe(5); // to be sent again
+      }, 15);
+      scheduler.schedule(() => expect(client.bufferedAmount).toBe(0), 60); // sent again, and acknowledged
+      scheduler.schedule(() => client.close(), 100);
+      scheduler.flush();
+    });
+  });
+
   it.each(['client', 'server'] as const)('the %s closes: the other side confirms what it took, no frame is reported unconfirmed', (closer) => {
     onBench(({ scheduler, b, client, w, sendBoth }) => {
       scheduler.schedule(() => {

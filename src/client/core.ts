@@ -292,9 +292,13 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     return this.#closeInfo;
   }
 
-  /** Bytes waiting: the offline queue plus the current connection's buffer. */
+  /**
+   * Bytes waiting: the offline queue plus the current connection's buffer;
+   * with `resume`, plus what the session holds until the server acknowledges
+   * it (which includes what a session's connection buffers).
+   */
   get bufferedAmount(): number {
-    return this.#offline.bytes + (this.#socket?.bufferedAmount ?? 0);
+    return this.#offline.bytes + (this.#link?.bytes ?? 0) + (this.#resuming ? 0 : (this.#socket?.bufferedAmount ?? 0));
   }
 
   /** Counters over all connections, plus frames the offline queue refused or dropped (with `resume`, a session's data frames each once, however often they travelled). */
