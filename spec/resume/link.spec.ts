@@ -7,7 +7,7 @@
  * on either side).
  */
 import type { AddressInfo } from 'node:net';
-import { filter, firstValueFrom, map, Subject, take, toArray, type SchedulerLike } from 'rxjs';
+import { filter, firstValueFrom, map, Subject, take, toArray, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
@@ -587,6 +587,50 @@ describe('sessions in virtual time', () => {
       scheduler.flush();
     });
   });
+
+  it.each(['closes', 'terminates', 'closes before its welcome', 'closes while away', 'is told by the server that the session ended'] as const)(
+    'a client that %s leaves nothing scheduled (acknowledgement, welcome and retry timers)',
+    (how) => {
+      const scheduler = newScheduler();
+      scheduler.run(() => {
+        const b = bench(scheduler);
+        // The client's time source, knowing which of its actions have neither run nor been cancelled.
+        const live = new Set<Subscription>();
+        const clock: SchedulerLike = {
+          now: () => scheduler.now(),
+          schedule: (work, delay, state) => {
+            const action: Subscription = scheduler.schedule(function (this: SchedulerAction<unknown>, s) {
+              live.delete(action);
+              work.call(this, s as never);
+            }, delay, state);
+            live.add(action);
+            action.add(() => live.delete(action));
+            return action;
+          },
+        };
+        const client = b.client({ resume: true, scheduler: clock });
+        const w = watch(b, client);
+        let pending = -1;
+        client.close$.subscribe(() => (pending = live.size));
+        if (how === 'closes before its welcome') scheduler.schedule(() => client.close(), 1);
+        scheduler.schedule(() => {
+          w.session.next('s1'); // arrives at 11: an acknowledgement is due at 31
+          client.next('c1');
+        }, 10);
+        scheduler.schedule(() => {
+          expect(live.size).toBe(how === 'closes before its welcome' ? 0 : 1);
+          if (how === 'closes') client.close();
+          if (how === 'terminates') client.terminate();
+          if (how === 'closes while away') b.last().cut(); // a retry is due at 22
+          if (how === 'is told by the server that the session ended') w.session.close();
+        }, 12);
+        if (how === 'closes while away') scheduler.schedule(() => client.close(), 15);
+        scheduler.flush();
+        expect(client.state).toBe('closed');
+        expect(pending).toBe(0);
+      });
+    },
+  );
 
   it.each(['client', 'server'] as const)('the %s closes: the other side confirms what it took, no frame is reported unconfirmed', (closer) => {
     onBench(({ scheduler, b, client, w, sendBoth }) => {
