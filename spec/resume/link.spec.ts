@@ -829,8 +829,10 @@ describe('the client: a server that breaks the session protocol is told with 100
     ['a welcome that is not JSON', (ws: DialedWs) => ws.receive('\u0000W{')],
     ['a welcome with a bad reason', (ws: DialedWs) => ws.receive(welcomeFrame({ why: 'bored' as never }))],
     ['a welcome that claims frames never sent', (ws: DialedWs) => ws.receive(welcomeFrame({ r: 1 }))],
+    ['a welcome that is not JSON, and frames behind it (reported once)', (ws: DialedWs) => ['\u0000W{', 's1', 's2'].forEach((f) => ws.receive(f))],
     ['a welcome that resumes a session the client did not present', (ws: DialedWs) => ws.receive(welcomeFrame({ resumed: true }))],
     ['an acknowledgement of frames never sent', (ws: DialedWs) => (ws.receive(welcomeFrame()), ws.receive(ACK(1)))],
+    ['acknowledgements of frames never sent, one behind the other (reported once)', (ws: DialedWs) => [welcomeFrame(), ACK(1), ACK(2)].forEach((f) => ws.receive(f))],
     ['an unknown control message', (ws: DialedWs) => (ws.receive(welcomeFrame()), ws.receive('\u0000Q'))],
   ])('%s', (_, script) => {
     const scheduler = newScheduler();

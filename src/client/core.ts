@@ -187,6 +187,8 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   /** The server ended the session (its bye): the next connection begins a new one. */
   #sessionOver = false;
   #welcomeTimer: Subscription | null = null;
+  /** The server broke the session protocol on the current connection: it closes, and nothing more of it is read. */
+  #broken = false;
   /**
    * Whether the next connection offers the resume subprotocol. A server that
    * selects no subprotocol fails a handshake that offers one: after an
@@ -508,6 +510,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** A frame of a resume connection: the welcome first, then data and the session's control messages. */
   #read(socket: C, frame: Message): void {
+    if (this.#broken) return;
     const link = this.#link!;
     if (!this.#welcomed) {
       this.#welcomeTimer?.unsubscribe();
@@ -543,6 +546,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** The server broke the session protocol: reported, and the connection closes with 1002. */
   #broke(socket: C, error: ResumeProtocolError): void {
+    this.#broken = true;
     this.#errors.next(error);
     socket.close(1002, error.message.slice(0, 120));
   }
@@ -610,7 +614,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#link?.detach();
     this.#welcomeTimer?.unsubscribe();
     this.#welcomeTimer = null;
-    this.#resuming = this.#welcomed = false;
+    this.#resuming = this.#welcomed = this.#broken = false;
     // Offered resume and never opened (not an HTTP refusal): perhaps a server that selects no subprotocol. Once, at once, without.
     // A browser cannot tell that from any other failure: while a session lives (its server selected resume), it keeps offering
     // resume, or a network blip would open a plain connection, which ends the session.
