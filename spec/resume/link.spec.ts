@@ -632,6 +632,22 @@ describe('sessions in virtual time', () => {
     },
   );
 
+  it('the server ends the session (1001, retried) while the client’s frames cross its bye: the session takes them, the close is clean, none is reported unconfirmed', () => {
+    onBench(({ scheduler, client, w }) => {
+      scheduler.schedule(() => {
+        w.session.close(1001, 'Going away');
+        for (const f of numbered('c', 1, 3)) client.next(f); // on the wire before the bye arrives (at 11)
+      }, 10);
+      scheduler.schedule(() => client.close(), 100);
+      scheduler.flush();
+      expect(w.sessions).toHaveLength(2);
+      expect(w.sessions[0]!.closeInfo).toEqual({ code: 1001, reason: 'Going away', wasClean: true });
+      expect(w.opens).toEqual([{ state: 'new' }, { state: 'new' }]);
+      expect(w.taken).toEqual(numbered('c', 1, 3));
+      expect([...w.clientErrors, ...w.serverErrors]).toEqual([]);
+    });
+  });
+
   it.each(['client', 'server'] as const)('the %s closes: the other side confirms what it took, no frame is reported unconfirmed', (closer) => {
     onBench(({ scheduler, b, client, w, sendBoth }) => {
       scheduler.schedule(() => {

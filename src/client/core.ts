@@ -184,7 +184,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #resuming = false;
   /** … and its welcome came: the session is on. */
   #welcomed = false;
-  /** The server ended the session (its bye): the next connection begins a new one. */
+  /** The server ended the session (its bye): it ends with the current connection. */
   #sessionOver = false;
   #welcomeTimer: Subscription | null = null;
   /** The server broke the session protocol on the current connection: it closes, and nothing more of it is read. */
@@ -490,7 +490,6 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       return this.#ready(socket, { state: 'unsupported' });
     }
     this.#resuming = true;
-    if (this.#sessionOver) this.#endSession();
     socket.next(handshakeFrame('H', { s: this.#sessionId, r: link.received, w: link.maxBytes }));
     this.#welcomeTimer = this.#config.scheduler.schedule(() => {
       this.#welcomeTimer = null;
@@ -551,12 +550,12 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     socket.close(1002, error.message.slice(0, 120));
   }
 
-  /** The session the client had is over: what it sent unacknowledged is reported, counts start again. */
-  #endSession(): void {
+  /** The session the client had is over: what it sent unacknowledged is reported (unless `delivered`), counts start again. */
+  #endSession(delivered = false): void {
     const unconfirmed = this.#sessionId === null ? 0 : this.#link!.reset();
     this.#sessionId = null;
     this.#sessionOver = false;
-    if (unconfirmed > 0) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
+    if (unconfirmed > 0 && !delivered) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
   }
 
   /** Hands a frame to the connection: through the session when there is one. */
@@ -615,6 +614,9 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     this.#welcomeTimer?.unsubscribe();
     this.#welcomeTimer = null;
     this.#resuming = this.#welcomed = this.#broken = false;
+    // The server ended the session (its bye) on this connection. A closing handshake that finished means the server read
+    // every frame sent before it, though its acknowledgement could not follow (its connection was closing).
+    if (this.#sessionOver) this.#endSession(info?.wasClean === true);
     // Offered resume and never opened (not an HTTP refusal): perhaps a server that selects no subprotocol. Once, at once, without.
     // A browser cannot tell that from any other failure: while a session lives (its server selected resume), it keeps offering
     // resume, or a network blip would open a plain connection, which ends the session.
@@ -623,7 +625,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       !this.#transportOpened &&
       this.#closeRequest === null &&
       !(error instanceof HandshakeError && error.status >= 400) &&
-      (this.#transport.noSubprotocol?.(info) ?? (this.#sessionId === null || this.#sessionOver));
+      (this.#transport.noSubprotocol?.(info) ?? this.#sessionId === null);
     this.#offerResume = !fallBack;
     if (fallBack) return this.#dial();
     const backoff = this.#config.backoff;
