@@ -11,6 +11,7 @@ import { APP_PING, APP_PONG } from '../../src/constants';
 import { HandshakeError, HeartbeatTimeoutError, InvalidArgumentError, type RxjsWsError } from '../../src/errors';
 import type { ClientStatus } from '../../src/client/core';
 import type { CloseInfo, Message } from '../../src/types';
+import { handshakeFrame, parseHandshake, RESUME_PROTOCOL } from '../../src/resume/link';
 
 let scheduler: TestScheduler;
 beforeEach(() => {
@@ -148,6 +149,51 @@ describe('connect() in a browser', () => {
       expect(got).toEqual(['news']);
       expect(closes).toEqual([{ code: 1006, reason: 'Heartbeat timeout', wasClean: false, error: expect.any(HeartbeatTimeoutError) }]);
       expectObservable(c.close$).toBe('300ms (c|)', { c: closes[0] });
+    });
+  });
+});
+
+describe('a browser client with resume', () => {
+  /** `ws` opens, negotiated as `protocol` (a browser says which one the server selected). */
+  const openAs = (ws: PageSocket, protocol: string) => (Object.assign(ws, { protocol }), ws.open());
+  const offersResume = (ws: PageSocket) => [ws.protocols].flat().includes(RESUME_PROTOCOL);
+
+  it('with no session yet, a connection that fails before opening is tried again at once without resume (a server may select no subprotocol)', () => {
+    scheduler.run(() => {
+      const { c, last, errors } = client({ resume: true });
+      const opens: ClientStatus['session'][] = [];
+      c.status$.subscribe((s) => s.state === 'open' && opens.push(s.session));
+      last().end(1006);
+      expect(PageSocket.made.map(offersResume)).toEqual([true, false]);
+      openAs(last(), '');
+      expect(opens).toEqual([{ state: 'unsupported' }]);
+      expect(errors).toEqual([]);
+      c.close();
+    });
+  });
+
+  it('while its session lives, a connection that fails before opening does not end it: the next offers resume again, and resumes it, nothing lost', () => {
+    scheduler.run(() => {
+      const { c, last, errors } = client({ resume: true });
+      const opens: ClientStatus['session'][] = [];
+      c.status$.subscribe((s) => s.state === 'open' && opens.push(s.session));
+      openAs(last(), RESUME_PROTOCOL);
+      last().message(handshakeFrame('W', { s: 'sess', r: 0, w: 1 << 20, resumed: false }));
+      c.next('c1');
+      last().end(1006); // c1 was never acknowledged
+      scheduler.flush(); // the retry (100 ms)
+      expect(PageSocket.made).toHaveLength(2);
+      last().end(1006); // a failure before opening: a network blip as well as a server that selects no subprotocol
+      scheduler.flush();
+      expect(PageSocket.made.map(offersResume)).toEqual([true, true, true]);
+      const third = last();
+      openAs(third, RESUME_PROTOCOL);
+      expect(parseHandshake('H', third.sent[0] as string)).toEqual({ s: 'sess', r: 0, w: 1 << 20 });
+      third.message(handshakeFrame('W', { s: 'sess', r: 0, w: 1 << 20, resumed: true }));
+      expect(third.sent.slice(1)).toEqual(['c1']);
+      expect(opens).toEqual([{ state: 'new' }, { state: 'resumed' }]);
+      expect(errors).toEqual([]);
+      c.terminate();
     });
   });
 });

@@ -7,7 +7,7 @@
  * on either side).
  */
 import type { AddressInfo } from 'node:net';
-import { filter, firstValueFrom, map, Subject, take, toArray, type SchedulerLike } from 'rxjs';
+import { filter, firstValueFrom, map, Subject, take, toArray, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
@@ -552,6 +552,102 @@ describe('sessions in virtual time', () => {
     });
   });
 
+  it('the client’s stats count each data frame once, as the session’s do: no hello, welcome, acknowledgement or frame sent again', () => {
+    onBench(({ scheduler, b, client, w, sendBoth }) => {
+      const once = { received: 3, sent: 3, refused: 0, dropped: 0, discarded: 0 };
+      sendBoth(1, 3, 10);
+      scheduler.schedule(() => b.last().cut(), 11); // before anything arrives: both sides send all three again
+      scheduler.schedule(() => {
+        expect(b.lines).toHaveLength(2);
+        expect(client.stats).toEqual(once);
+      }, 60);
+      scheduler.schedule(() => client.close(), 100);
+      scheduler.flush();
+      expect(data(b.lines[1]!.clientText)).toEqual(numbered('c', 1, 3));
+      expect(w.got).toEqual(numbered('s', 1, 3));
+      expect(client.stats).toEqual(once);
+      expect(w.session.stats).toEqual(once);
+    });
+  });
+
+  it('the client’s bufferedAmount counts what its session holds until the server acknowledges it, once, also between connections', () => {
+    onBench(({ scheduler, b, client }) => {
+      scheduler.schedule(() => {
+        client.next('c1');
+        client.next('c22');
+        expect(client.bufferedAmount).toBe(5); // on the wire (ws's buffer) and kept by the session: once
+      }, 10);
+      scheduler.schedule(() => b.last().cut(), 11); // before they arrive
+      scheduler.schedule(() => {
+        expect(client.state).toBe('connecting');
+        expect(client.bufferedAmount).toBe(5); // to be sent again
+      }, 15);
+      scheduler.schedule(() => expect(client.bufferedAmount).toBe(0), 60); // sent again, and acknowledged
+      scheduler.schedule(() => client.close(), 100);
+      scheduler.flush();
+    });
+  });
+
+  it.each(['closes', 'terminates', 'closes before its welcome', 'closes while away', 'is told by the server that the session ended'] as const)(
+    'a client that %s leaves nothing scheduled (acknowledgement, welcome and retry timers)',
+    (how) => {
+      const scheduler = newScheduler();
+      scheduler.run(() => {
+        const b = bench(scheduler);
+        // The client's time source, knowing which of its actions have neither run nor been cancelled.
+        const live = new Set<Subscription>();
+        const clock: SchedulerLike = {
+          now: () => scheduler.now(),
+          schedule: (work, delay, state) => {
+            const action: Subscription = scheduler.schedule(function (this: SchedulerAction<unknown>, s) {
+              live.delete(action);
+              work.call(this, s as never);
+            }, delay, state);
+            live.add(action);
+            action.add(() => live.delete(action));
+            return action;
+          },
+        };
+        const client = b.client({ resume: true, scheduler: clock });
+        const w = watch(b, client);
+        let pending = -1;
+        client.close$.subscribe(() => (pending = live.size));
+        if (how === 'closes before its welcome') scheduler.schedule(() => client.close(), 1);
+        scheduler.schedule(() => {
+          w.session.next('s1'); // arrives at 11: an acknowledgement is due at 31
+          client.next('c1');
+        }, 10);
+        scheduler.schedule(() => {
+          expect(live.size).toBe(how === 'closes before its welcome' ? 0 : 1);
+          if (how === 'closes') client.close();
+          if (how === 'terminates') client.terminate();
+          if (how === 'closes while away') b.last().cut(); // a retry is due at 22
+          if (how === 'is told by the server that the session ended') w.session.close();
+        }, 12);
+        if (how === 'closes while away') scheduler.schedule(() => client.close(), 15);
+        scheduler.flush();
+        expect(client.state).toBe('closed');
+        expect(pending).toBe(0);
+      });
+    },
+  );
+
+  it('the server ends the session (1001, retried) while the client’s frames cross its bye: the session takes them, the close is clean, none is reported unconfirmed', () => {
+    onBench(({ scheduler, client, w }) => {
+      scheduler.schedule(() => {
+        w.session.close(1001, 'Going away');
+        for (const f of numbered('c', 1, 3)) client.next(f); // on the wire before the bye arrives (at 11)
+      }, 10);
+      scheduler.schedule(() => client.close(), 100);
+      scheduler.flush();
+      expect(w.sessions).toHaveLength(2);
+      expect(w.sessions[0]!.closeInfo).toEqual({ code: 1001, reason: 'Going away', wasClean: true });
+      expect(w.opens).toEqual([{ state: 'new' }, { state: 'new' }]);
+      expect(w.taken).toEqual(numbered('c', 1, 3));
+      expect([...w.clientErrors, ...w.serverErrors]).toEqual([]);
+    });
+  });
+
   it.each(['client', 'server'] as const)('the %s closes: the other side confirms what it took, no frame is reported unconfirmed', (closer) => {
     onBench(({ scheduler, b, client, w, sendBoth }) => {
       scheduler.schedule(() => {
@@ -749,7 +845,10 @@ describe('the client: a server that breaks the session protocol is told with 100
     ['a welcome that is not JSON', (ws: DialedWs) => ws.receive('\u0000W{')],
     ['a welcome with a bad reason', (ws: DialedWs) => ws.receive(welcomeFrame({ why: 'bored' as never }))],
     ['a welcome that claims frames never sent', (ws: DialedWs) => ws.receive(welcomeFrame({ r: 1 }))],
+    ['a welcome that is not JSON, and frames behind it (reported once)', (ws: DialedWs) => ['\u0000W{', 's1', 's2'].forEach((f) => ws.receive(f))],
+    ['a welcome that resumes a session the client did not present', (ws: DialedWs) => ws.receive(welcomeFrame({ resumed: true }))],
     ['an acknowledgement of frames never sent', (ws: DialedWs) => (ws.receive(welcomeFrame()), ws.receive(ACK(1)))],
+    ['acknowledgements of frames never sent, one behind the other (reported once)', (ws: DialedWs) => [welcomeFrame(), ACK(1), ACK(2)].forEach((f) => ws.receive(f))],
     ['an unknown control message', (ws: DialedWs) => (ws.receive(welcomeFrame()), ws.receive('\u0000Q'))],
   ])('%s', (_, script) => {
     const scheduler = newScheduler();

@@ -124,7 +124,8 @@ export interface Transport<C extends SocketLike> {
    * Whether a connection that offered subprotocols and never opened may have
    * failed because the server selected none (then the client tries again at
    * once without resume). Node can tell (`ws` says so); a browser cannot, and
-   * without this every failure before opening counts.
+   * without this every failure before opening counts, except while a session
+   * lives (its server selected resume).
    */
   noSubprotocol?(info: CloseInfo | undefined): boolean;
 }
@@ -183,9 +184,11 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
   #resuming = false;
   /** … and its welcome came: the session is on. */
   #welcomed = false;
-  /** The server ended the session (its bye): the next connection begins a new one. */
+  /** The server ended the session (its bye): it ends with the current connection. */
   #sessionOver = false;
   #welcomeTimer: Subscription | null = null;
+  /** The server broke the session protocol on the current connection: it closes, and nothing more of it is read. */
+  #broken = false;
   /**
    * Whether the next connection offers the resume subprotocol. A server that
    * selects no subprotocol fails a handshake that offers one: after an
@@ -291,14 +294,18 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     return this.#closeInfo;
   }
 
-  /** Bytes waiting: the offline queue plus the current connection's buffer. */
+  /**
+   * Bytes waiting: the offline queue plus the current connection's buffer;
+   * with `resume`, plus what the session holds until the server acknowledges
+   * it (which includes what a session's connection buffers).
+   */
   get bufferedAmount(): number {
-    return this.#offline.bytes + (this.#socket?.bufferedAmount ?? 0);
+    return this.#offline.bytes + (this.#link?.bytes ?? 0) + (this.#resuming ? 0 : (this.#socket?.bufferedAmount ?? 0));
   }
 
-  /** Counters over all connections, plus frames the offline queue refused or dropped. */
+  /** Counters over all connections, plus frames the offline queue refused or dropped (with `resume`, a session's data frames each once, however often they travelled). */
   get stats(): SocketStats {
-    return addStats(this.#counts, this.#socket?.stats);
+    return addStats(this.#counts, this.#socketStats());
   }
 
   /**
@@ -483,7 +490,6 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       return this.#ready(socket, { state: 'unsupported' });
     }
     this.#resuming = true;
-    if (this.#sessionOver) this.#endSession();
     socket.next(handshakeFrame('H', { s: this.#sessionId, r: link.received, w: link.maxBytes }));
     this.#welcomeTimer = this.#config.scheduler.schedule(() => {
       this.#welcomeTimer = null;
@@ -503,6 +509,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** A frame of a resume connection: the welcome first, then data and the session's control messages. */
   #read(socket: C, frame: Message): void {
+    if (this.#broken) return;
     const link = this.#link!;
     if (!this.#welcomed) {
       this.#welcomeTimer?.unsubscribe();
@@ -510,6 +517,7 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
       let welcome;
       try {
         welcome = parseHandshake('W', frame);
+        if (welcome.resumed && welcome.s !== this.#sessionId) throw new ResumeProtocolError('the session welcome resumes a session the client did not present');
         if (!welcome.resumed) {
           const unconfirmed = this.#sessionId === null ? 0 : link.reset();
           if (unconfirmed > 0) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
@@ -530,28 +538,41 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
     } catch (error) {
       return this.#broke(socket, error as ResumeProtocolError);
     }
-    if (data !== undefined) this.#inbound.push(data);
+    if (data === undefined) return;
+    this.#counts.received++;
+    this.#inbound.push(data);
   }
 
   /** The server broke the session protocol: reported, and the connection closes with 1002. */
   #broke(socket: C, error: ResumeProtocolError): void {
+    this.#broken = true;
     this.#errors.next(error);
     socket.close(1002, error.message.slice(0, 120));
   }
 
-  /** The session the client had is over: what it sent unacknowledged is reported, counts start again. */
-  #endSession(): void {
+  /** The session the client had is over: what it sent unacknowledged is reported (unless `delivered`), counts start again. */
+  #endSession(delivered = false): void {
     const unconfirmed = this.#sessionId === null ? 0 : this.#link!.reset();
     this.#sessionId = null;
     this.#sessionOver = false;
-    if (unconfirmed > 0) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
+    if (unconfirmed > 0 && !delivered) this.#report(new FrameDroppedError('unconfirmed', unconfirmed));
   }
 
   /** Hands a frame to the connection: through the session when there is one. */
   #put(frame: Outbound): void {
     if (!this.#resuming) return this.#socket!.next(frame);
     // #writableNow() held: the link sends it at once (nothing waits ahead of it, the window has room).
-    this.#link!.offer(frame);
+    if (this.#link!.offer(frame) === 'queued') this.#counts.sent++;
+  }
+
+  /**
+   * The current connection's counters. A session counts its data frames
+   * itself, each once: not the hello, welcome, acknowledgements and bye, nor a
+   * frame sent again.
+   */
+  #socketStats(): SocketStats | undefined {
+    const stats = this.#socket?.stats;
+    return stats !== undefined && this.#resuming ? { ...stats, received: 0, sent: 0 } : stats;
   }
 
   /** The session's window or queue changed: send what the offline queue holds if it now can, and tell writable$. */
@@ -585,21 +606,26 @@ export class RxClient<C extends SocketLike = SocketLike> implements SocketLike {
 
   /** The connection ended (or could not be created): reconnect, or end the client. */
   #lost(info: CloseInfo | undefined, error: unknown): void {
-    if (this.#socket !== null) this.#counts = addStats(this.#counts, this.#socket.stats);
+    if (this.#socket !== null) this.#counts = addStats(this.#counts, this.#socketStats());
     this.#connection?.unsubscribe();
     this.#socket = this.#connection = this.#listen = null;
     this.#socketWritable = false;
     this.#link?.detach();
     this.#welcomeTimer?.unsubscribe();
     this.#welcomeTimer = null;
-    this.#resuming = this.#welcomed = false;
+    this.#resuming = this.#welcomed = this.#broken = false;
+    // The server ended the session (its bye) on this connection. A closing handshake that finished means the server read
+    // every frame sent before it, though its acknowledgement could not follow (its connection was closing).
+    if (this.#sessionOver) this.#endSession(info?.wasClean === true);
     // Offered resume and never opened (not an HTTP refusal): perhaps a server that selects no subprotocol. Once, at once, without.
+    // A browser cannot tell that from any other failure: while a session lives (its server selected resume), it keeps offering
+    // resume, or a network blip would open a plain connection, which ends the session.
     const fallBack =
       this.#dialedResume &&
       !this.#transportOpened &&
       this.#closeRequest === null &&
       !(error instanceof HandshakeError && error.status >= 400) &&
-      (this.#transport.noSubprotocol?.(info) ?? true);
+      (this.#transport.noSubprotocol?.(info) ?? this.#sessionId === null);
     this.#offerResume = !fallBack;
     if (fallBack) return this.#dial();
     const backoff = this.#config.backoff;
