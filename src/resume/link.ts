@@ -2,7 +2,7 @@ import type { SchedulerLike, Subscription } from 'rxjs';
 import { FrameDroppedError, ResumeProtocolError } from '../errors';
 import { isPrepared } from '../socket/frames';
 import { Fifo } from '../socket/fifo';
-import { FrameQueue, type Offered, type QueueLimits } from '../socket/queue';
+import { byteLength, FrameQueue, type Offered, type QueueLimits } from '../socket/queue';
 import type { Message, Outbound } from '../types';
 
 /** The subprotocol a resumable session is negotiated with. */
@@ -198,6 +198,17 @@ export class Link {
 
   /** Queues a data frame (its policy applies) and sends what it can. */
   offer(frame: Outbound): Offered {
+    // The usual case, straight onto the wire: nothing waits or is to be sent again, the window has room.
+    if (!this.#pumping && this.#waiting.length === 0 && this.#onWire === this.#unacked.length && this.#hasRoom() && this.#takes()) {
+      const size = byteLength(frame);
+      this.#unacked.push(frame);
+      this.#sizes.push(size);
+      this.#unackedBytes += size;
+      this.#onWire++;
+      this.#put(frame);
+      this.#host.changed();
+      return 'queued';
+    }
     const offered = this.#waiting.offer(frame);
     if (offered === 'queued') this.#pump();
     return offered;
