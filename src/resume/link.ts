@@ -200,13 +200,15 @@ export class Link {
   offer(frame: Outbound): Offered {
     // The usual case, straight onto the wire: nothing waits or is to be sent again, the window has room.
     if (!this.#pumping && this.#waiting.length === 0 && this.#onWire === this.#unacked.length && this.#hasRoom() && this.#takes()) {
-      const size = byteLength(frame);
+      // A string by its length (a UTF-8 count costs a pass over it, per frame): what it takes in memory, about.
+      const size = typeof frame === 'string' ? frame.length : byteLength(frame);
       this.#unacked.push(frame);
       this.#sizes.push(size);
       this.#unackedBytes += size;
       this.#onWire++;
       this.#put(frame);
-      this.#host.changed();
+      // Only a full window changes what the owner sees (open); what it holds is told at the next acknowledgement.
+      if (!this.#hasRoom()) this.#host.changed();
       return 'queued';
     }
     const offered = this.#waiting.offer(frame);

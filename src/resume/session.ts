@@ -343,7 +343,8 @@ export class RxSession<A = undefined> {
     if (data === undefined) return;
     this.#counts.received++;
     this.#inbound.push(data as Inbound);
-    this.#changed();
+    // Held for a subscriber to come: that is memory the client makes the session hold (taken at once, it is none).
+    if (this.#inbound.length > 0) this.#changed();
     if (this.#inbound.full) {
       this.#reading?.unsubscribe();
       this.#reading = null;
