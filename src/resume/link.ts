@@ -76,6 +76,7 @@ function counter(value: unknown): value is number {
 
 /** @internal Reads a hello (`kind` `'H'`) or welcome (`'W'`), or throws `ResumeProtocolError`. */
 export function parseHandshake(kind: 'H', frame: Message): Hello;
+/** @internal */
 export function parseHandshake(kind: 'W', frame: Message): Welcome;
 export function parseHandshake(kind: 'H' | 'W', frame: Message): Hello | Welcome {
   const what = kind === 'H' ? 'hello' : 'welcome';
