@@ -1,11 +1,14 @@
-import { Observable, Subject, type BehaviorSubject, type Subscriber } from 'rxjs';
+import { Observable, type BehaviorSubject, type Subscriber } from 'rxjs';
 import { Fifo } from './fifo';
 
 /**
  * @internal A hot stream that holds what arrives while nobody subscribes, and
  * hands it to the subscribers that come later, in order, exactly once.
  *
- * Built on a `Subject`, with these rules:
+ * It tells its subscribers itself, as a `Subject` would (one that joins while
+ * a value is being handed out does not get that value; one that leaves does
+ * not get the rest), without a `Subject`'s objects: most streams have one
+ * subscriber, kept without an array. The rules:
  * - a value is taken out of the queue before anyone is told of it, so a
  *   subscriber that subscribes, unsubscribes or pushes from inside `next`
  *   can neither receive a value twice nor skip one;
@@ -18,11 +21,15 @@ import { Fifo } from './fifo';
  * Subclasses watch the queue through `held()` and `released()`.
  */
 export class Held<T> {
-  readonly #subject = new Subject<T>();
+  /** The subscriber, while there is one; `#many` once a second one came. */
+  #one: Subscriber<T> | null = null;
+  #many: Subscriber<T>[] | null = null;
   // Made on the first value held: most holds stay empty.
   #queue: Fifo<T> | null = null;
   #delivering = false;
   #ended = false;
+  /** Subscribers were told of the end: later ones are told at once. */
+  #done = false;
   #failure: unknown;
 
   /** The stream. */
@@ -30,7 +37,14 @@ export class Held<T> {
 
   /** A new subscriber: it gets what is held. */
   subscribed(subscriber: Subscriber<T>): void {
-    this.#subject.subscribe(subscriber);
+    if (this.#done) return void this.#tellEnd(subscriber);
+    if (this.#one === null && this.#many === null) this.#one = subscriber;
+    else if (this.#many !== null) this.#many.push(subscriber);
+    else {
+      this.#many = [this.#one!, subscriber];
+      this.#one = null;
+    }
+    subscriber.add(() => this.#unsubscribed(subscriber));
     // Inside a delivery (a subscriber subscribing from its next), the delivery in progress hands over the rest.
     if (!this.#delivering) this.#flush();
   }
@@ -43,11 +57,10 @@ export class Held<T> {
   /** Delivers `value` to the subscribers, or holds it for the next one. Ignored after `end()`. */
   push(value: T): void {
     if (this.#ended) return;
-    const subject = this.#subject;
-    if (!this.#delivering && this.length === 0 && subject.observed) {
+    if (!this.#delivering && this.length === 0 && this.#observed) {
       this.#delivering = true;
       try {
-        subject.next(value);
+        this.#next(value);
       } finally {
         this.#delivering = false;
       }
@@ -57,7 +70,7 @@ export class Held<T> {
     }
     (this.#queue ??= new Fifo<T>()).push(value);
     this.held(value);
-    if (!this.#delivering && subject.observed) this.#flush();
+    if (!this.#delivering && this.#observed) this.#flush();
   }
 
   /** No more values: subscribers complete (or error with `failure`) once they have what is held. */
@@ -84,22 +97,49 @@ export class Held<T> {
   /** Called after `value` left the queue, before anyone is told of it. */
   protected released(_value: T): void {}
 
-  /** Hands held values over while anyone subscribes; ends the subject once ended and empty. */
+  get #observed(): boolean {
+    return this.#one !== null || this.#many !== null;
+  }
+
+  /** Tells the subscribers present now (not one that joins while they are told). */
+  #next(value: T): void {
+    if (this.#one !== null) return this.#one.next(value);
+    const many = this.#many;
+    if (many === null) return;
+    for (const subscriber of many.slice()) subscriber.next(value);
+  }
+
+  #unsubscribed(subscriber: Subscriber<T>): void {
+    if (this.#one === subscriber) this.#one = null;
+    else if (this.#many !== null) {
+      const i = this.#many.indexOf(subscriber);
+      if (i >= 0) this.#many.splice(i, 1);
+      if (this.#many.length === 0) this.#many = null;
+    }
+  }
+
+  #tellEnd(subscriber: Subscriber<T>): void {
+    if (this.#failure !== undefined) subscriber.error(this.#failure);
+    else subscriber.complete();
+  }
+
+  /** Hands held values over while anyone subscribes; tells the end once ended and empty. */
   #flush(): void {
-    const subject = this.#subject;
     this.#delivering = true;
     try {
-      while (this.length > 0 && subject.observed) {
+      while (this.length > 0 && this.#observed) {
         const value = this.#queue!.shift();
         this.released(value);
-        subject.next(value);
+        this.#next(value);
       }
     } finally {
       this.#delivering = false;
     }
-    if (!this.#ended || this.length > 0) return;
-    if (this.#failure !== undefined) subject.error(this.#failure);
-    else subject.complete();
+    if (!this.#ended || this.length > 0 || this.#done) return;
+    this.#done = true;
+    const all = this.#one !== null ? [this.#one] : (this.#many ?? []);
+    this.#one = this.#many = null;
+    for (const subscriber of all) this.#tellEnd(subscriber);
   }
 }
 

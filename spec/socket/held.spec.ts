@@ -1,0 +1,100 @@
+import { Subscription, take } from 'rxjs';
+import { Held } from '../../src/socket/held';
+
+describe('Held: a hot stream that holds values until someone subscribes', () => {
+  it('hands held values to the first subscriber in order, once, then goes live', () => {
+    const held = new Held<number>();
+    held.push(1);
+    held.push(2);
+    const a: number[] = [];
+    const b: number[] = [];
+    held.stream.subscribe((v) => a.push(v));
+    held.stream.subscribe((v) => b.push(v));
+    held.push(3);
+    expect(a).toEqual([1, 2, 3]);
+    expect(b).toEqual([3]);
+    expect(held.length).toBe(0);
+  });
+
+  it('does not give the value being handed out to a subscriber that joins during it', () => {
+    const held = new Held<number>();
+    const late: number[] = [];
+    const early: number[] = [];
+    held.stream.subscribe((v) => {
+      early.push(v);
+      if (v === 1) held.stream.subscribe((w) => late.push(w));
+    });
+    held.push(1);
+    held.push(2);
+    expect(early).toEqual([1, 2]);
+    expect(late).toEqual([2]);
+  });
+
+  it('does not give the value being handed out to a subscriber that another one removed during it', () => {
+    const held = new Held<number>();
+    const second: number[] = [];
+    let other = new Subscription();
+    held.stream.subscribe(() => other.unsubscribe());
+    other = held.stream.subscribe((v) => second.push(v));
+    held.push(1);
+    expect(second).toEqual([]);
+    // The stream goes on with the first alone, and with a new second one.
+    const third: number[] = [];
+    held.stream.subscribe((v) => third.push(v));
+    held.push(2);
+    expect(third).toEqual([2]);
+  });
+
+  it('holds again once the last subscriber leaves half-way, for the next one', () => {
+    const held = new Held<number>();
+    held.push(1);
+    held.push(2);
+    held.push(3);
+    const first: number[] = [];
+    held.stream.pipe(take(1)).subscribe((v) => first.push(v));
+    expect(first).toEqual([1]);
+    expect(held.length).toBe(2);
+    held.push(4);
+    const next: number[] = [];
+    held.stream.subscribe((v) => next.push(v));
+    expect(next).toEqual([2, 3, 4]);
+  });
+
+  it('goes from several subscribers back to one and to none', () => {
+    const held = new Held<number>();
+    const seen: string[] = [];
+    const a = held.stream.subscribe((v) => seen.push(`a${v}`));
+    const b = held.stream.subscribe((v) => seen.push(`b${v}`));
+    held.push(1);
+    a.unsubscribe();
+    held.push(2);
+    b.unsubscribe();
+    held.push(3);
+    expect(seen).toEqual(['a1', 'b1', 'b2']);
+    expect(held.length).toBe(1);
+    held.stream.subscribe((v) => seen.push(`c${v}`));
+    expect(seen).toEqual(['a1', 'b1', 'b2', 'c3']);
+  });
+
+  it('completes every subscriber after what is held, and later subscribers at once', () => {
+    const held = new Held<number>();
+    held.push(1);
+    held.end();
+    held.push(2); // ignored after end()
+    const events: string[] = [];
+    held.stream.subscribe({ next: (v) => events.push(`a${v}`), complete: () => events.push('a done') });
+    held.stream.subscribe({ next: (v) => events.push(`b${v}`), complete: () => events.push('b done') });
+    expect(events).toEqual(['a1', 'a done', 'b done']);
+  });
+
+  it('errors every subscriber present, and later ones at once, with the failure', () => {
+    const held = new Held<number>();
+    const errors: unknown[] = [];
+    held.stream.subscribe({ error: (e: unknown) => errors.push(e) });
+    held.stream.subscribe({ error: (e: unknown) => errors.push(e) });
+    const failure = new Error('gone');
+    held.end(failure);
+    held.stream.subscribe({ error: (e: unknown) => errors.push(e) });
+    expect(errors).toEqual([failure, failure, failure]);
+  });
+});
