@@ -8,7 +8,9 @@ import { Fifo } from './fifo';
  * It tells its subscribers itself, as a `Subject` would (one that joins while
  * a value is being handed out does not get that value; one that leaves does
  * not get the rest), without a `Subject`'s objects: most streams have one
- * subscriber, kept without an array. The rules:
+ * subscriber, kept without an array, and none gets a teardown (a subscriber
+ * that left is closed, and is let go the next time the list is looked at).
+ * The rules:
  * - a value is taken out of the queue before anyone is told of it, so a
  *   subscriber that subscribes, unsubscribes or pushes from inside `next`
  *   can neither receive a value twice nor skip one;
@@ -38,13 +40,13 @@ export class Held<T> {
   /** A new subscriber: it gets what is held. */
   subscribed(subscriber: Subscriber<T>): void {
     if (this.#done) return void this.#tellEnd(subscriber);
+    this.#prune();
     if (this.#one === null && this.#many === null) this.#one = subscriber;
     else if (this.#many !== null) this.#many.push(subscriber);
     else {
       this.#many = [this.#one!, subscriber];
       this.#one = null;
     }
-    subscriber.add(() => this.#unsubscribed(subscriber));
     // Inside a delivery (a subscriber subscribing from its next), the delivery in progress hands over the rest.
     if (!this.#delivering) this.#flush();
   }
@@ -98,6 +100,7 @@ export class Held<T> {
   protected released(_value: T): void {}
 
   get #observed(): boolean {
+    this.#prune();
     return this.#one !== null || this.#many !== null;
   }
 
@@ -109,13 +112,16 @@ export class Held<T> {
     for (const subscriber of many.slice()) subscriber.next(value);
   }
 
-  #unsubscribed(subscriber: Subscriber<T>): void {
-    if (this.#one === subscriber) this.#one = null;
-    else if (this.#many !== null) {
-      const i = this.#many.indexOf(subscriber);
-      if (i >= 0) this.#many.splice(i, 1);
-      if (this.#many.length === 0) this.#many = null;
+  /** Lets go of subscribers that have left (a subscriber is closed once it unsubscribed or ended). */
+  #prune(): void {
+    if (this.#one !== null) {
+      if (this.#one.closed) this.#one = null;
+      return;
     }
+    const many = this.#many;
+    if (many === null || !many.some(isClosed)) return;
+    const open = many.filter((subscriber) => !subscriber.closed);
+    this.#many = open.length === 0 ? null : open;
   }
 
   #tellEnd(subscriber: Subscriber<T>): void {
@@ -141,6 +147,10 @@ export class Held<T> {
     this.#one = this.#many = null;
     for (const subscriber of all) this.#tellEnd(subscriber);
   }
+}
+
+function isClosed(subscriber: Subscriber<unknown>): boolean {
+  return subscriber.closed;
 }
 
 /** A held stream: one function for all of them, with no closure per stream (a socket's `messages$`). */

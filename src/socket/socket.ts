@@ -107,6 +107,27 @@ const FAILURE_CODES: Readonly<Record<string, number>> = {
   Z_NEED_DICT: CloseCode.INVALID_PAYLOAD,
 };
 
+/** Bits of `RxSocket`'s `#flags`. */
+const enum Flag {
+  limitFragments = 1,
+  shareReads = 2,
+  /** close() was called (or the socket closed): no frame is taken any more. */
+  closing = 4,
+  /** Frames read from now on are not delivered (terminate(), a policy close). */
+  discarding = 8,
+  terminated = 16,
+  /** This socket's end is in the log already. */
+  endLogged = 32,
+  /** A change is under way that tells writable$ once it is complete. */
+  settling = 64,
+  /** Cut off (evicted, or a flood): closed with 1008 and no longer read. */
+  cut = 128,
+  opened = 256,
+  reading = 512,
+  /** #finish has told close$ and messages$: writable$ may say its last. */
+  writableLast = 1024,
+}
+
 /**
  * A `ws` WebSocket as RxJS streams: `messages$` in, the socket itself as the
  * `Observer` out, `close$` once at the end.
@@ -137,8 +158,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   readonly #host: SocketHost | undefined;
   readonly #onUnsent: ((frames: Outbound[]) => void) | undefined;
   readonly #budget: MemoryAccount | undefined;
-  readonly #limitFragments: boolean;
-  readonly #shareReads: boolean;
+  /** The socket's yes/no states, one bit each (see `Flag`): one field instead of eleven. */
+  #flags: number = Flag.reading;
+  #is(flag: Flag): boolean {
+    return (this.#flags & flag) !== 0;
+  }
+  #mark(flag: Flag, on: boolean): void {
+    this.#flags = on ? this.#flags | flag : this.#flags & ~flag;
+  }
   readonly #appPing: AppPing | null;
   readonly #log: ((line: string, event: LogEvent) => void) | undefined;
   /** Time source of the socket's own budgets (pings). */
@@ -149,25 +176,12 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #closeInfo: CloseInfo | null = null;
   #error: Error | undefined;
   #timedOut: HeartbeatTimeoutError | null = null;
-  /** close() was called (or the socket closed): no frame is taken any more. */
-  #closing = false;
   /** A close requested before the handshake finished, sent once it has. */
   #pendingClose: { code: number; reason: string } | null = null;
-  /** Frames read from now on are not delivered (terminate(), a policy close). */
-  #discarding = false;
-  #terminated = false;
-  /** This socket's end is in the log already. */
-  #endLogged = false;
-  /** A change is under way that tells writable$ once it is complete. */
-  #settling = false;
-  /** Cut off (evicted, or a flood): closed with 1008 and no longer read. */
-  #cut = false;
   /** The code this side ended the connection with, without a handshake (a cut-off). */
   #failedWith: { code: number; reason: string } | null = null;
   /** What this socket last told the memory budget it holds. */
   #cost = 0;
-  #opened = false;
-  #reading = true;
   #backlogs = 0;
   #received = 0;
   #sent = 0;
@@ -177,8 +191,6 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   #closeSubject: AsyncSubject<CloseInfo> | null = null;
   /** writable$ notifications in progress (a subscriber may end the socket from inside one). */
   #notifying = 0;
-  /** #finish has told close$ and messages$: writable$ may say its last. */
-  #writableLast = false;
   #errorSubject: Subject<RxjsWsError> | null = null;
   #writableSubject: BehaviorSubject<boolean> | null = null;
   #close$: Observable<CloseInfo> | undefined;
@@ -208,8 +220,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     this.#host = options.host;
     this.#onUnsent = options.onUnsent;
     this.#budget = options.budget;
-    this.#limitFragments = options.limitFragments ?? false;
-    this.#shareReads = options.shareReads ?? false;
+    if (options.limitFragments) this.#flags |= Flag.limitFragments;
+    if (options.shareReads) this.#flags |= Flag.shareReads;
     const appPing = options.appPing;
     this.#appPing = appPing ? resolveAppPing(appPing) : null;
     this.#log = options.log;
@@ -319,8 +331,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   /** `'connecting' | 'open' | 'closing' | 'closed'`. */
   get state(): SocketState {
     if (this.#closeInfo !== null) return 'closed';
-    if (this.#closing || this.#ws.readyState > WebSocket.OPEN) return 'closing';
-    return this.#opened ? 'open' : 'connecting';
+    if (this.#is(Flag.closing) || this.#ws.readyState > WebSocket.OPEN) return 'closing';
+    return this.#is(Flag.opened) ? 'open' : 'connecting';
   }
 
   /** How the socket closed, or `null` while it has not. */
@@ -379,9 +391,9 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     validateClose(code, reason);
-    if (this.#closing || this.#closeInfo !== null) return;
-    this.#closing = true;
-    if (this.#opened) this.#sendClose(code, reason);
+    if (this.#is(Flag.closing) || this.#closeInfo !== null) return;
+    this.#mark(Flag.closing, true);
+    if (this.#is(Flag.opened)) this.#sendClose(code, reason);
     else this.#pendingClose = { code, reason };
     this.#notifyWritable();
   }
@@ -392,9 +404,9 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * frames held for a subscriber stay for it.
    */
   terminate(): void {
-    if (this.#closeInfo !== null || this.#terminated) return;
-    this.#closing = true;
-    this.#terminated = true;
+    if (this.#closeInfo !== null || this.#is(Flag.terminated)) return;
+    this.#mark(Flag.closing, true);
+    this.#mark(Flag.terminated, true);
     this.#stopDelivering();
     this.#ws.terminate();
     this.#notifyWritable();
@@ -461,7 +473,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** @internal */
   rateDeliver(frame: Inbound): void {
-    if (this.#discarding) this.#discarded++;
+    if (this.#is(Flag.discarding)) this.#discarded++;
     else this.#in.push(frame);
   }
 
@@ -484,7 +496,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** @internal */
   get pausedFor(): 'own' | 'unread' | null {
-    if (this.#reading) return null;
+    if (this.#is(Flag.reading)) return null;
     if (this.#in.full || this.#backlogs > 0) return 'unread';
     return this.#rate?.holding === true ? 'own' : null;
   }
@@ -506,11 +518,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     const ping = this.#appPing;
     if (ping !== null && !isBinary && (data as Buffer).length === ping.bytes && data.toString() === ping.ping) {
       // A browser's heartbeat: answered, counted as a control frame, kept from the app.
-      if (!this.#control(ping.bytes, 'Too many pings') && !this.#closing) this.#out.write(ping.pong);
+      if (!this.#control(ping.bytes, 'Too many pings') && !this.#is(Flag.closing)) this.#out.write(ping.pong);
       return;
     }
     this.#received++;
-    if (this.#discarding) {
+    if (this.#is(Flag.discarding)) {
       this.#discarded++;
       return;
     }
@@ -555,7 +567,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** @internal The server's memory budget evicts this socket: close it with 1008 and cut it off now. */
   evict(): void {
-    if (this.#closeInfo !== null || this.#cut) return;
+    if (this.#closeInfo !== null || this.#is(Flag.cut)) return;
     this.#cutOff('Server memory budget exceeded', `server memory budget: it held ${(this.memoryCost() / 1048576).toFixed(1)} MiB`);
   }
 
@@ -580,7 +592,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       return this.#finish({ code: CloseCode.ABNORMAL, reason: 'Heartbeat timeout', wasClean: false, error: this.#timedOut });
     }
     // No closing handshake finished, whatever ws parsed after the terminate (the peer's close frame in the same read).
-    if (this.#terminated) return this.#finish({ code: CloseCode.ABNORMAL, reason: '', wasClean: false });
+    if (this.#is(Flag.terminated)) return this.#finish({ code: CloseCode.ABNORMAL, reason: '', wasClean: false });
     if (this.#failedWith !== null) return this.#finish({ ...this.#failedWith, wasClean: false });
     const error = this.#error;
     let reason = reasonBuffer.toString();
@@ -598,8 +610,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** One log line (and event) for how this socket ended, said once (by the first that knows why). */
   #logEnd(code: number, why: string): void {
-    if (this.#endLogged) return;
-    this.#endLogged = true;
+    if (this.#is(Flag.endLogged)) return;
+    this.#mark(Flag.endLogged, true);
     const log = this.#log;
     if (log === undefined) return;
     const address = this.remoteAddress ?? 'unknown';
@@ -613,11 +625,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * is memory freed now: what it held is reported.
    */
   #cutOff(reason: string, logged: string): void {
-    if (this.#closeInfo !== null || this.#cut) return;
-    this.#cut = true;
+    if (this.#closeInfo !== null || this.#is(Flag.cut)) return;
+    this.#mark(Flag.cut, true);
     this.#logEnd(CloseCode.POLICY_VIOLATION, logged);
     // Cut off and closing before anyone is told (writable$ included): a subscriber told below finds the socket closing.
-    this.#closing = true;
+    this.#mark(Flag.closing, true);
     this.#failedWith = { code: CloseCode.POLICY_VIOLATION, reason };
     let unsent: Outbound[] = [];
     this.#settle(() => {
@@ -633,11 +645,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** The peer broke a policy: from now on nothing it sends is delivered, and the socket closes with 1008 saying why. */
   #violated(reason: string, logged: string): void {
-    if (this.#discarding) return;
-    this.#discarding = true;
+    if (this.#is(Flag.discarding)) return;
+    this.#mark(Flag.discarding, true);
     this.#logEnd(CloseCode.POLICY_VIOLATION, logged);
     // Closing first: whoever is told of the frames read before (held by the rate limit) sees the socket closing.
-    if (!this.#closing) this.close(CloseCode.POLICY_VIOLATION, reason);
+    if (!this.#is(Flag.closing)) this.close(CloseCode.POLICY_VIOLATION, reason);
     this.#stopDelivering();
   }
 
@@ -647,14 +659,14 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * Returns whether the socket closed for it.
    */
   #control(size: number, reason: string): boolean {
-    if (this.#discarding) return true;
+    if (this.#is(Flag.discarding)) return true;
     const budget = (this.#controls ??= new TokenBucket(Defaults.controlFramesPerSecond, Infinity, this.#scheduler));
     if (budget.take(0) > 0) {
       this.#cutOff(reason, reason.toLowerCase());
       return true;
     }
     this.#rate?.control(size);
-    return this.#discarding;
+    return this.#is(Flag.discarding);
   }
 
   /** Tells the memory budget what this socket holds, when it changed. */
@@ -670,7 +682,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** Nothing read from now on is delivered; frames read before (waiting on the rate limit) still are. */
   #stopDelivering(): void {
-    this.#discarding = true;
+    this.#mark(Flag.discarding, true);
     const rate = this.#rate;
     if (rate !== null) {
       // One at a time, each out of the rate limit's hold before anyone is told of it: a subscriber may read
@@ -688,13 +700,13 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   #opened_(): void {
-    if (this.#opened || this.#closeInfo !== null) return;
+    if (this.#is(Flag.opened) || this.#closeInfo !== null) return;
     // Every part in place before anything can notify (the queued frames going out may).
-    this.#opened = true;
+    this.#mark(Flag.opened, true);
     if (this.#writableSubject !== null) watchPeerClose(this.#ws, this); // else when writable$ is first watched
-    if (this.#shareReads) shareReads(this.#ws); // first: it takes the place of ws's own 'data' listener
+    if (this.#is(Flag.shareReads)) shareReads(this.#ws); // first: it takes the place of ws's own 'data' listener
     watchTransport(this.#ws, this, this.#budget !== undefined);
-    if (this.#limitFragments) limitFragments(this.#ws);
+    if (this.#is(Flag.limitFragments)) limitFragments(this.#ws);
     if (this.#heartbeatConfig !== null) this.#beat = new SocketHeartbeat(this, this.#heartbeatConfig);
     this.#updateReading();
     this.#out.open();
@@ -713,7 +725,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   #write(frame: Outbound): RxjsWsError | undefined {
     // ws drops frames silently once CLOSING; refuse them here instead.
-    if (this.#closing || this.#ws.readyState > WebSocket.OPEN) {
+    if (this.#is(Flag.closing) || this.#ws.readyState > WebSocket.OPEN) {
       // The refusal says the state the frame met: a writable$ subscriber told below may end the socket.
       const error = new SocketClosedError(this.#closeInfo);
       this.#notifyWritable(); // in case ws closed without telling us yet
@@ -737,7 +749,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
   }
 
   #writable(): boolean {
-    return this.#opened && !this.#closing && !this.#out.congested && this.#ws.readyState === WebSocket.OPEN;
+    return this.#is(Flag.opened) && !this.#is(Flag.closing) && !this.#out.congested && this.#ws.readyState === WebSocket.OPEN;
   }
 
   /**
@@ -746,28 +758,28 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
    * told what must come first.
    */
   #settle(change: () => void): void {
-    const settling = this.#settling;
-    this.#settling = true;
+    const settling = this.#is(Flag.settling);
+    this.#mark(Flag.settling, true);
     try {
       change();
     } finally {
-      this.#settling = settling;
+      this.#mark(Flag.settling, settling);
     }
   }
 
   /** The state behind `writable$`, made when it is first watched: only then does the peer's close frame need telling. */
   #watchWritable(): BehaviorSubject<boolean> {
     const subject = (this.#writableSubject = new BehaviorSubject(this.#writable()));
-    if (this.#opened) watchPeerClose(this.#ws, this);
+    if (this.#is(Flag.opened)) watchPeerClose(this.#ws, this);
     return subject;
   }
 
   /** Tells `writable$` the new value, once the state that makes it is settled. */
   #notifyWritable(): void {
-    if (this.#settling) return; // told once the change is complete
+    if (this.#is(Flag.settling)) return; // told once the change is complete
     const subject = this.#writableSubject;
     // Once closed, writable$ is told last, after close$ and messages$ (#finish).
-    if (subject === null || (this.#closeInfo !== null && !this.#writableLast)) return;
+    if (subject === null || (this.#closeInfo !== null && !this.#is(Flag.writableLast))) return;
     const writable = this.#writable();
     if (writable === subject.value) return;
     this.#notifying++;
@@ -787,11 +799,11 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
 
   /** Reads or stops reading, from the state of every part; settled before anyone is told of the change that led here. */
   #updateReading(): void {
-    if (!this.#opened || this.#closeInfo !== null || this.#cut || this.#settling) return; // settling: re-derived when done
+    if (!this.#is(Flag.opened) || this.#closeInfo !== null || this.#is(Flag.cut) || this.#is(Flag.settling)) return; // settling: re-derived when done
     const pause =
       this.#in.full || this.#backlogs > 0 || (this.#rate?.holding ?? false) || (this.#limits.pauseReading && this.#out.congested);
-    if (pause !== this.#reading) return;
-    this.#reading = !pause;
+    if (pause !== this.#is(Flag.reading)) return;
+    this.#mark(Flag.reading, !pause);
     if (pause) this.#ws.pause();
     else {
       this.#ws.resume();
@@ -815,8 +827,8 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
     ws[kSocket] = undefined; // not `delete`: that would turn every closed ws into a slow dictionary object
     const held = this.#rate?.dispose() ?? [];
     this.#closeInfo = info;
-    if (!info.wasClean && !this.#endLogged) this.#logEnd(info.code, info.reason);
-    this.#closing = true;
+    if (!info.wasClean && !this.#is(Flag.endLogged)) this.#logEnd(info.code, info.reason);
+    this.#mark(Flag.closing, true);
     this.#pendingClose = null;
     const unsent = this.#out.takeUnsent();
     // Counted before the host takes this socket's stats; reported below, once settled.
@@ -835,7 +847,7 @@ export class RxSocket<A = undefined> implements Observer<Outbound> {
       closeSubject.complete();
     }
     this.#in.end();
-    this.#writableLast = true;
+    this.#mark(Flag.writableLast, true);
     this.#notifyWritable();
     if (this.#notifying === 0) this.#writableSubject?.complete();
   }
