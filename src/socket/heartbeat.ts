@@ -139,19 +139,18 @@ export interface BeatHost {
  * because nobody reads is excused for 3 × (interval + timeout), then the
  * socket is pinged and judged like any other.
  */
-export class SocketHeartbeat implements HeartbeatMember {
+export class SocketHeartbeat extends HeartbeatState implements HeartbeatMember {
   readonly #host: BeatHost;
   readonly #config: ResolvedHeartbeat;
-  readonly #state: HeartbeatState;
   #frame = false;
   #pong = false;
   #drainsSeen = 0;
   #unreadSince = -1;
 
   constructor(host: BeatHost, config: ResolvedHeartbeat) {
+    super(config.scheduler.now()); // the state is the socket's own: one object per socket, not two
     this.#host = host;
     this.#config = config;
-    this.#state = new HeartbeatState(config.scheduler.now());
     HeartbeatMonitor.for(config).add(this);
   }
 
@@ -181,10 +180,10 @@ export class SocketHeartbeat implements HeartbeatMember {
     if (this.#pong || (this.#frame && life === 'any') || drains !== this.#drainsSeen || excused) {
       this.#frame = this.#pong = false;
       this.#drainsSeen = drains;
-      this.#state.life(now);
+      this.life(now);
     }
-    const due = this.#state.step(now, interval, timeout);
+    const due = this.step(now, interval, timeout);
     if (due === 'ping') host.ping();
-    else if (due === 'timeout') host.heartbeatTimeout(this.#state.error(timeout));
+    else if (due === 'timeout') host.heartbeatTimeout(this.error(timeout));
   }
 }
