@@ -8,7 +8,7 @@ import { Fifo } from './fifo';
  * It tells its subscribers itself, as a `Subject` would (one that joins while
  * a value is being handed out does not get that value; one that leaves does
  * not get the rest), without a `Subject`'s objects: most streams have one
- * subscriber, kept without an array, and none gets a teardown (a subscriber
+ * subscriber, in a one-slot array, and none gets a teardown (a subscriber
  * that left is closed, and is let go the next time the list is looked at).
  * The rules:
  * - a value is taken out of the queue before anyone is told of it, so a
@@ -23,9 +23,8 @@ import { Fifo } from './fifo';
  * Subclasses watch the queue through `held()` and `released()`.
  */
 export class Held<T> {
-  /** The subscriber, while there is one; `#many` once a second one came. */
-  #one: Subscriber<T> | null = null;
-  #many: Subscriber<T>[] | null = null;
+  /** The subscribers, made as `[first]` (one slot: most streams have one subscriber); `null` while none. */
+  #subs: Subscriber<T>[] | null = null;
   // Made on the first value held: most holds stay empty.
   #queue: Fifo<T> | null = null;
   #delivering = false;
@@ -40,13 +39,9 @@ export class Held<T> {
   /** A new subscriber: it gets what is held. */
   subscribed(subscriber: Subscriber<T>): void {
     if (this.#done) return void this.#tellEnd(subscriber);
-    this.#prune();
-    if (this.#one === null && this.#many === null) this.#one = subscriber;
-    else if (this.#many !== null) this.#many.push(subscriber);
-    else {
-      this.#many = [this.#one!, subscriber];
-      this.#one = null;
-    }
+    const subs = this.#live();
+    if (subs === null) this.#subs = [subscriber];
+    else subs.push(subscriber);
     // Inside a delivery (a subscriber subscribing from its next), the delivery in progress hands over the rest.
     if (!this.#delivering) this.#flush();
   }
@@ -59,7 +54,7 @@ export class Held<T> {
   /** Delivers `value` to the subscribers, or holds it for the next one. Ignored after `end()`. */
   push(value: T): void {
     if (this.#ended) return;
-    if (!this.#delivering && this.length === 0 && this.#observed) {
+    if (!this.#delivering && this.length === 0 && this.#live() !== null) {
       this.#delivering = true;
       try {
         this.#next(value);
@@ -72,7 +67,7 @@ export class Held<T> {
     }
     (this.#queue ??= new Fifo<T>()).push(value);
     this.held(value);
-    if (!this.#delivering && this.#observed) this.#flush();
+    if (!this.#delivering && this.#live() !== null) this.#flush();
   }
 
   /** No more values: subscribers complete (or error with `failure`) once they have what is held. */
@@ -99,29 +94,22 @@ export class Held<T> {
   /** Called after `value` left the queue, before anyone is told of it. */
   protected released(_value: T): void {}
 
-  get #observed(): boolean {
-    this.#prune();
-    return this.#one !== null || this.#many !== null;
+  /** The subscribers still there, or `null`; those that left (a subscriber is closed once it has) are let go here. */
+  #live(): Subscriber<T>[] | null {
+    const subs = this.#subs;
+    if (subs !== null && subs.some(isClosed)) {
+      const open = subs.filter((subscriber) => !subscriber.closed);
+      this.#subs = open.length > 0 ? open : null;
+    }
+    return this.#subs;
   }
 
   /** Tells the subscribers present now (not one that joins while they are told). */
   #next(value: T): void {
-    if (this.#one !== null) return this.#one.next(value);
-    const many = this.#many;
-    if (many === null) return;
-    for (const subscriber of many.slice()) subscriber.next(value);
-  }
-
-  /** Lets go of subscribers that have left (a subscriber is closed once it unsubscribed or ended). */
-  #prune(): void {
-    if (this.#one !== null) {
-      if (this.#one.closed) this.#one = null;
-      return;
-    }
-    const many = this.#many;
-    if (many === null || !many.some(isClosed)) return;
-    const open = many.filter((subscriber) => !subscriber.closed);
-    this.#many = open.length === 0 ? null : open;
+    const subs = this.#subs;
+    if (subs === null) return;
+    if (subs.length === 1) subs[0]!.next(value);
+    else for (const subscriber of subs.slice()) subscriber.next(value);
   }
 
   #tellEnd(subscriber: Subscriber<T>): void {
@@ -133,7 +121,7 @@ export class Held<T> {
   #flush(): void {
     this.#delivering = true;
     try {
-      while (this.length > 0 && this.#observed) {
+      while (this.length > 0 && this.#live() !== null) {
         const value = this.#queue!.shift();
         this.released(value);
         this.#next(value);
@@ -143,9 +131,9 @@ export class Held<T> {
     }
     if (!this.#ended || this.length > 0 || this.#done) return;
     this.#done = true;
-    const all = this.#one !== null ? [this.#one] : (this.#many ?? []);
-    this.#one = this.#many = null;
-    for (const subscriber of all) this.#tellEnd(subscriber);
+    const subs = this.#subs ?? [];
+    this.#subs = null;
+    for (const subscriber of subs) this.#tellEnd(subscriber);
   }
 }
 
