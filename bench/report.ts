@@ -45,8 +45,10 @@ export function judge(r: Unjudged): Verdict[] {
   };
   add('small-message echo throughput', echoRatio(r.small, (m) => m.rate), '>=', 1.3);
   add('small-message p99 latency', echoRatio(r.small, (m) => m.p99), '<=', 1.0);
-  add('large-message echo throughput', echoRatio(r.large, (m) => m.rate), '>=', 0.95);
-  if (r.handshakes) add('handshakes per second', r.handshakes.pairedRatio, '>=', 0.95);
+  add('small-message server CPU per echo', echoRatio(r.small, cpuPerEcho), '<=', 0.55);
+  add('large-message echo throughput', echoRatio(r.large, (m) => m.rate), '>=', 1.0);
+  add('large-message p99 latency', echoRatio(r.large, (m) => m.p99), '<=', 1.0);
+  if (r.handshakes) add('handshakes per second', r.handshakes.pairedRatio, '>=', 1.05);
   const raw = idle(r.idle, RAW.label)?.levels.at(-1);
   const rx = idle(r.idle, RXJS_WS.label)?.levels.at(-1);
   const d = r.deflate?.medians;
@@ -55,7 +57,7 @@ export function judge(r: Unjudged): Verdict[] {
   if (m?.['rxjs-ws metrics'] && m['rxjs-ws']) add('echo throughput with metrics on', m['rxjs-ws metrics'].rate / m['rxjs-ws'].rate, '>=', 0.97);
   const s = r.resume?.medians;
   if (s?.['rxjs-ws resume'] && s['rxjs-ws']) add('echo throughput with resume on', s['rxjs-ws resume'].rate / s['rxjs-ws'].rate, '>=', 0.8);
-  if (raw && rx) add(`memory per idle connection at ${rx.connections} (heartbeat on)`, rx.rssPerConnection / raw.rssPerConnection, '<=', 1.25);
+  if (raw && rx) add(`memory per idle connection at ${rx.connections} (heartbeat on)`, rx.rssPerConnection / raw.rssPerConnection, '<=', 1.1);
   const [fRaw, fRx] = [r.fanout?.medians[RAW.label], r.fanout?.medians[RXJS_WS.label]];
   if (fRaw && fRx) add(FANOUT_VERDICT, fRx.toLastMs / fRaw.toLastMs, '<=', 0.5);
   return verdicts;
@@ -81,6 +83,7 @@ export function formatResults(r: BenchResults): string {
     rows.push([title, 'echoes/s', ...pair(s, (m) => m.rate, int), ...verdict('small-message echo throughput')]);
     rows.push(['', 'p99 latency', ...pair(s, (m) => m.p99, ms), ...verdict('small-message p99 latency')]);
     rows.push(['', 'p50 / p90 latency', ...both(s, (m) => `${ms(m.p50)} / ${ms(m.p90)}`), '', '', '']);
+    rows.push(['', 'server CPU per echo', ...pair(s, cpuPerEcho, (n) => `${n.toFixed(1)} µs`), ...verdict('small-message server CPU per echo')]);
     const unbatched = s.medians[RXJS_WS_UNBATCHED.label];
     if (unbatched !== undefined) {
       const raw = s.medians[RAW.label]!;
@@ -93,7 +96,7 @@ export function formatResults(r: BenchResults): string {
     const s = r.large;
     const title = `large: ${s.connections} conns × ${s.size / 2 ** 20} MiB binary, window ${s.window} (median of ${s.rounds} × ${s.durationMs / 1000} s)`;
     rows.push([title, 'MiB/s echoed', ...pair(s, (m) => (m.rate * s.size) / 2 ** 20, int), ...verdict('large-message echo throughput')]);
-    rows.push(['', 'p99 latency', ...pair(s, (m) => m.p99, ms), '', '']);
+    rows.push(['', 'p99 latency', ...pair(s, (m) => m.p99, ms), ...verdict('large-message p99 latency')]);
   }
   if (r.handshakes) {
     const h = r.handshakes;
@@ -212,6 +215,11 @@ export function writeResults(dir: string, results: BenchResults): string {
   writeFileSync(join(dir, `bench-${results.date.replace(/[:.]/g, '-')}.json`), text);
   writeFileSync(join(dir, 'latest.json'), text);
   return join(dir, 'latest.json');
+}
+
+/** Server CPU per echo, µs: the server's share of a core (percent) over echoes per second. */
+function cpuPerEcho(m: EchoScenario['medians'][string]): number {
+  return (m.serverCpu * 10_000) / m.rate;
 }
 
 function echoRatio(s: EchoScenario | undefined, pick: (m: EchoScenario['medians'][string]) => number): number | undefined {
