@@ -106,6 +106,8 @@ export class Held<T> {
 
   /** Tells the subscribers present now (not one that joins while they are told). */
   #next(value: T): void {
+    // Again: one may have left since the last look (from inside `released()`).
+    this.#prune();
     if (this.#one !== null) return this.#one.next(value);
     const many = this.#many;
     if (many === null) return;
@@ -145,7 +147,8 @@ export class Held<T> {
     this.#done = true;
     const all = this.#one !== null ? [this.#one] : (this.#many ?? []);
     this.#one = this.#many = null;
-    for (const subscriber of all) this.#tellEnd(subscriber);
+    // One that left (closed) is not told, even if it left while the others were (a Subject's rule).
+    for (const subscriber of all) if (!subscriber.closed) this.#tellEnd(subscriber);
   }
 }
 
