@@ -296,4 +296,52 @@ describe('Held tells its subscribers what a Subject would', () => {
       }
     }
   });
+
+  it('and so it does under rxjs deprecated synchronous error handling (a throwing subscriber throws out of the call)', () => {
+    config.useDeprecatedSynchronousErrorHandling = true;
+    try {
+      for (let seed = 1; seed <= Number(process.env.HELD_SEEDS ?? 3000); seed++) {
+        const ops = program(seed, 4 + (seed % 20), false);
+        const expected = run(SubjectHeld as Base, ops);
+        const actual = run(Held as Base, ops);
+        if (JSON.stringify(actual) !== JSON.stringify(expected)) {
+          expect({ seed, ops, actual }).toEqual({ seed, ops, actual: expected });
+        }
+      }
+    } finally {
+      config.useDeprecatedSynchronousErrorHandling = false;
+    }
+  });
+});
+
+describe('Held under rxjs deprecated synchronous error handling', () => {
+  beforeEach(() => (config.useDeprecatedSynchronousErrorHandling = true));
+  afterEach(() => (config.useDeprecatedSynchronousErrorHandling = false));
+
+  it.each([
+    ['a Subject-based hold', () => new SubjectHeld<number>() as Hold],
+    ['Held', () => new Held<number>() as Hold],
+  ])('%s: a subscriber that throws in next makes push() throw, after every subscriber was told', (_name, make) => {
+    const held = make();
+    const boom = new Error('boom');
+    const seen: number[] = [];
+    held.stream.subscribe((v) => {
+      if (v === 1) throw boom;
+    });
+    held.stream.subscribe((v) => seen.push(v));
+    expect(() => held.push(1)).toThrow(boom);
+    expect(seen).toEqual([1]);
+    held.push(2); // the hold goes on
+    expect(seen).toEqual([1, 2]);
+  });
+
+  it.each([
+    ['a Subject-based hold', () => new SubjectHeld<number>() as Hold],
+    ['Held', () => new Held<number>() as Hold],
+  ])('%s: a failure nobody handles makes end() throw it', (_name, make) => {
+    const held = make();
+    const failure = new Error('failed');
+    held.stream.subscribe(() => undefined);
+    expect(() => held.end(failure)).toThrow(failure);
+  });
 });

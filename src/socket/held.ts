@@ -1,4 +1,4 @@
-import { Observable, type BehaviorSubject, type Subscriber } from 'rxjs';
+import { Observable, config, type BehaviorSubject, type Subscriber } from 'rxjs';
 import { Fifo } from './fifo';
 
 /**
@@ -106,6 +106,11 @@ export class Held<T> {
 
   /** Tells the subscribers present now (not one that joins while they are told). */
   #next(value: T): void {
+    if (config.useDeprecatedSynchronousErrorHandling) return asSubject(() => this.#tell(value));
+    this.#tell(value);
+  }
+
+  #tell(value: T): void {
     // Again: one may have left since the last look (from inside `released()`).
     this.#prune();
     if (this.#one !== null) return this.#one.next(value);
@@ -148,8 +153,22 @@ export class Held<T> {
     const all = this.#one !== null ? [this.#one] : (this.#many ?? []);
     this.#one = this.#many = null;
     // One that left (closed) is not told, even if it left while the others were (a Subject's rule).
-    for (const subscriber of all) if (!subscriber.closed) this.#tellEnd(subscriber);
+    asSubject(() => {
+      for (const subscriber of all) if (!subscriber.closed) this.#tellEnd(subscriber);
+    });
   }
+}
+
+/**
+ * Runs `tell` (notifications to subscribers) as a `Subject` runs its own:
+ * under rxjs's deprecated synchronous error handling, an error a subscriber
+ * throws comes out of the outermost such call, once every subscriber was
+ * told (else rxjs would drop it). `Observable#subscribe` is the public way
+ * into that error context.
+ */
+function asSubject(tell: () => void): void {
+  if (config.useDeprecatedSynchronousErrorHandling) new Observable<never>(() => tell()).subscribe();
+  else tell();
 }
 
 function isClosed(subscriber: Subscriber<unknown>): boolean {
