@@ -9,8 +9,13 @@ import { Fifo } from './fifo';
  * a value is being handed out does not get that value; one that leaves does
  * not get the rest), without a `Subject`'s objects: most streams have one
  * subscriber, kept without an array, and none gets a teardown (a subscriber
- * that left is closed, and is let go the next time the list is looked at).
- * The rules:
+ * that left is closed, and is let go the next time the list is looked at: the
+ * next value, subscriber or end; until then the closed subscriber, with what
+ * its operators' functions hold, stays reachable, where a `Subject` let go at
+ * once: a teardown each, even one shared, costs an array per subscriber). A value
+ * pushed while a subscriber leaves, by a teardown that runs before Held could
+ * have been told, is held for the next one (a `Subject` told the leaving one,
+ * and it was lost). The rules:
  * - a value is taken out of the queue before anyone is told of it, so a
  *   subscriber that subscribes, unsubscribes or pushes from inside `next`
  *   can neither receive a value twice nor skip one;
