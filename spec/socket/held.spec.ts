@@ -1,4 +1,4 @@
-import { Subscription, take } from 'rxjs';
+import { Subscription, config, map, take } from 'rxjs';
 import { Held } from '../../src/socket/held';
 
 describe('Held: a hot stream that holds values until someone subscribes', () => {
@@ -85,6 +85,76 @@ describe('Held: a hot stream that holds values until someone subscribes', () => 
     held.stream.subscribe({ next: (v) => events.push(`a${v}`), complete: () => events.push('a done') });
     held.stream.subscribe({ next: (v) => events.push(`b${v}`), complete: () => events.push('b done') });
     expect(events).toEqual(['a1', 'a done', 'b done']);
+  });
+
+  describe('tells nothing to a subscriber that left (rxjs reports a notification to a stopped subscriber)', () => {
+    let stopped: string[];
+    beforeEach(() => {
+      stopped = [];
+      config.onStoppedNotification = (notification) => stopped.push(notification.kind);
+    });
+    afterEach(() => (config.onStoppedNotification = null));
+    // rxjs reports them on a later turn.
+    const reported = async (): Promise<string[]> => {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      return stopped;
+    };
+
+    it('not the end, to one that unsubscribed before it', async () => {
+      const held = new Held<number>();
+      held.stream.subscribe().unsubscribe();
+      const other = new Held<number>();
+      other.stream.subscribe().unsubscribe();
+      other.stream.subscribe().unsubscribe();
+      held.end();
+      other.end(new Error('gone'));
+      expect(await reported()).toEqual([]);
+    });
+
+    it('not the end, to one that an error of its own ended (a throwing map)', async () => {
+      const held = new Held<number>();
+      held.push(1);
+      held.end();
+      const errors: unknown[] = [];
+      held.stream
+        .pipe(
+          map(() => {
+            throw new Error('bad value');
+          }),
+        )
+        .subscribe({ error: (e: unknown) => errors.push(e) });
+      expect(errors).toEqual([new Error('bad value')]);
+      expect(await reported()).toEqual([]);
+    });
+
+    it('not the end, to one that another one removed while the end was told', async () => {
+      const held = new Held<number>();
+      let second = new Subscription();
+      const told: string[] = [];
+      held.stream.subscribe({ complete: () => (told.push('first'), second.unsubscribe()) });
+      second = held.stream.subscribe({ complete: () => told.push('second') });
+      held.end();
+      expect(told).toEqual(['first']);
+      expect(await reported()).toEqual([]);
+    });
+
+    it('not a value, to one that left while the value was taken out of the hold', async () => {
+      let leave = new Subscription();
+      const seen: number[] = [];
+      const held = new (class extends Held<number> {
+        protected override released(): void {
+          leave.unsubscribe();
+        }
+      })();
+      held.stream.subscribe((v) => {
+        seen.push(v);
+        if (v === 1) held.push(2); // held, and taken out once 1 was told
+      });
+      leave = held.stream.subscribe((v) => seen.push(v * 10));
+      held.push(1);
+      expect(seen).toEqual([1, 10, 2]);
+      expect(await reported()).toEqual([]);
+    });
   });
 
   it('errors every subscriber present, and later ones at once, with the failure', () => {

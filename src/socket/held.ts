@@ -1,4 +1,4 @@
-import { Observable, type BehaviorSubject, type Subscriber } from 'rxjs';
+import { Observable, config, type BehaviorSubject, type Subscriber } from 'rxjs';
 import { Fifo } from './fifo';
 
 /**
@@ -9,8 +9,13 @@ import { Fifo } from './fifo';
  * a value is being handed out does not get that value; one that leaves does
  * not get the rest), without a `Subject`'s objects: most streams have one
  * subscriber, in a one-slot array, and none gets a teardown (a subscriber
- * that left is closed, and is let go the next time the list is looked at).
- * The rules:
+ * that left is closed, and is let go the next time the list is looked at: the
+ * next value, subscriber or end; until then the closed subscriber, with what
+ * its operators' functions hold, stays reachable, where a `Subject` let go at
+ * once: a teardown each, even one shared, costs an array per subscriber). A value
+ * pushed while a subscriber leaves, by a teardown that runs before Held could
+ * have been told, is held for the next one (a `Subject` told the leaving one,
+ * and it was lost). The rules:
  * - a value is taken out of the queue before anyone is told of it, so a
  *   subscriber that subscribes, unsubscribes or pushes from inside `next`
  *   can neither receive a value twice nor skip one;
@@ -106,7 +111,13 @@ export class Held<T> {
 
   /** Tells the subscribers present now (not one that joins while they are told). */
   #next(value: T): void {
-    const subs = this.#subs;
+    if (config.useDeprecatedSynchronousErrorHandling) return asSubject(() => this.#tell(value));
+    this.#tell(value);
+  }
+
+  #tell(value: T): void {
+    // Looked at again: one may have left since (from inside `released()`).
+    const subs = this.#live();
     if (subs === null) return;
     if (subs.length === 1) subs[0]!.next(value);
     else for (const subscriber of subs.slice()) subscriber.next(value);
@@ -133,8 +144,23 @@ export class Held<T> {
     this.#done = true;
     const subs = this.#subs ?? [];
     this.#subs = null;
-    for (const subscriber of subs) this.#tellEnd(subscriber);
+    // One that left (closed) is not told, even if it left while the others were (a Subject's rule).
+    asSubject(() => {
+      for (const subscriber of subs) if (!subscriber.closed) this.#tellEnd(subscriber);
+    });
   }
+}
+
+/**
+ * Runs `tell` (notifications to subscribers) as a `Subject` runs its own:
+ * under rxjs's deprecated synchronous error handling, an error a subscriber
+ * throws comes out of the outermost such call, once every subscriber was
+ * told (else rxjs would drop it). `Observable#subscribe` is the public way
+ * into that error context.
+ */
+function asSubject(tell: () => void): void {
+  if (config.useDeprecatedSynchronousErrorHandling) new Observable<never>(() => tell()).subscribe();
+  else tell();
 }
 
 function isClosed(subscriber: Subscriber<unknown>): boolean {
