@@ -1,4 +1,6 @@
-import { Subscription, config, map, take } from 'rxjs';
+import { Subscriber, Subscription, config, map, take } from 'rxjs';
+import { setFlagsFromString } from 'v8';
+import { runInNewContext } from 'vm';
 import { Held } from '../../src/socket/held';
 
 describe('Held: a hot stream that holds values until someone subscribes', () => {
@@ -166,5 +168,65 @@ describe('Held: a hot stream that holds values until someone subscribes', () => 
     held.end(failure);
     held.stream.subscribe({ error: (e: unknown) => errors.push(e) });
     expect(errors).toEqual([failure, failure, failure]);
+  });
+});
+
+describe('Held with many subscribers', () => {
+  /** Subscribers that count how often anyone asks whether they are closed: the work Held does to look at them. */
+  let looks = 0;
+  class Counted extends Subscriber<number> {}
+  const closed = new WeakMap<object, boolean>();
+  Object.defineProperty(Counted.prototype, 'closed', {
+    get(this: object) {
+      looks++;
+      return closed.get(this) ?? false;
+    },
+    set(this: object, value: boolean) {
+      closed.set(this, value);
+    },
+  });
+  const join = (held: Held<number>): Subscription => held.stream.subscribe(new Counted({ next: () => undefined, error: () => undefined, complete: () => undefined }));
+  const N = 3000;
+
+  beforeEach(() => (looks = 0));
+
+  // A Subject took a subscriber in O(1); Held must not look at every other subscriber each time.
+  it('takes subscribers one after another without looking at each earlier one every time', () => {
+    const held = new Held<number>();
+    for (let i = 0; i < N; i++) join(held);
+    expect(looks).toBeLessThan(8 * N);
+  });
+
+  it('takes and lets go of a short-lived subscriber among many that stay, at a cost that does not grow with them', () => {
+    const held = new Held<number>();
+    for (let i = 0; i < N; i++) join(held);
+    looks = 0;
+    for (let i = 0; i < N; i++) join(held).unsubscribe();
+    expect(looks).toBeLessThan(8 * N);
+  });
+
+  it('lets go of those that left a long list, with no value to look at it (each joins before the one before leaves)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const held = new Held<number>();
+    const first = join(held); // stays
+    let ref: WeakRef<object> | null = null;
+    let previous: Subscription | null = null;
+    for (let i = 0; i < N; i++) {
+      const next = join(held);
+      previous?.unsubscribe(); // never the list's last when it leaves
+      previous = next;
+      ref ??= new WeakRef(next);
+    }
+    expect(looks).toBeLessThan(8 * N);
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(ref!.deref()).toBeUndefined();
+    // Values reach just the subscribers there.
+    const seen: string[] = [];
+    held.stream.subscribe((v) => seen.push(`x${v}`));
+    held.push(1);
+    expect(seen).toEqual(['x1']);
+    expect(first.closed).toBe(false);
   });
 });
