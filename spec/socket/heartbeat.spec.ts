@@ -1,7 +1,8 @@
 import { TestScheduler } from 'rxjs/testing';
 import { WebSocket, WebSocketServer } from 'ws';
 import { HeartbeatTimeoutError, RxSocket, type CloseInfo, type HeartbeatOptions } from '../../src';
-import { HeartbeatMonitor, resolveHeartbeat } from '../../src/socket/heartbeat';
+import { HeartbeatState } from '../../src/operators/heartbeat';
+import { HeartbeatMonitor, resolveHeartbeat, SocketHeartbeat } from '../../src/socket/heartbeat';
 import { FakeWebSocket } from '../../src/testing/fake-ws';
 import { fakeSocket, listenerCounts } from '../support/fake';
 import { closed, delay, listen, open } from '../support/net';
@@ -153,6 +154,13 @@ describe('heartbeat option on a socket (virtual time)', () => {
       for (const f of fakes) f.receiveClose(1000);
       expect(HeartbeatMonitor.timers).toBe(0);
     });
+  });
+
+  it("is its own heartbeat state: none of the socket's members takes the place of the state's", () => {
+    const own = Object.getOwnPropertyNames(SocketHeartbeat.prototype).filter((name) => name !== 'constructor');
+    const state = Object.getOwnPropertyNames(HeartbeatState.prototype).filter((name) => name !== 'constructor');
+    expect(own.filter((name) => state.includes(name))).toEqual([]);
+    expect(own.sort()).toEqual(['beat', 'frame', 'pong', 'stop']);
   });
 
   it('validates options when the socket is made', () => {
