@@ -209,7 +209,8 @@ describe('Held with many subscribers', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const held = new Held<number>();
-    const first = join(held); // stays
+    const first = join(held); // these stay: a long list
+    for (let i = 0; i < 15; i++) join(held);
     let ref: WeakRef<object> | null = null;
     let previous: Subscription | null = null;
     for (let i = 0; i < N; i++) {
