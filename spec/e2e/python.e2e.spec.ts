@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { startEcho, type EchoProcess } from './echo-process';
-import { runPython } from './peers/python-process';
+import { pythonSummary } from './peers/python-process';
 
 const CLIENT = join(__dirname, 'peers', 'echo_client.py');
 const MIB = 1024 * 1024;
@@ -45,11 +45,7 @@ describe('echo example with a Python websockets client (e2e)', () => {
   });
 
   it('echoes text as text and binary as binary, exactly, up to 1 MiB, and closes with 1000', async () => {
-    const run = await runPython([CLIENT, echo.wsUrl]);
-    if (run.code !== 0) throw new Error(`echo_client.py exited ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
-    const lines = run.stdout.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    const summary = JSON.parse(lines[0]!) as Summary;
+    const summary = await pythonSummary<Summary>([CLIENT, echo.wsUrl]);
 
     expect(summary.ok).toBe(true);
     expect(summary.extensions).toEqual([]);
@@ -84,9 +80,7 @@ describe('echo example started with --deflate, with a Python websockets client t
   });
 
   it('negotiates permessage-deflate and echoes every frame exactly, compressed both ways', async () => {
-    const run = await runPython([CLIENT, '--deflate', echo.wsUrl]);
-    if (run.code !== 0) throw new Error(`echo_client.py exited ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
-    const summary = JSON.parse(run.stdout.trim()) as Summary;
+    const summary = await pythonSummary<Summary>([CLIENT, '--deflate', echo.wsUrl]);
     expect(summary.extensions).toEqual(['permessage-deflate']);
     expect(summary.frames.map((f) => f.name)).toEqual(['json', 'text', 'binary', 'binary 1 MiB', 'text 1 MiB']);
     for (const f of summary.frames) {

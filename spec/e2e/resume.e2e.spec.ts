@@ -24,7 +24,7 @@ import { CuttingProxy } from '../support/proxy';
 import { launchChromium } from './chromium';
 import { ROOT, startEcho, type EchoProcess } from './echo-process';
 import { exactly, logLine, payloads, waitForStatus, waitUntil, watchErrors } from './pages';
-import { runPython } from './peers/python-process';
+import { pythonSummary } from './peers/python-process';
 
 type Browser = Awaited<ReturnType<typeof launchChromium>>;
 
@@ -293,14 +293,6 @@ describe('connect({ resume: true }) in Node against the echo example without --r
 const ECHO_CLIENT = join(__dirname, 'peers', 'echo_client.py');
 const RESUME_CLIENT = join(__dirname, 'peers', 'resume_client.py');
 
-/** Runs a Python peer that prints one JSON line, and reads it. */
-async function pythonSummary(args: string[]): Promise<Record<string, unknown>> {
-  const run = await runPython(args);
-  if (run.code !== 0) throw new Error(`${args[0]} exited ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
-  const lines = run.stdout.trim().split('\n');
-  expect(lines).toHaveLength(1);
-  return JSON.parse(lines[0]!) as Record<string, unknown>;
-}
 
 describe('echo example with --resume, with Python websockets clients (e2e)', () => {
   let echo: EchoProcess;

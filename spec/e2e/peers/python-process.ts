@@ -31,6 +31,15 @@ export function runPython(args: string[]): Promise<{ code: number | null; stdout
   });
 }
 
+/** Runs a Python peer that prints one JSON line (its summary) and exits 0, and reads that line. */
+export async function pythonSummary<T = Record<string, unknown>>(args: string[]): Promise<T> {
+  const run = await runPython(args);
+  if (run.code !== 0) throw new Error(`${args[0]} exited ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  const lines = run.stdout.trim().split('\n');
+  if (lines.length !== 1) throw new Error(`${args[0]} printed ${lines.length} lines, not one JSON summary:\n${run.stdout}`);
+  return JSON.parse(lines[0]!) as T;
+}
+
 const running = new Set<ChildProcess>();
 
 /** SIGKILLs every Python server still running (for an afterEach or afterAll). */
